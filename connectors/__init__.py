@@ -1,0 +1,1 @@
+"""Agency connectors: the SDK and one connector per agency."""

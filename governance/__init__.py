@@ -1,0 +1,1 @@
+"""Governance: the hub database, agreements, keys, access policy, consent and the audit log."""

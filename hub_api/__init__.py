@@ -1,0 +1,1 @@
+"""The hub's interfaces: the command line, the HTTP API and the web UI."""

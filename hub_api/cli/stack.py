@@ -1,0 +1,55 @@
+"""`lmis-hub stack up|down|status`: the embedded single-machine stack."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hub_api.cli.context import get_context
+from infra.stack import EmbeddedStack, StackStatus
+
+app = typer.Typer(help="Start, stop and inspect the embedded stack (broker, database, lake).")
+
+
+def render_status(status: StackStatus) -> Callable[[Console], None]:
+    def draw(console: Console) -> None:
+        table = Table(title="LMIS hub — embedded stack")
+        table.add_column("component")
+        table.add_column("state")
+        table.add_column("where")
+        colours = {"running": "green", "ready": "green", "stopped": "yellow"}
+        for c in status.components:
+            colour = colours.get(c.state, "red")
+            table.add_row(c.name, f"[{colour}]{c.state}[/]", c.detail)
+        console.print(table)
+
+    return draw
+
+
+@app.command()
+def up(ctx: typer.Context) -> None:
+    """Start the broker, migrate the hub database and create the lake folder."""
+    cli = get_context(ctx)
+    status = EmbeddedStack(cli.settings).up()
+    cli.emit(status.as_dict(), render_status(status))
+
+
+@app.command()
+def down(ctx: typer.Context) -> None:
+    """Stop the broker (topic data is in memory and is lost; files stay)."""
+    cli = get_context(ctx)
+    status = EmbeddedStack(cli.settings).down()
+    cli.emit(status.as_dict(), render_status(status))
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Show what runs and where; exit status 1 when something is not running."""
+    cli = get_context(ctx)
+    result = EmbeddedStack(cli.settings).status()
+    cli.emit(result.as_dict(), render_status(result))
+    if not result.running:
+        raise typer.Exit(1)

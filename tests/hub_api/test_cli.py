@@ -1,0 +1,75 @@
+"""The `lmis-hub` console script, run as a user runs it (a real process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.broker import free_port
+from lmis_hub import __version__
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("lmis-hub")
+    return subprocess.run(
+        [str(exe), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"lmis-hub {__version__}"
+
+
+def test_configuration_error_is_an_envelope_in_json_mode() -> None:
+    result = run_cli("--json", "stack", "status", env={"HUB_STACK__BROKER_PORT": "not-a-port"})
+    assert result.returncode == 2
+    envelope = json.loads(result.stdout)
+    assert envelope["error"]["code"] == "config.invalid"
+    assert "HUB_STACK__BROKER_PORT" in envelope["error"]["message"]
+
+
+def test_error_is_readable_in_text_mode() -> None:
+    result = run_cli("stack", "status", env={"HUB_LOG__LEVEL": "LOUD"})
+    assert result.returncode == 2
+    assert "[config.invalid]" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_stack_lifecycle_through_the_cli(tmp_path: Path) -> None:
+    env = {
+        "HUB_DATA_DIR": str(tmp_path / "d"),
+        "HUB_STACK__BROKER_PORT": str(free_port()),
+        "HUB_LOG__FORMAT": "json",
+    }
+    try:
+        up = run_cli("--json", "stack", "up", env=env)
+        assert up.returncode == 0, up.stderr
+        assert json.loads(up.stdout)["running"] is True
+        # Logs are JSON lines when asked for.
+        log_lines = [json.loads(line) for line in up.stderr.splitlines() if line.strip()]
+        assert any(entry["logger"] == "infra.stack" for entry in log_lines)
+        status = run_cli("--json", "stack", "status", env=env)
+        assert status.returncode == 0
+    finally:
+        down = run_cli("--json", "stack", "down", env=env)
+    assert down.returncode == 0
+    assert run_cli("stack", "status", env=env).returncode == 1
+
+
+@pytest.mark.parametrize("args", [["config", "reference"], ["--json", "config", "show"]])
+def test_config_commands(args: list[str]) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert "HUB_" in result.stdout or "kafka" in result.stdout
