@@ -1,0 +1,1 @@
+"""The governed lake: Iceberg tables in a SQL catalog kept in the hub database."""
