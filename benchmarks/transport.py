@@ -11,28 +11,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from confluent_kafka import Consumer, Producer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KpTopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
 
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
-from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
-from kafka import TopicPartition as KpTopicPartition  # noqa: E402
-from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
-
-from infra.broker import free_port, start_broker, stop_process  # noqa: E402
-from lmis_hub.kafka import (  # noqa: E402
+from infra.broker import free_port, start_broker, stop_process
+from lmis_hub.kafka import (
     kafka_python_config,
     kafka_python_group_config,
     librdkafka_config,
     librdkafka_group_config,
 )
-from lmis_hub.settings import KafkaSettings  # noqa: E402
+from lmis_hub.settings import KafkaSettings
 
 
 def timed(fn: Callable[[], int]) -> tuple[int, float]:
