@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub_api.cli.context import get_context
+from infra.production.acls import AGENCIES, acl_rules, render_commands
 from infra.stack import EmbeddedStack, StackStatus
 
 app = typer.Typer(help="Start, stop and inspect the embedded stack (broker, database, lake).")
@@ -53,3 +54,18 @@ def status(ctx: typer.Context) -> None:
     cli.emit(result.as_dict(), render_status(result))
     if not result.running:
         raise typer.Exit(1)
+
+
+@app.command()
+def acls(
+    bootstrap: str = typer.Option(..., help="Bootstrap address of the production cluster."),
+    command_config: str = typer.Option(
+        "admin.properties", help="kafka-acls.sh --command-config file with admin credentials."
+    ),
+    agency: list[str] = typer.Option(
+        list(AGENCIES), "--agency", help="Agency codes (repeat the option)."
+    ),
+) -> None:
+    """Print the kafka-acls.sh commands that give each agency access to its own topics only."""
+    rules = acl_rules(tuple(agency))
+    typer.echo(render_commands(rules, bootstrap=bootstrap, command_config=command_config), nl=False)

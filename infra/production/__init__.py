@@ -1,0 +1,1 @@
+"""Production deployment material: Kafka ACLs per agency principal and deployment notes."""
