@@ -76,7 +76,7 @@ class HttpSource(Source):
     def describe(self) -> str:
         return f"http source {self.config.url}"
 
-    def _get(self, client: httpx.Client, url: str, params: dict[str, Any]) -> Any:
+    def _get(self, client: httpx.Client, url: str, params: dict[str, Any] | None) -> Any:
         cfg = self.config
         delay = cfg.backoff_s
         problem = ""
@@ -127,7 +127,7 @@ class HttpSource(Source):
             url: str | None = cfg.url
             first = True
             while url:
-                body = self._get(client, url, params if first else {})
+                body = self._get(client, url, params if first else None)
                 first = False
                 items = self._items(body)
                 if items:
