@@ -65,9 +65,7 @@ class MappingSpec(BaseModel):
     def _references(self) -> MappingSpec:
         unknown = sorted(set(self.identifiers) - RAW_KINDS)
         if unknown:
-            raise ValueError(
-                f"identifiers: unknown kinds {unknown}; known: {sorted(RAW_KINDS)}"
-            )
+            raise ValueError(f"identifiers: unknown kinds {unknown}; known: {sorted(RAW_KINDS)}")
         for name, spec in self.fields.items():
             if spec.code_table is not None and spec.code_table not in self.code_tables:
                 raise ValueError(f"fields.{name}.code_table: no code table {spec.code_table!r}")

@@ -129,7 +129,9 @@ class Outbox:
         ).fetchone()
         return row is not None
 
-    def batches(self, *, dataset: str | None = None, state: State | None = None) -> list[OutboxBatch]:
+    def batches(
+        self, *, dataset: str | None = None, state: State | None = None
+    ) -> list[OutboxBatch]:
         """Batches in creation order, optionally of one dataset and/or state."""
         sql = f"SELECT {_COLUMNS} FROM batches WHERE 1 = 1"
         params: list[object] = []

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.sdk.errors import IdentifierInvalid
 from connectors.sdk.mapping import Mapper
@@ -35,6 +35,12 @@ from connectors.sdk.state import StateDB
 from connectors.sdk.tokenise import TOKEN_FIELDS, Tokeniser
 from connectors.sdk.validation import Refusal, Validator
 from connectors.sdk.watermark import Watermark, WatermarkStore
+
+if TYPE_CHECKING:
+    from collections.abc import Set
+
+    from connectors.sdk.config import ConnectorConfig
+    from connectors.sdk.linkkey import LinkKey
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,8 @@ class Batch:
     records: tuple[dict[str, Any], ...]
     refusals: tuple[Refusal, ...]
     watermark: Watermark
+    #: Source rows the batch covers (records plus refused rows).
+    row_count: int
 
 
 @dataclass(frozen=True)
@@ -123,11 +131,40 @@ class Pipeline:
         self._batch_size = batch_size
         self._clock = clock
 
+    @classmethod
+    def from_config(
+        cls,
+        config: ConnectorConfig,
+        *,
+        state: StateDB,
+        link_key: LinkKey,
+        clock: Callable[[], datetime],
+        code_lists: dict[str, Set[str]] | None = None,
+        regions: frozenset[str] | None = None,
+        source: Source | None = None,
+    ) -> Pipeline:
+        """Wire a pipeline from a connector's YAML config and what the entry point loaded."""
+        from connectors.sdk.sources.base import load_source
+
+        return cls(
+            dataset=config.dataset,
+            source=source or load_source(config.source),
+            mapper=Mapper(config.mapping),
+            validator=Validator(config.validation, code_lists=code_lists, today=clock().date()),
+            tokeniser=Tokeniser(link_key, rules=config.tokenise.rules(regions=regions)),
+            state=state,
+            batch_size=config.batch_size,
+            clock=clock,
+        )
+
     def process_row(self, values: dict[str, Any]) -> tuple[dict[str, Any] | None, list[Refusal]]:
         """Map, validate and tokenise one row: the record, or None and its refusals."""
         mapped = self._mapper.map(values)
         refusals = list(mapped.refusals)
-        refusals += self._validator.check(mapped.key, mapped.fields)
+        unmapped = {r.field for r in refusals}  # one refusal per field: the first cause
+        refusals += [
+            r for r in self._validator.check(mapped.key, mapped.fields) if r.field not in unmapped
+        ]
         try:
             tokens = self._tokeniser.tokens(mapped.identifiers)
         except IdentifierInvalid as exc:
@@ -146,22 +183,24 @@ class Pipeline:
         records: list[dict[str, Any]] = []
         refusals: list[Refusal] = []
         last: Watermark | None = None
+        rows = 0
         for chunk in self._source.read(after):
             for row in chunk:
                 record, refused = self.process_row(row.values)
                 last = row.watermark
+                rows += 1
                 if record is None:
                     refusals.extend(refused)
                 else:
                     records.append(record)
                 if len(records) >= self._batch_size:
-                    yield self._batch(records, refusals, last)
-                    records, refusals = [], []
-        if last is not None and (records or refusals):
-            yield self._batch(records, refusals, last)
+                    yield self._batch(records, refusals, last, rows)
+                    records, refusals, rows = [], [], 0
+        if last is not None and rows:
+            yield self._batch(records, refusals, last, rows)
 
     def _batch(
-        self, records: list[dict[str, Any]], refusals: list[Refusal], last: Watermark
+        self, records: list[dict[str, Any]], refusals: list[Refusal], last: Watermark, rows: int
     ) -> Batch:
         return Batch(
             batch_id=batch_id_for(self.dataset, records),
@@ -169,6 +208,7 @@ class Pipeline:
             records=tuple(records),
             refusals=tuple(refusals),
             watermark=last,
+            row_count=rows,
         )
 
     def run(self, publish: Publish) -> RunReport:
@@ -176,7 +216,7 @@ class Pipeline:
         report = RunReport(dataset=self.dataset)
         after = self._watermarks.get(self.dataset)
         for batch in self.batches(after):
-            report.rows_read += len(batch.records) + len({r.row_key for r in batch.refusals})
+            report.rows_read += batch.row_count
             published: Published | None = None
             if batch.records and not self._outbox.contains(batch.batch_id):
                 published = publish(batch)

@@ -49,14 +49,10 @@ class CsvSourceConfig(BaseModel):
     def _columns_for_column_mode(self) -> CsvSourceConfig:
         if self.incremental == "column":
             missing = [
-                name
-                for name in ("watermark_column", "key_column")
-                if getattr(self, name) is None
+                name for name in ("watermark_column", "key_column") if getattr(self, name) is None
             ]
             if missing:
-                raise ValueError(
-                    f"{' and '.join(missing)} required when incremental is 'column'"
-                )
+                raise ValueError(f"{' and '.join(missing)} required when incremental is 'column'")
         return self
 
 

@@ -93,9 +93,7 @@ class SqlSource(Source):
             table = self._table
             for name in (cfg.watermark_column, cfg.key_column):
                 if name not in table.c:
-                    raise SqlSourceUnavailable(
-                        f"{self.describe()}: column {name!r} does not exist"
-                    )
+                    raise SqlSourceUnavailable(f"{self.describe()}: column {name!r} does not exist")
             return select(table), table.c[cfg.watermark_column], table.c[cfg.key_column]
         assert cfg.query is not None
         sub: Select[Any] = select(literal_column("*")).select_from(text(f"({cfg.query}) AS src"))
@@ -109,9 +107,7 @@ class SqlSource(Source):
                 base, wm, key = self._base()
                 stmt = base
                 if last is not None:
-                    stmt = stmt.where(
-                        or_(wm > last.value, and_(wm == last.value, key > last.key))
-                    )
+                    stmt = stmt.where(or_(wm > last.value, and_(wm == last.value, key > last.key)))
                 stmt = stmt.order_by(wm, key).limit(self.chunk_size)
                 with self._engine.connect() as conn:
                     page = [dict(row._mapping) for row in conn.execute(stmt)]

@@ -38,7 +38,7 @@ def test_wrong_passphrase_and_altered_file_are_refused(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(LinkKeyInvalid, match="missing.key: cannot be read"):
+    with pytest.raises(LinkKeyInvalid, match=r"missing\.key: cannot be read"):
         load_link_key(tmp_path / "missing.key", PASS)
 
 

@@ -30,7 +30,12 @@ def test_store_keeps_opaque_bytes_and_refuses_duplicates(state: StateDB) -> None
     assert _store(outbox, "b1") is True
     assert _store(outbox, "b1") is False
     got = outbox.get("b1")
-    assert (got.payload, got.headers, got.state, got.attempts) == (b"\x00payloadb1", b"h", "sent", 1)
+    assert (got.payload, got.headers, got.state, got.attempts) == (
+        b"\x00payloadb1",
+        b"h",
+        "sent",
+        1,
+    )
     assert [b.batch_id for b in outbox.batches(dataset="trainees")] == ["b1"]
 
 

@@ -91,9 +91,7 @@ def test_name_variants_match(name: str) -> None:
         f"DR {name}",
     ):
         assert normalise_name(variant) == base
-    stripped = "".join(
-        {"é": "e", "í": "i", "ë": "e", "É": "E"}.get(c, c) for c in name
-    )
+    stripped = "".join({"é": "e", "í": "i", "ë": "e", "É": "E"}.get(c, c) for c in name)
     assert normalise_name(stripped) == base
 
 
@@ -104,7 +102,15 @@ def test_phonetic_codes_match_spelling_variants() -> None:
 
 def test_sex_codes() -> None:
     assert [normalise_sex(v) for v in ("M", "male", "1", "F", " Female ", 2, "U", "", None)] == [
-        "1", "1", "1", "2", "2", "2", "9", "9", "9",
+        "1",
+        "1",
+        "1",
+        "2",
+        "2",
+        "2",
+        "9",
+        "9",
+        "9",
     ]
     with pytest.raises(IdentifierInvalid):
         normalise_sex("Q")

@@ -15,7 +15,9 @@ T0 = datetime(2026, 2, 1, 9, 0)
 @pytest.fixture
 def api() -> Iterator[HttpHarness]:
     h = HttpHarness()
-    h.write([{"id": i, "updated_at": T0 + timedelta(minutes=i // 3), "name": "x"} for i in range(10)])
+    h.write(
+        [{"id": i, "updated_at": T0 + timedelta(minutes=i // 3), "name": "x"} for i in range(10)]
+    )
     try:
         yield h
     finally:
