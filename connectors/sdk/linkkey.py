@@ -113,3 +113,28 @@ def load_link_key(path: Path, passphrase: SecretStr) -> LinkKey:
             f"link key file {path}: wrong passphrase or the file was altered"
         ) from exc
     return LinkKey(secret, key_id=key_id)
+
+
+def resolve_link_key(
+    *,
+    key_file: Path | None,
+    passphrase: SecretStr | None,
+    key: SecretStr | None,
+    key_id: str = "link",
+) -> LinkKey:
+    """K_link from the secret setting when given, else from the encrypted key file.
+
+    The entry point passes ``settings.connector.*`` and the config's
+    ``tokenise.link_key_file``; nothing here reads the environment.
+    """
+    if key is not None:
+        return LinkKey.from_secret(key, key_id=key_id)
+    if key_file is None:
+        raise LinkKeyInvalid(
+            "no linkage key: set tokenise.link_key_file or HUB_CONNECTOR__LINK_KEY"
+        )
+    if passphrase is None:
+        raise LinkKeyInvalid(
+            f"link key file {key_file}: set HUB_CONNECTOR__LINK_KEY_PASSPHRASE to decrypt it"
+        )
+    return load_link_key(key_file, passphrase)

@@ -157,8 +157,13 @@ def _parse_date(value: Any, formats: list[str]) -> date:
         return value.date()
     if isinstance(value, date):
         return value
-    text = str(value).strip()
+    text = value.strip()
     for fmt in formats:
+        if fmt == "%Y-%m-%d" and len(text) == 10 and text[4] == text[7] == "-":
+            try:  # the common case, ~10x faster than strptime
+                return date.fromisoformat(text)
+            except ValueError:
+                continue
         try:
             return datetime.strptime(text, fmt).date()
         except ValueError:

@@ -17,7 +17,6 @@ read from a separate mapping and never copied, so nothing raw can reach serialis
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import unicodedata
@@ -54,6 +53,8 @@ TOKEN_FIELDS: dict[str, str] = {
     )
 }
 
+_TAG_PREFIX = {kind: kind.encode("ascii") + SEPARATOR for kind in TOKEN_FIELDS}
+
 #: Raw identifier kinds a mapping may supply; the others are derived from them.
 RAW_KINDS = frozenset(
     {"national_id", "nis_number", "given_name", "family_name", "dob", "sex", "region", "person_ref"}
@@ -86,10 +87,11 @@ SEX_CODES: dict[str, str] = {
 
 def token(key: LinkKey, kind: str, normalised: str) -> bytes:
     """The 32-byte token of an already normalised value of the given kind."""
-    if kind not in TOKEN_FIELDS:
-        raise ValueError(f"unknown token kind {kind!r}")
-    message = kind.encode("ascii") + SEPARATOR + normalised.encode("utf-8")
-    return hmac.new(key.reveal(), message, hashlib.sha256).digest()
+    try:
+        prefix = _TAG_PREFIX[kind]
+    except KeyError:
+        raise ValueError(f"unknown token kind {kind!r}") from None
+    return hmac.digest(key.reveal(), prefix + normalised.encode("utf-8"), "sha256")
 
 
 def normalise_name(value: str) -> str:
@@ -126,6 +128,11 @@ def normalise_date(value: str | date, *, formats: Iterable[str] = ("%Y-%m-%d",))
         return value
     text = value.strip()
     for fmt in formats:
+        if fmt == "%Y-%m-%d" and len(text) == 10 and text[4] == text[7] == "-":
+            try:  # the common case, ~10x faster than strptime
+                return date.fromisoformat(text)
+            except ValueError:
+                continue
         try:
             return datetime.strptime(text, fmt).date()
         except ValueError:

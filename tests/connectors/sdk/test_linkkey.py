@@ -50,3 +50,24 @@ def test_from_secret_setting(caplog: pytest.LogCaptureFixture) -> None:
     assert raw.hex() not in caplog.text and base64.b64encode(raw).decode() not in caplog.text
     with pytest.raises(LinkKeyInvalid, match="must be 32 bytes"):
         LinkKey.from_secret(SecretStr(base64.b64encode(b"short").decode()), key_id="env")
+
+
+def test_resolve_prefers_the_setting_then_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.sdk.linkkey import resolve_link_key
+    from lmis_hub.settings import load_settings
+
+    path = tmp_path / "link.key"
+    stored = LinkKey.generate(key_id="from-file")
+    write_link_key_file(path, stored, PASS, scrypt_n=2**12)
+    monkeypatch.setenv("HUB_CONNECTOR__LINK_KEY_PASSPHRASE", PASS.get_secret_value())
+    s = load_settings().connector
+    got = resolve_link_key(key_file=path, passphrase=s.link_key_passphrase, key=s.link_key)
+    assert got.reveal() == stored.reveal()
+    with pytest.raises(LinkKeyInvalid, match="HUB_CONNECTOR__LINK_KEY_PASSPHRASE"):
+        resolve_link_key(key_file=path, passphrase=None, key=None)
+    monkeypatch.setenv("HUB_CONNECTOR__LINK_KEY", base64.b64encode(bytes(32)).decode())
+    s = load_settings().connector
+    got = resolve_link_key(key_file=path, passphrase=s.link_key_passphrase, key=s.link_key)
+    assert got.reveal() == bytes(32) and got.key_id == "link"
