@@ -187,3 +187,18 @@ def test_linkkey_never_shows_its_bytes() -> None:
 def test_emit_limits_the_tokens() -> None:
     tok = Tokeniser(KEY, rules=TokenRules(emit=frozenset({"national_id", "birth_year"})))
     assert set(tok.tokens(RAW)) == {"national_id_token", "birth_year_token"}
+
+
+@given(st.dates(min_value=date(1000, 1, 1)))
+def test_iso_fast_path_agrees_with_strptime(day: date) -> None:
+    from connectors.sdk.tokenise import normalise_date
+
+    assert normalise_date(day.isoformat()) == day
+    assert normalise_date(f"{day.year}-{day.month}-{day.day}") == day  # strptime accepts this
+
+
+def test_iso_week_dates_are_not_dates_of_birth() -> None:
+    from connectors.sdk.tokenise import normalise_date
+
+    with pytest.raises(IdentifierInvalid):
+        normalise_date("2026-W01-1")
