@@ -52,6 +52,9 @@ class Source(ABC):
     def read(self, after: Watermark | None = None) -> Iterator[list[SourceRow]]:
         """Chunks of rows strictly after ``after``, ascending by (watermark, key)."""
 
+    def close(self) -> None:  # noqa: B027 - a no-op unless the source holds connections
+        """Release what the source opened (connection pools, clients)."""
+
 
 def is_after(mark: Watermark, after: Watermark | None) -> bool:
     """True when ``mark`` comes strictly after ``after`` (None: everything does)."""

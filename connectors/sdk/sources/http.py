@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -44,6 +45,9 @@ class HttpSourceConfig(BaseModel):
     timeout_s: float = Field(30.0, gt=0)
     max_retries: int = Field(5, ge=0)
     backoff_s: float = Field(1.0, ge=0, description="First retry delay; doubles each time.")
+    auth_token_file: Path | None = Field(
+        None, description="File holding a bearer token sent as the Authorization header."
+    )
 
 
 class HttpSource(Source):
@@ -75,6 +79,20 @@ class HttpSource(Source):
 
     def describe(self) -> str:
         return f"http source {self.config.url}"
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        token_file = self.config.auth_token_file
+        if token_file is not None:
+            try:
+                token = token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise HttpSourceRefused(
+                    f"{self.describe()}: cannot read source.auth_token_file {token_file} "
+                    f"({exc.strerror})"
+                ) from exc
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
 
     def _get(self, client: httpx.Client, url: str, params: dict[str, Any] | None) -> Any:
         cfg = self.config
@@ -145,7 +163,7 @@ class HttpSource(Source):
 
     def read(self, after: Watermark | None = None) -> Iterator[list[SourceRow]]:
         cfg = self.config
-        client = self._client or httpx.Client(timeout=cfg.timeout_s)
+        client = self._client or httpx.Client(timeout=cfg.timeout_s, headers=self._headers())
         try:
             previous: Watermark | None = None
             for items in self._pages(client, after):

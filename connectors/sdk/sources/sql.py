@@ -63,6 +63,7 @@ class SqlSource(Source):
     def __init__(self, config: SqlSourceConfig, *, engine: Engine | None = None) -> None:
         super().__init__(chunk_size=config.chunk_size)
         self.config = config
+        self._owns_engine = engine is None
         try:
             self._engine = engine or create_engine(config.url.get_secret_value())
         except (ArgumentError, ImportError) as exc:
@@ -72,6 +73,10 @@ class SqlSource(Source):
     @classmethod
     def from_config(cls, config: SqlSourceConfig, *, engine: Engine | None = None) -> SqlSource:
         return cls(config, engine=engine)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self._engine.dispose()
 
     def describe(self) -> str:
         try:

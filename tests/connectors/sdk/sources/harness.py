@@ -82,6 +82,7 @@ class SqlHarness:
             Column("name", String(100)),
         )
         self.table.create(self.engine)
+        self.sources: list[Source] = []
 
     def write(self, rows: list[Row]) -> None:
         with self.engine.begin() as conn:
@@ -90,33 +91,43 @@ class SqlHarness:
                 conn.execute(self.table.insert(), rows)
 
     def source(self, chunk_size: int) -> Source:
-        return SqlSource(
-            SqlSourceConfig.model_validate(
-                {
-                    "type": "sql",
-                    "url": self.url,
-                    "table": self.table.name,
-                    "watermark_column": "updated_at",
-                    "key_column": "id",
-                    "chunk_size": chunk_size,
-                }
+        return self._keep(
+            SqlSource(
+                SqlSourceConfig.model_validate(
+                    {
+                        "type": "sql",
+                        "url": self.url,
+                        "table": self.table.name,
+                        "watermark_column": "updated_at",
+                        "key_column": "id",
+                        "chunk_size": chunk_size,
+                    }
+                )
             )
         )
 
+    def _keep(self, source: Source) -> Source:
+        self.sources.append(source)
+        return source
+
     def broken(self) -> Source:
-        return SqlSource(
-            SqlSourceConfig.model_validate(
-                {
-                    "type": "sql",
-                    "url": self.url,
-                    "table": "no_such_table",
-                    "watermark_column": "updated_at",
-                    "key_column": "id",
-                }
+        return self._keep(
+            SqlSource(
+                SqlSourceConfig.model_validate(
+                    {
+                        "type": "sql",
+                        "url": self.url,
+                        "table": "no_such_table",
+                        "watermark_column": "updated_at",
+                        "key_column": "id",
+                    }
+                )
             )
         )
 
     def close(self) -> None:
+        for source in self.sources:
+            source.close()
         self.table.drop(self.engine)
         self.engine.dispose()
 
@@ -127,6 +138,7 @@ class ApiState:
     def __init__(self) -> None:
         self.rows: list[Row] = []
         self.requests: list[dict[str, list[str]]] = []
+        self.authorization: list[str | None] = []
         self.failures: list[int] = []  # statuses to answer before serving normally
         self.pagination = "page"
         self.shuffle = False
@@ -140,6 +152,7 @@ def _handler(state: ApiState) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             query = parse_qs(urlparse(self.path).query)
             state.requests.append(query)
+            state.authorization.append(self.headers.get("Authorization"))
             if state.failures:
                 status = state.failures.pop(0)
                 self.send_response(status)

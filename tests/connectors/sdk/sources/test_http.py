@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,12 @@ def test_an_api_out_of_order_is_refused(api: HttpHarness) -> None:
     api.state.shuffle = True
     with pytest.raises(SourceDataInvalid, match="must be ordered by watermark then key"):
         list(HttpSource(api.config()).read())
+
+
+def test_bearer_token_is_read_from_its_file(api: HttpHarness, tmp_path: Path) -> None:
+    token = tmp_path / "api.token"
+    token.write_text("tok-123\n")
+    assert ids(list(HttpSource(api.config(auth_token_file=str(token))).read())) == list(range(10))
+    assert api.state.authorization == ["Bearer tok-123", "Bearer tok-123"]
+    with pytest.raises(HttpSourceRefused, match=r"cannot read source\.auth_token_file"):
+        list(HttpSource(api.config(auth_token_file=str(tmp_path / "none"))).read())
