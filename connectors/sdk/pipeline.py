@@ -34,7 +34,7 @@ from connectors.sdk.sources.base import Source
 from connectors.sdk.state import StateDB
 from connectors.sdk.tokenise import TOKEN_FIELDS, Tokeniser
 from connectors.sdk.validation import Refusal, Validator
-from connectors.sdk.watermark import Watermark, WatermarkStore
+from connectors.sdk.watermark import Watermark, WatermarkStore, encode_scalar
 
 if TYPE_CHECKING:
     from collections.abc import Set
@@ -94,9 +94,14 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def batch_id_for(dataset: str, records: Iterable[dict[str, Any]]) -> str:
-    """SHA-256 over the dataset and the records' canonical JSON, in order (hex)."""
-    digest = hashlib.sha256(dataset.encode("utf-8") + b"\x00")
+def batch_id_for(dataset: str, records: Iterable[dict[str, Any]], *, span: str = "") -> str:
+    """SHA-256 over the dataset, the span of source rows it covers and the records'
+    canonical JSON, in order (hex).
+
+    The span (the last row's watermark) keeps a later batch whose records happen to
+    equal an earlier one's (a correction reverted, say) from being taken for it.
+    """
+    digest = hashlib.sha256(dataset.encode("utf-8") + b"\x00" + span.encode("utf-8") + b"\x00")
     for record in records:
         line = json.dumps(_canonical(record), sort_keys=True, separators=(",", ":"))
         digest.update(line.encode("utf-8") + b"\n")
@@ -203,7 +208,11 @@ class Pipeline:
         self, records: list[dict[str, Any]], refusals: list[Refusal], last: Watermark, rows: int
     ) -> Batch:
         return Batch(
-            batch_id=batch_id_for(self.dataset, records),
+            batch_id=batch_id_for(
+                self.dataset,
+                records,
+                span=encode_scalar(last.value) + encode_scalar(last.key),
+            ),
             dataset=self.dataset,
             records=tuple(records),
             refusals=tuple(refusals),

@@ -228,3 +228,22 @@ def test_batch_id_is_computed_from_content() -> None:
     assert batch_id_for("d", a) != batch_id_for("d", list(reversed(a)))
     assert batch_id_for("d", a) != batch_id_for("e", a)
     assert batch_id_for("d", a) != batch_id_for("d", [a[0], {"x": 2, "t": b"\x03" * 32}])
+    assert batch_id_for("d", a, span="w1") != batch_id_for("d", a, span="w2")
+
+
+def test_a_batch_equal_in_content_to_an_earlier_one_is_still_published(
+    agency_db: Engine, state: StateDB
+) -> None:
+    first = Recorder()
+    pipeline(agency_db, state).run(first)
+    with agency_db.begin() as conn:  # touched and reverted: same content, later watermark
+        conn.execute(
+            text(
+                "UPDATE enrolments SET updated_at = '2026-02-09 08:00:00' "
+                "WHERE enrolment_id IN (1, 2, 3)"
+            )
+        )
+    again = Recorder()
+    pipeline(agency_db, state).run(again)
+    assert [b.records for b in again.sent] == [first.sent[0].records]
+    assert again.sent[0].batch_id != first.sent[0].batch_id
