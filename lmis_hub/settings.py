@@ -88,6 +88,23 @@ class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
 
+class ConnectorSettings(BaseModel):
+    """Secrets of a connector running at an agency (its YAML file names the key file)."""
+
+    link_key_passphrase: SecretStr | None = Field(
+        None,
+        description="Passphrase of the encrypted linkage-key file named by the connector's "
+        "`tokenise.link_key_file`.",
+    )
+    link_key: SecretStr | None = Field(
+        None,
+        description="The linkage key itself (base64, 32 bytes), instead of an encrypted key file.",
+    )
+    link_key_id: str = Field(
+        "link", description="Key id reported for a linkage key given in `HUB_CONNECTOR__LINK_KEY`."
+    )
+
+
 class Settings(BaseSettings):
     """All settings of the hub and its tools."""
 
@@ -116,6 +133,7 @@ class Settings(BaseSettings):
     stack: StackSettings = Field(default_factory=StackSettings)  # type: ignore[arg-type]
     lake: LakeSettings = Field(default_factory=LakeSettings)  # type: ignore[arg-type]
     log: LogSettings = Field(default_factory=LogSettings)  # type: ignore[arg-type]
+    connector: ConnectorSettings = Field(default_factory=ConnectorSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------
 

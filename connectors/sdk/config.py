@@ -1,0 +1,190 @@
+"""One YAML file per connector, validated with pydantic.
+
+Errors name the key path and what is wrong, e.g.
+``source.watermark_column: required for type sql``. Secrets are not written in the
+file: the SASL password and the link-key passphrase come from files named here or
+from settings at the entry point.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from connectors.sdk.errors import ConnectorConfigInvalid
+from connectors.sdk.mapping import MappingSpec
+from connectors.sdk.sources.csv import CsvSourceConfig
+from connectors.sdk.sources.http import HttpSourceConfig
+from connectors.sdk.sources.sql import SqlSourceConfig
+from connectors.sdk.tokenise import TOKEN_FIELDS, TokenRules
+from connectors.sdk.validation import FieldRule
+from lmis_hub.settings import KafkaSettings
+
+AGENCIES = ("nso", "nis", "tvet", "dol", "jobboard")
+_DATASET = re.compile(r"^[a-z][a-z0-9_]*$")
+
+SourceConfig = Annotated[
+    CsvSourceConfig | SqlSourceConfig | HttpSourceConfig, Field(discriminator="type")
+]
+
+
+class KafkaConnection(BaseModel):
+    """`kafka:` — passed through to the Kafka clients; the password is read from a file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bootstrap_servers: str
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "SASL_SSL"
+    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] | None = None
+    sasl_username: str | None = None
+    sasl_password_file: Path | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    client_id: str = "lmis-connector"
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaConnection:
+        if self.security_protocol.startswith("SASL"):
+            missing = [
+                n
+                for n in ("sasl_mechanism", "sasl_username", "sasl_password_file")
+                if getattr(self, n) is None
+            ]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} required when security_protocol uses SASL")
+        return self
+
+    def settings(self) -> KafkaSettings:
+        """The hub's Kafka settings for these values, the password read from its file."""
+        password = None
+        if self.sasl_password_file is not None:
+            try:
+                text = self.sasl_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConnectorConfigInvalid(
+                    f"kafka.sasl_password_file: cannot read {self.sasl_password_file} "
+                    f"({exc.strerror})"
+                ) from exc
+            password = SecretStr(text)
+        return KafkaSettings(
+            bootstrap_servers=self.bootstrap_servers,
+            security_protocol=self.security_protocol,
+            sasl_mechanism=self.sasl_mechanism,
+            sasl_username=self.sasl_username,
+            sasl_password=password,
+            ssl_cafile=self.ssl_cafile,
+            ssl_certfile=self.ssl_certfile,
+            ssl_keyfile=self.ssl_keyfile,
+            client_id=self.client_id,
+        )
+
+
+class TokeniseConfig(BaseModel):
+    """`tokenise:` — where K_link is and the agency's normalisation rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    link_key_file: Path
+    national_id_lengths: list[int] = Field(default_factory=lambda: [9])
+    nis_number_lengths: list[int] = Field(default_factory=lambda: [6, 7, 8, 9])
+    date_formats: list[str] = Field(default_factory=lambda: ["%Y-%m-%d"])
+    emit: list[str] | None = Field(None, description="Token kinds to emit; default: all.")
+
+    @model_validator(mode="after")
+    def _known_kinds(self) -> TokeniseConfig:
+        unknown = sorted(set(self.emit or ()) - set(TOKEN_FIELDS))
+        if unknown:
+            raise ValueError(f"emit: unknown token kinds {unknown}")
+        return self
+
+    def rules(self, *, regions: frozenset[str] | None = None) -> TokenRules:
+        return TokenRules(
+            national_id_lengths=frozenset(self.national_id_lengths),
+            nis_number_lengths=frozenset(self.nis_number_lengths),
+            date_formats=tuple(self.date_formats),
+            regions=regions,
+            emit=frozenset(self.emit) if self.emit is not None else None,
+        )
+
+
+class ConnectorConfig(BaseModel):
+    """A whole connector: who it is, what it reads, how it maps, where it keeps state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agency: Literal["nso", "nis", "tvet", "dol", "jobboard"]
+    dataset: str
+    schema_major: int = Field(1, ge=1)
+    state_dir: Path
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    source: SourceConfig
+    mapping: MappingSpec
+    validation: dict[str, FieldRule] = Field(default_factory=dict)
+    tokenise: TokeniseConfig
+    kafka: KafkaConnection
+    signing_key_file: Path | None = Field(None, description="Agency Ed25519 key (next step).")
+
+    @model_validator(mode="after")
+    def _dataset_name(self) -> ConnectorConfig:
+        if not _DATASET.match(self.dataset):
+            raise ValueError("dataset: lower case letters, digits and _ only")
+        return self
+
+    @property
+    def topic(self) -> str:
+        return f"lmis.{self.agency}.{self.dataset}.v{self.schema_major}"
+
+    @property
+    def state_db_path(self) -> Path:
+        return self.state_dir / "state.db"
+
+
+_TYPE_TAGS = {"csv", "sql", "http"}
+
+
+def _describe(err: Any, data: Any) -> str:
+    loc = [str(p) for p in err["loc"]]
+    source_type = None
+    if len(loc) >= 2 and loc[0] == "source" and loc[1] in _TYPE_TAGS:
+        source_type = loc.pop(1)
+    path = ".".join(loc) or "(top level)"
+    kind = err["type"]
+    if kind == "missing":
+        what = f"required for type {source_type}" if source_type else "required"
+    elif kind == "extra_forbidden":
+        what = "unknown key"
+    elif kind == "union_tag_invalid":
+        what = f"type must be one of {sorted(_TYPE_TAGS)}"
+        path = f"{path}.type" if not path.endswith("type") else path
+    elif kind == "union_tag_not_found":
+        what = f"type is required (one of {sorted(_TYPE_TAGS)})"
+    else:
+        what = err["msg"].removeprefix("Value error, ")
+    return f"{path}: {what}"
+
+
+def parse_config(data: Any, *, origin: str = "connector config") -> ConnectorConfig:
+    """Validate an already loaded document; every problem is named by its key path."""
+    try:
+        return ConnectorConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(err, data) for err in exc.errors()]
+        raise ConnectorConfigInvalid(f"{origin}: " + "; ".join(problems)) from exc
+
+
+def load_config(path: Path) -> ConnectorConfig:
+    """Read and validate one connector's YAML file; relative paths are kept as written."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConnectorConfigInvalid(f"{path}: cannot be read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConnectorConfigInvalid(f"{path}:{where} is not valid YAML") from exc
+    return parse_config(data, origin=str(path))

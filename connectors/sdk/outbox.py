@@ -1,0 +1,199 @@
+"""The outbox: every published batch stays in the state database until the hub's
+receipt for it is applied.
+
+The payload and headers are opaque bytes supplied by the caller (the signed envelope
+is built elsewhere). States: ``pending`` (stored, not yet sent), ``sent`` (sent at
+least once, no receipt yet), ``accepted`` / ``rejected`` (a receipt was applied; a
+rejection keeps its reason code and the rows concerned). Every write is one SQLite
+transaction, and :meth:`Outbox.store` joins the caller's transaction so a batch and
+the watermark it carries commit together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from connectors.sdk.errors import ReceiptConflict, UnknownBatch
+from connectors.sdk.state import StateDB
+
+State = Literal["pending", "sent", "accepted", "rejected"]
+Outcome = Literal["accepted", "rejected"]
+
+
+@dataclass(frozen=True)
+class OutboxBatch:
+    """One stored batch as the outbox holds it."""
+
+    batch_id: str
+    dataset: str
+    payload: bytes
+    headers: bytes
+    record_count: int
+    created_at: datetime
+    state: State
+    attempts: int
+    last_sent_at: datetime | None
+    reason_code: str | None
+    rejected_rows: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the hub said about a batch (the signature is checked before this point)."""
+
+    batch_id: str
+    outcome: Outcome
+    reason_code: str | None = None
+    rows: tuple[str, ...] = ()
+
+
+_COLUMNS = (
+    "batch_id, dataset, payload, headers, record_count, created_at, state, attempts, "
+    "last_sent_at, reason_code, rejected_rows"
+)
+
+
+def _row_to_batch(row: Any) -> OutboxBatch:
+    last = row[8]
+    return OutboxBatch(
+        batch_id=str(row[0]),
+        dataset=str(row[1]),
+        payload=bytes(row[2]),
+        headers=bytes(row[3]),
+        record_count=int(row[4]),
+        created_at=datetime.fromisoformat(str(row[5])),
+        state=row[6],
+        attempts=int(row[7]),
+        last_sent_at=datetime.fromisoformat(str(last)) if last is not None else None,
+        reason_code=None if row[9] is None else str(row[9]),
+        rejected_rows=tuple(json.loads(str(row[10]))) if row[10] is not None else (),
+    )
+
+
+class Outbox:
+    """Batches awaiting the hub's receipt, in the connector's state database."""
+
+    def __init__(self, state: StateDB) -> None:
+        self._state = state
+
+    def store(
+        self,
+        *,
+        batch_id: str,
+        dataset: str,
+        payload: bytes,
+        headers: bytes,
+        record_count: int,
+        created_at: datetime,
+        sent_at: datetime | None = None,
+    ) -> bool:
+        """Keep a batch (``sent`` when ``sent_at`` is given, else ``pending``).
+
+        Returns False, changing nothing, when the batch id is already held.
+        """
+        with self._state.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO batches (batch_id, dataset, payload, headers, record_count, "
+                "created_at, state, attempts, last_sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (batch_id) DO NOTHING",
+                (
+                    batch_id,
+                    dataset,
+                    payload,
+                    headers,
+                    record_count,
+                    created_at.isoformat(),
+                    "pending" if sent_at is None else "sent",
+                    0 if sent_at is None else 1,
+                    None if sent_at is None else sent_at.isoformat(),
+                ),
+            )
+            return cur.rowcount == 1
+
+    def get(self, batch_id: str) -> OutboxBatch:
+        """The batch with this id; :class:`UnknownBatch` when the outbox never held it."""
+        row = self._state.connection.execute(
+            f"SELECT {_COLUMNS} FROM batches WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
+        if row is None:
+            raise UnknownBatch(f"outbox holds no batch {batch_id!r}", batch_id=batch_id)
+        return _row_to_batch(row)
+
+    def contains(self, batch_id: str) -> bool:
+        row = self._state.connection.execute(
+            "SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
+        return row is not None
+
+    def batches(
+        self, *, dataset: str | None = None, state: State | None = None
+    ) -> list[OutboxBatch]:
+        """Batches in creation order, optionally of one dataset and/or state."""
+        sql = f"SELECT {_COLUMNS} FROM batches WHERE 1 = 1"
+        params: list[object] = []
+        if dataset is not None:
+            sql += " AND dataset = ?"
+            params.append(dataset)
+        if state is not None:
+            sql += " AND state = ?"
+            params.append(state)
+        rows = self._state.connection.execute(sql + " ORDER BY created_at, rowid", params)
+        return [_row_to_batch(r) for r in rows.fetchall()]
+
+    def mark_sent(self, batch_id: str, *, at: datetime) -> None:
+        """Record one more send attempt of a batch that has no receipt yet."""
+        with self._state.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE batches SET state = 'sent', attempts = attempts + 1, last_sent_at = ? "
+                "WHERE batch_id = ? AND state IN ('pending', 'sent')",
+                (at.isoformat(), batch_id),
+            )
+            if cur.rowcount == 0:
+                self.get(batch_id)  # raises UnknownBatch; otherwise it is settled: no-op
+
+    def due_for_resend(self, now: datetime, timeout: timedelta) -> list[OutboxBatch]:
+        """Pending batches, and sent ones whose last send is at least ``timeout`` old."""
+        cutoff = (now - timeout).isoformat()
+        rows = self._state.connection.execute(
+            f"SELECT {_COLUMNS} FROM batches WHERE state = 'pending' "
+            "OR (state = 'sent' AND last_sent_at <= ?) ORDER BY created_at, rowid",
+            (cutoff,),
+        )
+        return [_row_to_batch(r) for r in rows.fetchall()]
+
+    def apply_receipt(self, receipt: Receipt, *, at: datetime) -> bool:
+        """Settle a batch. Applying the same receipt again changes nothing (returns False);
+        a receipt contradicting the one applied raises :class:`ReceiptConflict`."""
+        rows: Sequence[str] = receipt.rows
+        with self._state.transaction() as conn:
+            current = self.get(receipt.batch_id)
+            if current.state in ("accepted", "rejected"):
+                same = (
+                    current.state == receipt.outcome
+                    and current.reason_code == receipt.reason_code
+                    and current.rejected_rows == tuple(rows)
+                )
+                if same:
+                    return False
+                raise ReceiptConflict(
+                    f"batch {receipt.batch_id!r} is already {current.state}"
+                    f" ({current.reason_code or 'no reason'}); receipt says {receipt.outcome}"
+                    f" ({receipt.reason_code or 'no reason'})",
+                    batch_id=receipt.batch_id,
+                )
+            conn.execute(
+                "UPDATE batches SET state = ?, reason_code = ?, rejected_rows = ?, receipt_at = ? "
+                "WHERE batch_id = ?",
+                (
+                    receipt.outcome,
+                    receipt.reason_code,
+                    json.dumps(list(rows)),
+                    at.isoformat(),
+                    receipt.batch_id,
+                ),
+            )
+            return True

@@ -1,0 +1,85 @@
+"""The connector's local state database: one SQLite file holding the outbox, the
+watermarks and the refusal report, so that "batch stored + watermark advanced" is a
+single local transaction.
+
+WAL journal with ``synchronous=FULL``: a committed transaction survives a power cut;
+an interrupted one leaves no trace. Transactions are explicit (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS watermarks (
+    dataset     TEXT PRIMARY KEY,
+    value       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id       TEXT PRIMARY KEY,
+    dataset        TEXT NOT NULL,
+    payload        BLOB NOT NULL,
+    headers        BLOB NOT NULL,
+    record_count   INTEGER NOT NULL,
+    created_at     TEXT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'accepted', 'rejected')),
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    last_sent_at   TEXT,
+    reason_code    TEXT,
+    rejected_rows  TEXT,
+    receipt_at     TEXT
+);
+CREATE INDEX IF NOT EXISTS ix_batches_state ON batches (state, last_sent_at);
+CREATE TABLE IF NOT EXISTS refusals (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset     TEXT NOT NULL,
+    row_key     TEXT NOT NULL,
+    field       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+"""
+
+
+class StateDB:
+    """An open state database; share one between the outbox and the watermark store."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    @classmethod
+    def open(cls, path: Path) -> StateDB:
+        """Open (creating if needed) the state database file at ``path``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(SCHEMA)
+        return cls(conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit: committed at the end, rolled back on any exception.
+
+        Nested use joins the outer transaction.
+        """
+        conn = self.connection
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.connection.close()
