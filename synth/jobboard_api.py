@@ -13,6 +13,7 @@ import base64
 import json
 import sqlite3
 import threading
+from contextlib import closing
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -105,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         uri = f"file:{self.server.database}?mode=ro"
         try:
-            with sqlite3.connect(uri, uri=True) as conn:
+            with closing(sqlite3.connect(uri, uri=True)) as conn:
                 conn.row_factory = sqlite3.Row
                 rows = [dict(r) for r in conn.execute(sql, [*params, size + 1])]
         except sqlite3.Error as exc:
