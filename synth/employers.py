@@ -12,16 +12,44 @@ from synth.config import SynthConfig
 
 #: Rough shares of employers by ISIC section in a small Caribbean economy.
 _SECTION_SHARES: dict[str, float] = {
-    "A": 0.04, "B": 0.01, "C": 0.10, "D": 0.003, "E": 0.01, "F": 0.10, "G": 0.25,
-    "H": 0.05, "I": 0.10, "J": 0.03, "K": 0.03, "L": 0.02, "M": 0.06, "N": 0.06,
-    "O": 0.01, "P": 0.03, "Q": 0.04, "R": 0.02, "S": 0.07, "T": 0.01, "U": 0.002,
-}  # fmt: skip
+    "A": 0.04,
+    "B": 0.01,
+    "C": 0.10,
+    "D": 0.003,
+    "E": 0.01,
+    "F": 0.10,
+    "G": 0.25,
+    "H": 0.05,
+    "I": 0.10,
+    "J": 0.03,
+    "K": 0.03,
+    "L": 0.02,
+    "M": 0.06,
+    "N": 0.06,
+    "O": 0.01,
+    "P": 0.03,
+    "Q": 0.04,
+    "R": 0.02,
+    "S": 0.07,
+    "T": 0.01,
+    "U": 0.002,
+}
 SIZE_BANDS: tuple[str, ...] = ("1-4", "5-19", "20-99", "100+")
 _SIZE_EDGES = np.array([5, 20, 100])
 _NAME_WORDS = (
-    "Enterprises", "Trading", "Services", "Holdings", "Industries", "Hardware",
-    "Supplies", "Contractors", "Foods", "Motors", "Engineering", "Agencies",
-)  # fmt: skip
+    "Enterprises",
+    "Trading",
+    "Services",
+    "Holdings",
+    "Industries",
+    "Hardware",
+    "Supplies",
+    "Contractors",
+    "Foods",
+    "Motors",
+    "Engineering",
+    "Agencies",
+)
 _SUFFIXES = ("Ltd", "Limited", "Co. Ltd", "& Sons Ltd", "Company Limited")
 
 
@@ -42,7 +70,8 @@ class Employers:
         return int(self.business_reg_no.shape[0])
 
     def hire_probabilities(self) -> npt.NDArray[np.float64]:
-        return self.size_weight / self.size_weight.sum()
+        weights: npt.NDArray[np.float64] = self.size_weight / self.size_weight.sum()
+        return weights
 
 
 def make_employers(config: SynthConfig, rng: np.random.Generator) -> Employers:

@@ -62,7 +62,7 @@ class JobBoardServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: JobBoardServer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         return None  # access logs would name nobody, but keep the console quiet
 
     def _send(self, status: HTTPStatus, body: object) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -81,7 +81,7 @@ class _Month:
         self.sim, self.m = sim, m
         self.rng = np.random.default_rng([sim.config.seed, 1, m])
 
-    def at(self, offset: int = 0) -> tuple[int, object]:
+    def at(self, offset: int = 0) -> tuple[int, datetime]:
         return self.m + offset, self.sim.cal.moment(self.rng, self.m + offset)
 
 
@@ -141,7 +141,7 @@ class Simulation:
             month, when = mo.at()
             values = build(str(copy)) | ident.as_values()
             applied = [*ident.applied, "duplicate"] if copy else ident.applied
-            row = Row(values["key"], month, when, values, person=p, noise=tuple(applied))  # type: ignore[arg-type]
+            row = Row(str(values["key"]), month, when, values, person=p, noise=tuple(applied))
             if ident.correct_after:
                 true = {
                     "national_id": str(self.persons.national_id[p]),
@@ -215,7 +215,7 @@ class Simulation:
         for e in range(len(self.employers)):
             if self.employers.formal[e]:
                 month, when = mo.at()
-                values = {
+                values: dict[str, object] = {
                     "key": str(self.employers.nis_employer_no[e]),
                     "employer_number": str(self.employers.nis_employer_no[e]),
                     "business_reg_no": str(self.employers.business_reg_no[e]),
@@ -224,7 +224,7 @@ class Simulation:
                     "region": self.config.regions[int(self.employers.region[e])].code,
                 }
                 self.ledger.add(
-                    "nis", "employers", Row(values["key"], month, when, values, employer=e)
+                    "nis", "employers", Row(str(values["key"]), month, when, values, employer=e)
                 )
 
     def month(self, m: int, truth: Truth) -> None:
@@ -303,7 +303,7 @@ class Simulation:
                 "key": key,
                 "claim_no": key,
                 "nis_number": self.nis_no[p],
-                "claim_date": when.date().isoformat(),  # type: ignore[attr-defined]
+                "claim_date": when.date().isoformat(),
                 "status": "pending",
                 "weekly_amount": float(round(self.persons.earnings[p] * 0.6 / 4.33, 2)),
             }
@@ -325,8 +325,12 @@ class Simulation:
                 def build(copy: str, tid: str = tid, p: int = p) -> dict[str, object]:
                     key = tid if copy == "0" else self.next_id("trainee", "T", 7)
                     region = self.config.regions[int(self.persons.region[p])].code
-                    return {"key": key, "trainee_id": key, "sex": int(self.persons.sex[p]),
-                            "region": region}  # fmt: skip
+                    return {
+                        "key": key,
+                        "trainee_id": key,
+                        "sex": int(self.persons.sex[p]),
+                        "region": region,
+                    }
 
                 self.person_rows(mo, "tvet", "trainees", p, build)
             code, title, qual, level, months, _ = PROGRAMMES[int(rng.integers(0, len(PROGRAMMES)))]
@@ -368,7 +372,7 @@ class Simulation:
                 row.change(*mo.at(int(rng.integers(1, months))), status="withdrawn")
 
     def jobboard(self, mo: _Month, joining: npt.NDArray[np.intp]) -> None:
-        m, rng = mo.m, mo.rng
+        rng = mo.rng
         looking = (self.status == UNEMPLOYED) | (self.status == POTENTIAL)
         rate = np.where(looking, 0.06, np.where(self.status == EMPLOYED, 0.002, 0.0005))
         new = np.flatnonzero(rng.random(rate.size) < rate)
@@ -381,11 +385,18 @@ class Simulation:
             isco = self.isco_codes[int(self.persons.isco[p])]
             wanted = titles.get(isco, ("any work",))
 
-            def build(copy: str, jid: str = jid, p: int = p, wanted: tuple[str, ...] = wanted) -> dict[str, object]:  # fmt: skip
+            def build(
+                copy: str, jid: str = jid, p: int = p, wanted: tuple[str, ...] = wanted
+            ) -> dict[str, object]:
                 key = jid if copy == "0" else self.next_id("jobseeker", "J", 7)
                 region = self.config.regions[int(self.persons.region[p])].code
-                return {"key": key, "jobseeker_id": key, "sex": int(self.persons.sex[p]),
-                        "region": region, "desired_job": wanted[int(rng.integers(0, len(wanted)))]}  # fmt: skip
+                return {
+                    "key": key,
+                    "jobseeker_id": key,
+                    "sex": int(self.persons.sex[p]),
+                    "region": region,
+                    "desired_job": wanted[int(rng.integers(0, len(wanted)))],
+                }
 
             self.person_rows(mo, "jobboard", "jobseekers", p, build)
         # Vacancies employers post, and the placements the board makes.
@@ -410,7 +421,7 @@ class Simulation:
                 "jobseeker_id": self.jobseeker[p],
                 "vacancy_id": vacancy.key,
                 "employer_name": str(self.employers.name[e]),
-                "start_date": when.date().isoformat(),  # type: ignore[attr-defined]
+                "start_date": when.date().isoformat(),
             }
             self.ledger.add(
                 "jobboard", "placements", Row(key, month, when, values, person=p, employer=e)
@@ -427,7 +438,7 @@ class Simulation:
             "title": titles[int(mo.rng.integers(0, len(titles)))],
             "isco_code": isco if mo.rng.random() < 0.35 else None,
             "region": self.config.regions[int(self.employers.region[e])].code,
-            "posted_on": when.date().isoformat(),  # type: ignore[attr-defined]
+            "posted_on": when.date().isoformat(),
             "status": "open",
         }
         return self.ledger.add("jobboard", "vacancies", Row(key, month, when, values, employer=e))
@@ -438,29 +449,72 @@ class Simulation:
         sections = np.array([self.sections[int(i)] for i in self.employers.isic])
         for p in employed[rng.random(employed.size) < 0.0008].tolist():
             e = int(self.employer[p])
-            self.case(mo, "complaints", "CP", p, e, category=str(rng.choice(_COMPLAINTS)),
-                      steps=("received", "under investigation", str(rng.choice(["resolved", "referred to tribunal"]))))  # fmt: skip
+            self.case(
+                mo,
+                "complaints",
+                "CP",
+                p,
+                e,
+                category=str(rng.choice(_COMPLAINTS)),
+                steps=(
+                    "received",
+                    "under investigation",
+                    str(rng.choice(["resolved", "referred to tribunal"])),
+                ),
+            )
         hazardous = np.isin(sections[self.employer[employed]], list(_HAZARDOUS))
         risk = np.where(hazardous, 0.0012, 0.0003)
         for p in employed[rng.random(employed.size) < risk].tolist():
             e = int(self.employer[p])
             severity = str(rng.choice(_SEVERITY, p=[0.6, 0.3, 0.09, 0.01]))
-            self.case(mo, "osh_accidents", "OSH", p, e, severity=severity,
-                      steps=("reported", "investigated", "closed"))  # fmt: skip
+            self.case(
+                mo,
+                "osh_accidents",
+                "OSH",
+                p,
+                e,
+                severity=severity,
+                steps=("reported", "investigated", "closed"),
+            )
         size = self.employers.size_band
         for e in np.flatnonzero((size >= 1) & (rng.random(size.size) < 0.003)).tolist():
-            self.case(mo, "disputes", "TD", -1, e, union=str(rng.choice(_UNIONS)),
-                      issue=str(rng.choice(_DISPUTES)),
-                      steps=("reported", "conciliation", str(rng.choice(["settled", "referred to Industrial Court"]))))  # fmt: skip
+            self.case(
+                mo,
+                "disputes",
+                "TD",
+                -1,
+                e,
+                union=str(rng.choice(_UNIONS)),
+                issue=str(rng.choice(_DISPUTES)),
+                steps=(
+                    "reported",
+                    "conciliation",
+                    str(rng.choice(["settled", "referred to Industrial Court"])),
+                ),
+            )
         for e in np.flatnonzero(rng.random(size.size) < 0.01).tolist():
-            self.case(mo, "inspections", "IN", -1, e, kind=str(rng.choice(["routine", "complaint-led", "OSH"])),
-                      steps=("scheduled", "inspected", str(rng.choice(["compliant", "notice issued"]))))  # fmt: skip
+            self.case(
+                mo,
+                "inspections",
+                "IN",
+                -1,
+                e,
+                kind=str(rng.choice(["routine", "complaint-led", "OSH"])),
+                steps=("scheduled", "inspected", str(rng.choice(["compliant", "notice issued"]))),
+            )
         del m
 
     def case(
-        self, mo: _Month, table: str, prefix: str, p: int, e: int, *, steps: tuple[str, ...],
+        self,
+        mo: _Month,
+        table: str,
+        prefix: str,
+        p: int,
+        e: int,
+        *,
+        steps: tuple[str, ...],
         **fields: object,
-    ) -> None:  # fmt: skip
+    ) -> None:
         key = self.next_id(table, prefix, 6)
         month, when = mo.at()
         values: dict[str, object] = {
@@ -468,7 +522,7 @@ class Simulation:
             "case_no": key,
             "employer_brn": str(self.employers.business_reg_no[e]),
             "employer_name": str(self.employers.name[e]),
-            "opened_on": when.date().isoformat(),  # type: ignore[attr-defined]
+            "opened_on": when.date().isoformat(),
             "status": steps[0],
             **fields,
         }

@@ -63,11 +63,24 @@ def write_truth(nation: Nation, folder: Path) -> None:
             if row.month > last:
                 continue
             if row.person >= 0:
-                links.append({"agency": agency, "table": table, "record_id": row.key,
-                              "person_id": row.person, "noise": ";".join(row.noise)})  # fmt: skip
+                links.append(
+                    {
+                        "agency": agency,
+                        "table": table,
+                        "record_id": row.key,
+                        "person_id": row.person,
+                        "noise": ";".join(row.noise),
+                    }
+                )
             if row.employer >= 0:
-                employer_links.append({"agency": agency, "table": table, "record_id": row.key,
-                                       "employer_id": row.employer})  # fmt: skip
+                employer_links.append(
+                    {
+                        "agency": agency,
+                        "table": table,
+                        "record_id": row.key,
+                        "employer_id": row.employer,
+                    }
+                )
     write_csv(
         folder / "person_links.csv", links, ["agency", "table", "record_id", "person_id", "noise"]
     )
@@ -88,7 +101,7 @@ def write_truth(nation: Nation, folder: Path) -> None:
             "region": nation.config.regions[int(p.region[i])].code,
             "household": int(p.household[i]),
             "isced": int(p.isced[i]),
-        }  # fmt: skip
+        }
         for i in range(len(p))
     ]
     write_csv(folder / "persons.csv", persons, list(persons[0]))
@@ -100,15 +113,21 @@ def write_truth(nation: Nation, folder: Path) -> None:
             "nis_employer_no": str(e.nis_employer_no[i]),
             "name": e.name[i],
             "formal": bool(e.formal[i]),
-        }  # fmt: skip
+        }
         for i in range(len(e))
     ]
     write_csv(folder / "employers.csv", employers, list(employers[0]))
     spells = nation.ledger.materialise("truth", "job_spells", last)
-    spells = [s.as_of(last)[0] | {"updated_at": s.as_of(last)[1].isoformat(sep=" ")}  # type: ignore[index]
-              for s in nation.truth.spells if s.as_of(last) is not None] or spells  # fmt: skip
-    write_csv(folder / "job_spells.csv", spells,
-              ["key", "person_id", "employer_id", "start_date", "end_date", "formal", "isco"])  # fmt: skip
+    spells = [
+        s.as_of(last)[0] | {"updated_at": s.as_of(last)[1].isoformat(sep=" ")}  # type: ignore[index]
+        for s in nation.truth.spells
+        if s.as_of(last) is not None
+    ] or spells
+    write_csv(
+        folder / "job_spells.csv",
+        spells,
+        ["key", "person_id", "employer_id", "start_date", "end_date", "formal", "isco"],
+    )
     (folder / "indicators.json").write_text(
         json.dumps(indicators(nation), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )

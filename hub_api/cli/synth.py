@@ -74,8 +74,11 @@ def extend(
     """Add the next month of activity (new rows, updates, late corrections)."""
     cli = get_context(ctx)
     made = nation_mod.extend(_out(ctx, out), database_url=database_url)
-    summary = {"folder": str(_out(ctx, out)), "months": made.months,
-               "period": made.calendar.period(made.months - 1)}  # fmt: skip
+    summary = {
+        "folder": str(_out(ctx, out)),
+        "months": made.months,
+        "period": made.calendar.period(made.months - 1),
+    }
     cli.emit(
         summary, lambda c: c.print(f"extended to {summary['months']} months ({summary['period']})")
     )
@@ -140,8 +143,10 @@ def serve_jobboard(
 
 
 def _render_summary(c: Console, summary: dict[str, object]) -> None:
-    c.print(f"nation in {summary['folder']}: {summary['persons']} persons, "
-            f"{summary['employers']} employers, {summary['months']} months")  # fmt: skip
+    c.print(
+        f"nation in {summary['folder']}: {summary['persons']} persons, "
+        f"{summary['employers']} employers, {summary['months']} months"
+    )
     table = Table("records", "count")
     for k, v in summary["records"].items():  # type: ignore[attr-defined]
         table.add_row(k, str(v))

@@ -15,9 +15,20 @@ from synth.simulation import Nation
 
 TVET_TABLES = ("trainees", "enrolments", "certifications")
 LFS_COLUMNS = (
-    "year", "quarter", "household_no", "line_no", "weight", "region", "sex", "age",
-    "isced", "lf_status", "isco", "isic", "monthly_earnings",
-)  # fmt: skip
+    "year",
+    "quarter",
+    "household_no",
+    "line_no",
+    "weight",
+    "region",
+    "sex",
+    "age",
+    "isced",
+    "lf_status",
+    "isco",
+    "isic",
+    "monthly_earnings",
+)
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, object]], columns: Sequence[str]) -> None:
@@ -54,7 +65,7 @@ def _columns(rows: Sequence[dict[str, object]]) -> list[str]:
 def business_register(nation: Nation, folder: Path) -> int:
     emp = nation.employers
     classes = reference.isic_classes()
-    rows = [
+    rows: list[dict[str, object]] = [
         {
             "business_reg_no": str(emp.business_reg_no[e]),
             "name": str(emp.name[e]),

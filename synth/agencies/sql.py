@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,7 +37,7 @@ TABLES: dict[str, dict[str, str]] = {
         "placements": "placement_id",
     },
 }
-_TYPES: dict[type, type[sa.types.TypeEngine[object]]] = {
+_TYPES: dict[type, Any] = {
     bool: sa.Boolean,
     int: sa.Integer,
     float: sa.Float,
@@ -50,7 +51,7 @@ def sqlite_url(folder: Path, agency: str) -> str:
 def _table(
     meta: sa.MetaData, name: str, pk: str, rows: Sequence[dict[str, object]], schema: str | None
 ) -> sa.Table:
-    columns: dict[str, type[sa.types.TypeEngine[object]]] = {}
+    columns: dict[str, Any] = {}
     for row in rows:
         for col, value in row.items():
             if value is not None and col not in columns:

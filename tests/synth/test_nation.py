@@ -92,27 +92,50 @@ def test_late_corrections_appear_in_a_later_export(tmp_path):
 
 
 def test_noise_rates_match_the_configuration(tmp_path):
-    rates = AgencyNoise(typo=0.10, nickname=0.0, dob_swap=0.2, missing_national_id=0.2,
-                        duplicate=0.05, late_correction=0.0)
+    rates = AgencyNoise(
+        typo=0.10,
+        nickname=0.0,
+        dob_swap=0.2,
+        missing_national_id=0.2,
+        duplicate=0.05,
+        late_correction=0.0,
+    )
     cfg = SynthConfig(persons=4000, months=1, seed=5, noise=NoiseConfig(nis=rates))
     nation.make(cfg, nation.Targets(tmp_path))
     with (tmp_path / "truth/persons.csv").open() as f:
         truth = {r["person_id"]: r for r in csv.DictReader(f)}
     with (tmp_path / "truth/person_links.csv").open() as f:
-        owner = {r["record_id"]: r["person_id"] for r in csv.DictReader(f) if r["table"] == "insured_persons"}
+        owner = {
+            r["record_id"]: r["person_id"]
+            for r in csv.DictReader(f)
+            if r["table"] == "insured_persons"
+        }
     with sqlite3.connect(tmp_path / "sources/nis/nis.db") as conn:
         conn.row_factory = sqlite3.Row
         rows = list(conn.execute("SELECT * FROM insured_persons"))
     n = len(rows)
     assert n > 2000
     missing = sum(r["national_id"] is None for r in rows) / n
-    typos = sum(
-        (r["given_name"], r["family_name"])
-        != (truth[owner[r["nis_number"]]]["given_name"], truth[owner[r["nis_number"]]]["family_name"])
+    typos = (
+        sum(
+            (r["given_name"], r["family_name"])
+            != (
+                truth[owner[r["nis_number"]]]["given_name"],
+                truth[owner[r["nis_number"]]]["family_name"],
+            )
+            for r in rows
+        )
+        / n
+    )
+    eligible = [
+        r
         for r in rows
-    ) / n
-    eligible = [r for r in rows if (d := date.fromisoformat(truth[owner[r["nis_number"]]]["date_of_birth"])).day <= 12 and d.day != d.month]
-    swapped = sum(r["date_of_birth"] != truth[owner[r["nis_number"]]]["date_of_birth"] for r in eligible) / len(eligible)
+        if (d := date.fromisoformat(truth[owner[r["nis_number"]]]["date_of_birth"])).day <= 12
+        and d.day != d.month
+    ]
+    swapped = sum(
+        r["date_of_birth"] != truth[owner[r["nis_number"]]]["date_of_birth"] for r in eligible
+    ) / len(eligible)
     persons = len({owner[r["nis_number"]] for r in rows})
     duplicates = (n - persons) / persons
     assert abs(missing - 0.2) < 0.03
