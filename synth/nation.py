@@ -37,13 +37,6 @@ class Targets:
     database_url: str | None = None
     schema_prefix: str = "synth_"
 
-    def url(self, agency: str) -> str:
-        if self.database_url:
-            return self.database_url
-        if agency == "jobboard" or not self.database_url:
-            return sql.sqlite_url(self.folder / "sources", agency)
-        return self.database_url
-
     def schema(self, agency: str) -> str | None:
         return (
             f"{self.schema_prefix}{agency}" if self.database_url and agency != "jobboard" else None

@@ -444,7 +444,7 @@ class Simulation:
         return self.ledger.add("jobboard", "vacancies", Row(key, month, when, values, employer=e))
 
     def dol(self, mo: _Month) -> None:
-        m, rng = mo.m, mo.rng
+        rng = mo.rng
         employed = np.flatnonzero(self.status == EMPLOYED)
         sections = np.array([self.sections[int(i)] for i in self.employers.isic])
         for p in employed[rng.random(employed.size) < 0.0008].tolist():
@@ -502,7 +502,6 @@ class Simulation:
                 kind=str(rng.choice(["routine", "complaint-led", "OSH"])),
                 steps=("scheduled", "inspected", str(rng.choice(["compliant", "notice issued"]))),
             )
-        del m
 
     def case(
         self,

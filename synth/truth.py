@@ -117,12 +117,8 @@ def write_truth(nation: Nation, folder: Path) -> None:
         for i in range(len(e))
     ]
     write_csv(folder / "employers.csv", employers, list(employers[0]))
-    spells = nation.ledger.materialise("truth", "job_spells", last)
-    spells = [
-        s.as_of(last)[0] | {"updated_at": s.as_of(last)[1].isoformat(sep=" ")}  # type: ignore[index]
-        for s in nation.truth.spells
-        if s.as_of(last) is not None
-    ] or spells
+    states = (s.as_of(last) for s in nation.truth.spells)
+    spells = [state[0] for state in states if state is not None]
     write_csv(
         folder / "job_spells.csv",
         spells,

@@ -58,7 +58,10 @@ def make(
         "persons": len(made.persons),
         "employers": len(made.employers),
         "months": made.months,
-        "records": {f"{a}.{t}": len(r) for (a, t), r in sorted(made.ledger.tables.items())},
+        "records": {
+            f"{a}.{t}": sum(row.month < made.months for row in rows)
+            for (a, t), rows in sorted(made.ledger.tables.items())
+        },
     }
     cli.emit(summary, lambda c: _render_summary(c, summary))
 
