@@ -111,7 +111,8 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
         line[h] = line.get(h, 0) + 1
         employed = status[p] == 0
         e = employer_at.get(p, -1)
-        age = start.year - persons.dob[p].astype(object).year
+        born = persons.dob[p].astype(object)
+        age = start.year - born.year - ((start.month, start.day) < (born.month, born.day))
         rows.append(
             {
                 "year": year,
