@@ -54,6 +54,13 @@ class AgencyNoise(BaseModel):
     nickname: float = Field(
         0.05, ge=0, le=1, description="Given name recorded as a nickname (where one exists)."
     )
+    name_variant: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="Family name in another accepted spelling (Mohammed/Mohamed, "
+        "De Freitas/DeFreitas, capitals).",
+    )
     dob_swap: float = Field(
         0.02,
         ge=0,

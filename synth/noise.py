@@ -20,6 +20,34 @@ TYPO = "typo"
 NICKNAME = "nickname"
 DOB_SWAP = "dob_swap"
 MISSING_ID = "missing_national_id"
+NAME_VARIANT = "name_variant"
+
+#: Spellings of the same family name that registers really hold side by side.
+_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "Mohammed": ("Mohamed", "Muhammad", "Mohammad"),
+    "Maharaj": ("Maharajh",),
+    "Persad": ("Pershad", "Prasad"),
+    "Rampersad": ("Rampersaud",),
+    "Hosein": ("Hosain", "Hussain"),
+    "Ramkissoon": ("Ramkisoon",),
+    "Seepersad": ("Seepersaud",),
+    "Khan": ("Kahn",),
+    "Ali": ("Aly",),
+    "Achong": ("Ah Chong",),
+    "Gomez": ("Gomes",),
+    "Pereira": ("Perreira",),
+}
+
+
+def name_variant(rng: np.random.Generator, family_name: str) -> str:
+    """Another accepted spelling: a known variant, or the name without its space or
+    hyphen ("De Freitas" -> "DeFreitas"), or else the name in capitals."""
+    known = _SPELLINGS.get(family_name)
+    if known:
+        return known[int(rng.integers(0, len(known)))]
+    if " " in family_name or "-" in family_name:
+        return family_name.replace(" ", "").replace("-", " ")
+    return family_name.upper()
 
 
 def typo(rng: np.random.Generator, value: str) -> str:
@@ -77,11 +105,14 @@ def identity(
 ) -> Identity:
     """The person's identity as recorded, with noise drawn at the configured rates."""
     out = Identity(national_id, given_name, family_name, date_of_birth)
-    draws = rng.random(5)
+    draws = rng.random(6)
     nicks = reference.nicknames().get(given_name)
     if nicks and draws[0] < rates.nickname:
         out.given_name = nicks[int(rng.integers(0, len(nicks)))]
         out.applied.append(NICKNAME)
+    if draws[5] < rates.name_variant:
+        out.family_name = name_variant(rng, out.family_name)
+        out.applied.append(NAME_VARIANT)
     if draws[1] < rates.typo:
         if rng.random() < 0.5:
             out.family_name = typo(rng, out.family_name)

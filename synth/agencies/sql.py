@@ -1,14 +1,16 @@
 """Agencies that keep a SQL database: NIS, the DoL case system and the job board.
 
-SQLite files by default; with a PostgreSQL URL each agency gets its own schema.
-Tables are created from the records themselves; ``key`` becomes the table's primary
-key column (named per table below). Rows are upserted, so extending a nation updates
-the rows that changed and adds the new ones.
+SQLite files by default; with a PostgreSQL URL the NIS and the DoL each get their own
+schema (the job board always keeps a SQLite file, which its API server reads). Every
+table has a declared layout (below) with an ``updated_at`` timestamp and an index on
+it. Rows are upserted by primary key, so extending a nation updates the rows that
+changed and adds the new ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +19,55 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from synth.errors import SynthError
 
-#: Tables each SQL agency keeps and their primary-key column.
-TABLES: dict[str, dict[str, str]] = {
+_T, _D, _TS, _I = sa.Text, sa.Date, sa.DateTime, sa.SmallInteger
+_MONEY = sa.Numeric(12, 2, asdecimal=False)
+_PERSON = (("national_id", _T), ("given_name", _T), ("family_name", _T), ("date_of_birth", _D))
+_CASE = (("employer_brn", _T), ("employer_name", _T), ("opened_on", _D), ("status", _T))
+
+#: agency -> table -> columns (the first is the primary key); ``updated_at`` is added.
+LAYOUTS: dict[str, dict[str, tuple[tuple[str, Any], ...]]] = {
     "nis": {
-        "insured_persons": "nis_number",
-        "employers": "employer_number",
-        "contributions": "contribution_id",
-        "benefit_claims": "claim_no",
+        "insured_persons": (("nis_number", _T), *_PERSON, ("sex", _I), ("registered_on", _D)),
+        "employers": (
+            ("employer_number", _T), ("business_reg_no", _T), ("name", _T), ("isic", _T),
+            ("region", _T),
+        ),
+        "contributions": (
+            ("contribution_id", _T), ("nis_number", _T), ("employer_number", _T),
+            ("period", _T), ("insurable_earnings", _MONEY), ("weeks", _I),
+        ),
+        "benefit_claims": (
+            ("claim_no", _T), ("nis_number", _T), ("claim_date", _D), ("status", _T),
+            ("weekly_amount", _MONEY),
+        ),
     },
     "dol": {
-        "complaints": "case_no",
-        "disputes": "case_no",
-        "inspections": "case_no",
-        "osh_accidents": "case_no",
+        "complaints": (("case_no", _T), *_CASE, ("category", _T), *_PERSON),
+        "disputes": (("case_no", _T), *_CASE, ("union", _T), ("issue", _T)),
+        "inspections": (("case_no", _T), *_CASE, ("kind", _T)),
+        "osh_accidents": (("case_no", _T), *_CASE, ("severity", _T), *_PERSON),
     },
+    # The board's own file keeps plain text, as a small web application's SQLite would.
     "jobboard": {
-        "jobseekers": "jobseeker_id",
-        "vacancies": "vacancy_id",
-        "placements": "placement_id",
+        "jobseekers": (
+            ("jobseeker_id", _T), *((c, _T) for c, _ in _PERSON), ("sex", _I), ("region", _T),
+            ("desired_job", _T),
+        ),
+        "vacancies": (
+            ("vacancy_id", _T), ("employer_name", _T), ("title", _T), ("isco_code", _T),
+            ("region", _T), ("posted_on", _T), ("status", _T),
+        ),
+        "placements": (
+            ("placement_id", _T), ("jobseeker_id", _T), ("vacancy_id", _T),
+            ("employer_name", _T), ("start_date", _T),
+        ),
     },
-}
-_TYPES: dict[type, Any] = {
-    bool: sa.Boolean,
-    int: sa.Integer,
-    float: sa.Float,
+}  # fmt: skip
+
+#: agency -> table -> primary-key column.
+TABLES: dict[str, dict[str, str]] = {
+    agency: {table: cols[0][0] for table, cols in tables.items()}
+    for agency, tables in LAYOUTS.items()
 }
 
 
@@ -48,29 +75,35 @@ def sqlite_url(folder: Path, agency: str) -> str:
     return f"sqlite:///{folder / agency / f'{agency}.db'}"
 
 
-def _table(
-    meta: sa.MetaData, name: str, pk: str, rows: Sequence[dict[str, object]], schema: str | None
-) -> sa.Table:
-    columns: dict[str, Any] = {}
-    for row in rows:
-        for col, value in row.items():
-            if value is not None and col not in columns:
-                columns[col] = _TYPES.get(type(value), sa.Text)
-            columns.setdefault(col, sa.Text)
-    cols = [sa.Column(pk, sa.Text, primary_key=True)]
-    cols += [sa.Column(c, t, nullable=True) for c, t in columns.items() if c != pk]
-    cols.append(sa.Index(f"ix_{name}_updated_at", "updated_at"))  # type: ignore[arg-type]
-    return sa.Table(name, meta, *cols, schema=schema)
+def tables_for(agency: str, *, schema: str | None = None) -> list[sa.Table]:
+    """The agency's tables as SQLAlchemy Core tables."""
+    meta = sa.MetaData(schema=schema)
+    out = []
+    updated: Any = sa.Text if agency == "jobboard" else sa.DateTime
+    for name, cols in LAYOUTS[agency].items():
+        columns = [sa.Column(cols[0][0], sa.Text, primary_key=True)]
+        columns += [sa.Column(c, t, nullable=True) for c, t in cols[1:]]
+        columns.append(sa.Column("updated_at", updated, nullable=False))
+        table = sa.Table(name, meta, *columns)
+        sa.Index(f"ix_{name}_updated_at", table.c.updated_at)
+        out.append(table)
+    return out
 
 
-def _rename(rows: Sequence[dict[str, object]], pk: str) -> list[dict[str, object]]:
+def _convert(table: sa.Table, rows: Iterable[dict[str, object]]) -> list[dict[str, object]]:
+    pk = next(iter(table.primary_key.columns)).name
+    kinds = {c.name: type(c.type) for c in table.columns}
     out = []
     for row in rows:
-        r = dict(row)
-        key = r.pop("key")
-        r.setdefault(pk, key)
-        r["updated_at"] = str(r["updated_at"])
-        out.append(r)
+        values: dict[str, object] = {}
+        for name, kind in kinds.items():
+            value = row.get("key") if name == pk and name not in row else row.get(name)
+            if isinstance(value, str) and issubclass(kind, sa.DateTime):
+                value = datetime.fromisoformat(value)
+            elif isinstance(value, str) and issubclass(kind, sa.Date):
+                value = date.fromisoformat(value)
+            values[name] = value
+        out.append(values)
     return out
 
 
@@ -81,33 +114,28 @@ def write_tables(
     *,
     schema: str | None = None,
 ) -> dict[str, int]:
-    """Create (if needed) and upsert the agency's tables; returns rows written per table."""
+    """Create the agency's tables if needed and upsert the rows; returns rows per table."""
     engine = sa.create_engine(url)
     written: dict[str, int] = {}
     try:
         with engine.begin() as conn:
             if schema is not None:
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            for name, pk in TABLES[agency].items():
-                rows = _rename(tables.get(name, []), pk)
-                meta = sa.MetaData()
-                existing = sa.inspect(conn).has_table(name, schema=schema)
-                if existing:
-                    table = sa.Table(name, meta, schema=schema, autoload_with=conn)
-                elif rows:
-                    table = _table(meta, name, pk, rows, schema)
-                    meta.create_all(conn)
-                else:
-                    continue
+            declared = tables_for(agency, schema=schema)
+            declared[0].metadata.create_all(conn)
+            for table in declared:
+                rows = _convert(table, tables.get(table.name, []))
+                pk = next(iter(table.primary_key.columns))
+                keys = [r[pk.name] for r in rows]
+                for i in range(0, len(keys), 500):
+                    conn.execute(table.delete().where(pk.in_(keys[i : i + 500])))
                 if rows:
-                    keys = [r[pk] for r in rows]
-                    for i in range(0, len(keys), 500):
-                        conn.execute(table.delete().where(table.c[pk].in_(keys[i : i + 500])))
-                    cols = [c.name for c in table.columns]
-                    conn.execute(table.insert(), [{c: r.get(c) for c in cols} for r in rows])
-                written[name] = len(rows)
+                    conn.execute(table.insert(), rows)
+                written[table.name] = len(rows)
     except SQLAlchemyError as exc:
-        raise SynthError(f"{agency}: cannot write the agency database: {exc}") from exc
+        raise SynthError(
+            f"{agency}: cannot write the agency database {schema or ''}: {exc}"
+        ) from exc
     finally:
         engine.dispose()
     return written
@@ -121,12 +149,10 @@ def dump(
     out: list[tuple[str, tuple[object, ...]]] = []
     try:
         with engine.connect() as conn:
-            for name, pk in TABLES[agency].items():
-                if not sa.inspect(conn).has_table(name, schema=schema):
-                    continue
-                table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
-                for row in conn.execute(sa.select(table).order_by(table.c[pk])):
-                    out.append((name, tuple(row)))
+            for table in tables_for(agency, schema=schema):
+                pk = next(iter(table.primary_key.columns))
+                for row in conn.execute(sa.select(table).order_by(pk)):
+                    out.append((table.name, tuple(row)))
     finally:
         engine.dispose()
     return out
