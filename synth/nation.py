@@ -21,7 +21,7 @@ from pathlib import Path
 
 from synth.agencies import files, sql
 from synth.config import SynthConfig
-from synth.errors import NationExists, NationNotFound
+from synth.errors import NationExists, NationNotFound, SynthConfigError
 from synth.simulation import Nation, simulate
 from synth.truth import write_truth
 
@@ -114,6 +114,11 @@ def extend(folder: Path, *, database_url: str | None = None, progress: Progress 
     config = SynthConfig.model_validate(manifest["config"])
     months = int(manifest["months_generated"]) + 1  # type: ignore[call-overload]
     prefix = manifest.get("schema_prefix") or "synth_"
+    if manifest.get("database") == "postgresql" and not database_url:
+        raise SynthConfigError(
+            f"{folder / MANIFEST}: this nation keeps NIS and DoL in PostgreSQL; "
+            "give the same --database-url as to make"
+        )
     targets = Targets(folder, database_url, str(prefix))
     nation = simulate(config, months, on_month=lambda m: progress("simulate", m + 1, months))
     m = months - 1

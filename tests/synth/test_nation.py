@@ -10,6 +10,7 @@ import pytest
 from synth import nation
 from synth.agencies import sql
 from synth.config import AgencyNoise, NoiseConfig, SynthConfig
+from synth.errors import SynthConfigError
 from synth.jobboard_api import serve
 
 SMALL = SynthConfig(persons=2000, months=6, seed=11)
@@ -197,3 +198,8 @@ def test_nis_and_dol_write_to_postgresql(postgres_url, tmp_path, twins):
         lite = sql.dump(sql.sqlite_url(a / "sources", agency), agency)
         assert [(t, r[0]) for t, r in pg] == [(t, r[0]) for t, r in lite]
         assert len(pg) > 0
+    with pytest.raises(SynthConfigError, match="database-url"):
+        nation.extend(tmp_path)
+    nation.extend(tmp_path, database_url=postgres_url)
+    claims = sql.dump(postgres_url, "nis", schema=f"{prefix}nis")
+    assert len(claims) > len(sql.dump(sql.sqlite_url(a / "sources", "nis"), "nis"))
