@@ -1,0 +1,158 @@
+"""Agencies that keep a SQL database: NIS, the DoL case system and the job board.
+
+SQLite files by default; with a PostgreSQL URL the NIS and the DoL each get their own
+schema (the job board always keeps a SQLite file, which its API server reads). Every
+table has a declared layout (below) with an ``updated_at`` timestamp and an index on
+it. Rows are upserted by primary key, so extending a nation updates the rows that
+changed and adds the new ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from synth.errors import SynthError
+
+_T, _D, _TS, _I = sa.Text, sa.Date, sa.DateTime, sa.SmallInteger
+_MONEY = sa.Numeric(12, 2, asdecimal=False)
+_PERSON = (("national_id", _T), ("given_name", _T), ("family_name", _T), ("date_of_birth", _D))
+_CASE = (("employer_brn", _T), ("employer_name", _T), ("opened_on", _D), ("status", _T))
+
+#: agency -> table -> columns (the first is the primary key); ``updated_at`` is added.
+LAYOUTS: dict[str, dict[str, tuple[tuple[str, Any], ...]]] = {
+    "nis": {
+        "insured_persons": (("nis_number", _T), *_PERSON, ("sex", _I), ("registered_on", _D)),
+        "employers": (
+            ("employer_number", _T), ("business_reg_no", _T), ("name", _T), ("isic", _T),
+            ("region", _T),
+        ),
+        "contributions": (
+            ("contribution_id", _T), ("nis_number", _T), ("employer_number", _T),
+            ("period", _T), ("insurable_earnings", _MONEY), ("weeks", _I),
+        ),
+        "benefit_claims": (
+            ("claim_no", _T), ("nis_number", _T), ("claim_date", _D), ("status", _T),
+            ("weekly_amount", _MONEY),
+        ),
+    },
+    "dol": {
+        "complaints": (("case_no", _T), *_CASE, ("category", _T), *_PERSON),
+        "disputes": (("case_no", _T), *_CASE, ("union", _T), ("issue", _T)),
+        "inspections": (("case_no", _T), *_CASE, ("kind", _T)),
+        "osh_accidents": (("case_no", _T), *_CASE, ("severity", _T), *_PERSON),
+    },
+    # The board's own file keeps plain text, as a small web application's SQLite would.
+    "jobboard": {
+        "jobseekers": (
+            ("jobseeker_id", _T), *((c, _T) for c, _ in _PERSON), ("sex", _I), ("region", _T),
+            ("desired_job", _T),
+        ),
+        "vacancies": (
+            ("vacancy_id", _T), ("employer_name", _T), ("title", _T), ("isco_code", _T),
+            ("region", _T), ("posted_on", _T), ("status", _T),
+        ),
+        "placements": (
+            ("placement_id", _T), ("jobseeker_id", _T), ("vacancy_id", _T),
+            ("employer_name", _T), ("start_date", _T),
+        ),
+    },
+}  # fmt: skip
+
+#: agency -> table -> primary-key column.
+TABLES: dict[str, dict[str, str]] = {
+    agency: {table: cols[0][0] for table, cols in tables.items()}
+    for agency, tables in LAYOUTS.items()
+}
+
+
+def sqlite_url(folder: Path, agency: str) -> str:
+    return f"sqlite:///{folder / agency / f'{agency}.db'}"
+
+
+def tables_for(agency: str, *, schema: str | None = None) -> list[sa.Table]:
+    """The agency's tables as SQLAlchemy Core tables."""
+    meta = sa.MetaData(schema=schema)
+    out = []
+    updated: Any = sa.Text if agency == "jobboard" else sa.DateTime
+    for name, cols in LAYOUTS[agency].items():
+        columns = [sa.Column(cols[0][0], sa.Text, primary_key=True)]
+        columns += [sa.Column(c, t, nullable=True) for c, t in cols[1:]]
+        columns.append(sa.Column("updated_at", updated, nullable=False))
+        table = sa.Table(name, meta, *columns)
+        sa.Index(f"ix_{name}_updated_at", table.c.updated_at)
+        out.append(table)
+    return out
+
+
+def _convert(table: sa.Table, rows: Iterable[dict[str, object]]) -> list[dict[str, object]]:
+    pk = next(iter(table.primary_key.columns)).name
+    kinds = {c.name: type(c.type) for c in table.columns}
+    out = []
+    for row in rows:
+        values: dict[str, object] = {}
+        for name, kind in kinds.items():
+            value = row.get("key") if name == pk and name not in row else row.get(name)
+            if isinstance(value, str) and issubclass(kind, sa.DateTime):
+                value = datetime.fromisoformat(value)
+            elif isinstance(value, str) and issubclass(kind, sa.Date):
+                value = date.fromisoformat(value)
+            values[name] = value
+        out.append(values)
+    return out
+
+
+def write_tables(
+    url: str,
+    agency: str,
+    tables: dict[str, list[dict[str, object]]],
+    *,
+    schema: str | None = None,
+) -> dict[str, int]:
+    """Create the agency's tables if needed and upsert the rows; returns rows per table."""
+    engine = sa.create_engine(url)
+    written: dict[str, int] = {}
+    try:
+        with engine.begin() as conn:
+            if schema is not None:
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            declared = tables_for(agency, schema=schema)
+            declared[0].metadata.create_all(conn)
+            for table in declared:
+                rows = _convert(table, tables.get(table.name, []))
+                pk = next(iter(table.primary_key.columns))
+                keys = [r[pk.name] for r in rows]
+                for i in range(0, len(keys), 500):
+                    conn.execute(table.delete().where(pk.in_(keys[i : i + 500])))
+                if rows:
+                    conn.execute(table.insert(), rows)
+                written[table.name] = len(rows)
+    except SQLAlchemyError as exc:
+        raise SynthError(
+            f"{agency}: cannot write the agency database {schema or ''}: {exc}"
+        ) from exc
+    finally:
+        engine.dispose()
+    return written
+
+
+def dump(
+    url: str, agency: str, *, schema: str | None = None
+) -> list[tuple[str, tuple[object, ...]]]:
+    """Every row of the agency's tables ordered by primary key (to compare two nations)."""
+    engine = sa.create_engine(url)
+    out: list[tuple[str, tuple[object, ...]]] = []
+    try:
+        with engine.connect() as conn:
+            for table in tables_for(agency, schema=schema):
+                pk = next(iter(table.primary_key.columns))
+                for row in conn.execute(sa.select(table).order_by(pk)):
+                    out.append((table.name, tuple(row)))
+    finally:
+        engine.dispose()
+    return out

@@ -1,0 +1,115 @@
+"""Employers: registration numbers, ISIC Rev.4 class, size band, region."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from synth import reference
+from synth.config import SynthConfig
+
+#: Rough shares of employers by ISIC section in a small Caribbean economy.
+_SECTION_SHARES: dict[str, float] = {
+    "A": 0.04,
+    "B": 0.01,
+    "C": 0.10,
+    "D": 0.003,
+    "E": 0.01,
+    "F": 0.10,
+    "G": 0.25,
+    "H": 0.05,
+    "I": 0.10,
+    "J": 0.03,
+    "K": 0.03,
+    "L": 0.02,
+    "M": 0.06,
+    "N": 0.06,
+    "O": 0.01,
+    "P": 0.03,
+    "Q": 0.04,
+    "R": 0.02,
+    "S": 0.07,
+    "T": 0.01,
+    "U": 0.002,
+}
+SIZE_BANDS: tuple[str, ...] = ("1-4", "5-19", "20-99", "100+")
+_SIZE_EDGES = np.array([5, 20, 100])
+_NAME_WORDS = (
+    "Enterprises",
+    "Trading",
+    "Services",
+    "Holdings",
+    "Industries",
+    "Hardware",
+    "Supplies",
+    "Contractors",
+    "Foods",
+    "Motors",
+    "Engineering",
+    "Agencies",
+)
+_SUFFIXES = ("Ltd", "Limited", "Co. Ltd", "& Sons Ltd", "Company Limited")
+
+
+@dataclass
+class Employers:
+    """One row per employer; numpy columns of the same length."""
+
+    business_reg_no: npt.NDArray[np.str_]  # companies registry number, e.g. C0123456
+    nis_employer_no: npt.NDArray[np.str_]  # NIS employer number (blank when not registered)
+    name: npt.NDArray[np.object_]
+    isic: npt.NDArray[np.int16]  # index into reference.isic_classes()
+    region: npt.NDArray[np.int16]
+    size_weight: npt.NDArray[np.float64]  # relative attraction of hires
+    size_band: npt.NDArray[np.int8]  # index into SIZE_BANDS (expected headcount)
+    formal: npt.NDArray[np.bool_]  # registered with the NIS
+
+    def __len__(self) -> int:
+        return int(self.business_reg_no.shape[0])
+
+    def hire_probabilities(self) -> npt.NDArray[np.float64]:
+        weights: npt.NDArray[np.float64] = self.size_weight / self.size_weight.sum()
+        return weights
+
+
+def make_employers(config: SynthConfig, rng: np.random.Generator) -> Employers:
+    """Draw the employers of the nation."""
+    n = max(10, round(config.persons * config.employers_per_1000_persons / 1000))
+    classes = reference.isic_classes()
+    sections = np.array([s for s, _, _ in classes])
+    per_class = np.array([_SECTION_SHARES.get(s, 0.0) for s in sections])
+    counts = {s: int((sections == s).sum()) for s in set(sections.tolist())}
+    per_class = per_class / np.array([counts[s] for s in sections])
+    isic = rng.choice(len(classes), size=n, p=per_class / per_class.sum()).astype(np.int16)
+
+    weights = np.array([r.weight for r in config.regions])
+    region = rng.choice(len(weights), size=n, p=weights / weights.sum()).astype(np.int16)
+    size_weight = rng.pareto(1.1, size=n) + 1.0
+    expected = size_weight / size_weight.sum() * config.persons * 0.45
+    size_band = np.searchsorted(_SIZE_EDGES, expected, side="right").astype(np.int8)
+    formal = (rng.random(n) >= config.informal_employer_share) | (size_band >= 2)
+
+    serial = rng.permutation(np.arange(100_000, 100_000 + n * 7))[:n]
+    business_reg_no = np.char.add("C", np.char.zfill(serial.astype("U7"), 7))
+    nis_serial = rng.permutation(np.arange(200_000, 200_000 + n * 3))[:n]
+    nis_employer_no = np.where(formal, np.char.add("E", nis_serial.astype("U6")), "")
+
+    family_pool = np.array(
+        [nm for o in reference.ORIGINS for nm in reference.names("family", o).names], dtype=object
+    )
+    owners = family_pool[rng.integers(0, family_pool.size, size=n)]
+    words = np.array(_NAME_WORDS, dtype=object)[rng.integers(0, len(_NAME_WORDS), size=n)]
+    suffixes = np.array(_SUFFIXES, dtype=object)[rng.integers(0, len(_SUFFIXES), size=n)]
+    name = owners + " " + words + " " + suffixes
+    return Employers(
+        business_reg_no=business_reg_no,
+        nis_employer_no=nis_employer_no,
+        name=name,
+        isic=isic,
+        region=region,
+        size_weight=size_weight,
+        size_band=size_band,
+        formal=formal,
+    )

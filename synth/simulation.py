@@ -1,0 +1,562 @@
+"""Month-by-month life of the nation: labour-force moves, jobs, training, job search,
+labour cases — and the records each agency writes about them.
+
+Each month draws from its own random stream (``seed, 1, month``), so the first N
+months are identical however many months are simulated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from synth import noise, reference
+from synth.config import SynthConfig
+from synth.employers import Employers, make_employers
+from synth.ledger import Calendar, Ledger, Row
+from synth.population import EMPLOYED, OUTSIDE, POTENTIAL, UNEMPLOYED, Persons, make_persons
+
+# Monthly transition probabilities between E, U, P, O.
+_TRANSITIONS = np.array(
+    [
+        [0.976, 0.012, 0.003, 0.009],
+        [0.140, 0.770, 0.045, 0.045],
+        [0.050, 0.090, 0.800, 0.060],
+        [0.010, 0.008, 0.007, 0.975],
+    ]
+)
+#: TVET programmes: code, title, qualification, level, months, target ISCO unit group.
+PROGRAMMES: tuple[tuple[str, str, str, int, int, str], ...] = (
+    ("ELC2", "Electrical Installation", "CVQ", 2, 12, "7411"),
+    ("PLM2", "Plumbing", "CVQ", 2, 10, "7126"),
+    ("WLD2", "Welding and Fabrication", "NVQ", 2, 9, "7212"),
+    ("CUL2", "Food Preparation", "CVQ", 2, 8, "5120"),
+    ("HSP1", "Hospitality Services", "CVQ", 1, 6, "5131"),
+    ("ICT3", "IT Support", "NVQ", 3, 12, "3512"),
+    ("AUT2", "Motor Vehicle Repair", "CVQ", 2, 12, "7231"),
+    ("CRP1", "Carpentry", "CVQ", 1, 6, "7115"),
+    ("ADM2", "Office Administration", "CVQ", 2, 8, "4110"),
+    ("CAR3", "Early Childhood Care", "CVQ", 3, 12, "5311"),
+    ("BEA2", "Cosmetology", "CVQ", 2, 10, "5142"),
+    ("AGR1", "Crop Production", "CVQ", 1, 6, "6111"),
+)
+_COMPLAINTS = ("unpaid wages", "wrongful dismissal", "vacation leave", "severance", "overtime")
+_DISPUTES = ("wages and conditions", "dismissal of a member", "recognition", "retrenchment")
+_UNIONS = ("OWTU", "BIGWU", "NUGFW", "CWU", "SWWTU", "ATGWTU")
+_SEVERITY = ("minor", "lost-time", "serious", "fatal")
+_HAZARDOUS = frozenset("ABCF")
+
+
+@dataclass
+class Truth:
+    """What really happened, kept apart from every agency's records."""
+
+    status: npt.NDArray[np.int8]  # months x persons
+    insured: npt.NDArray[np.bool_]  # months x persons: NIS contribution in the month
+    certified_month: npt.NDArray[np.int32]  # persons: month of last TVET certification, -1
+    spells: list[Row] = field(default_factory=list)
+
+
+@dataclass
+class Nation:
+    """Everything the writers and the truth need."""
+
+    config: SynthConfig
+    calendar: Calendar
+    months: int
+    persons: Persons
+    employers: Employers
+    ledger: Ledger
+    truth: Truth
+
+
+class _Month:
+    """Per-month helpers bound to the month's random stream."""
+
+    def __init__(self, sim: Simulation, m: int) -> None:
+        self.sim, self.m = sim, m
+        self.rng = np.random.default_rng([sim.config.seed, 1, m])
+
+    def at(self, offset: int = 0) -> tuple[int, datetime]:
+        return self.m + offset, self.sim.cal.moment(self.rng, self.m + offset)
+
+
+class Simulation:
+    """Runs the months and records what each agency writes."""
+
+    def __init__(self, config: SynthConfig) -> None:
+        self.config = config
+        self.cal = Calendar(config.first_month)
+        base = np.random.default_rng([config.seed, 0])
+        self.persons = make_persons(config, base)
+        self.employers = make_employers(config, base)
+        self.hire_p = self.employers.hire_probabilities()
+        self.ledger = Ledger()
+        n = len(self.persons)
+        self.status = self.persons.initial_status.copy()
+        self.employer = np.full(n, -1, dtype=np.int32)
+        self.formal = np.zeros(n, dtype=bool)
+        self.spell: list[Row | None] = [None] * n
+        self.nis_no: list[str] = [""] * n
+        self.trainee: list[str] = [""] * n
+        self.jobseeker: list[str] = [""] * n
+        self.tvet_until = np.full(n, -1, dtype=np.int32)
+        self.certified = np.full(n, -1, dtype=np.int32)
+        self.counters: dict[str, int] = {}
+        self.spells: list[Row] = []
+        self.isco_codes = [c for c, _ in reference.isco_unit_groups()]
+        self.sections = [s for s, _, _ in reference.isic_classes()]
+        self.isic_codes = [c for _, c, _ in reference.isic_classes()]
+
+    # -- identifiers -------------------------------------------------------------
+    def next_id(self, kind: str, prefix: str, width: int = 7) -> str:
+        self.counters[kind] = self.counters.get(kind, 0) + 1
+        return f"{prefix}{self.counters[kind]:0{width}d}"
+
+    def identity(self, mo: _Month, agency: str, p: int) -> noise.Identity:
+        rates = getattr(self.config.noise, agency)
+        dob = self.persons.dob[p].astype(object)
+        return noise.identity(
+            mo.rng,
+            rates,
+            national_id=str(self.persons.national_id[p]),
+            given_name=str(self.persons.given_name[p]),
+            family_name=str(self.persons.family_name[p]),
+            date_of_birth=dob,
+        )
+
+    def person_rows(
+        self, mo: _Month, agency: str, table: str, p: int, build: Callable[[str], dict[str, object]]
+    ) -> list[Row]:
+        """The person's registration (and a duplicate one, at the agency's rate)."""
+        rates = getattr(self.config.noise, agency)
+        copies = 2 if mo.rng.random() < rates.duplicate else 1
+        rows = []
+        for copy in range(copies):
+            ident = self.identity(mo, agency, p)
+            month, when = mo.at()
+            values = build(str(copy)) | ident.as_values()
+            applied = [*ident.applied, "duplicate"] if copy else ident.applied
+            row = Row(str(values["key"]), month, when, values, person=p, noise=tuple(applied))
+            if ident.correct_after:
+                true = {
+                    "national_id": str(self.persons.national_id[p]),
+                    "given_name": str(self.persons.given_name[p]),
+                    "family_name": str(self.persons.family_name[p]),
+                    "date_of_birth": ident.date_of_birth.isoformat()
+                    if noise.DOB_SWAP not in ident.applied
+                    else self.persons.dob[p].astype(object).isoformat(),
+                }
+                cm, cat = mo.at(ident.correct_after)
+                row.change(cm, cat, **true)
+            rows.append(self.ledger.add(agency, table, row))
+        return rows
+
+    # -- jobs --------------------------------------------------------------------
+    def start_job(self, mo: _Month, p: int, e: int, start: date) -> None:
+        formal = bool(self.employers.formal[e]) and mo.rng.random() < 0.93
+        self.employer[p], self.formal[p] = e, formal
+        key = self.next_id("spell", "S", 8)
+        month, when = mo.at()
+        values: dict[str, object] = {
+            "key": key,
+            "person_id": p,
+            "employer_id": e,
+            "start_date": start.isoformat(),
+            "end_date": None,
+            "formal": formal,
+            "isco": self.isco_codes[int(self.persons.isco[p])],
+        }
+        row = Row(key, month, when, values, person=p, employer=e)
+        self.spell[p] = row
+        self.spells.append(row)
+        if formal and not self.nis_no[p]:
+            self.register_nis(mo, p, start)
+
+    def end_job(self, mo: _Month, p: int) -> None:
+        row = self.spell[p]
+        if row is not None:
+            month, when = mo.at()
+            row.change(month, when, end_date=self.cal.day(mo.rng, mo.m).isoformat())
+        self.spell[p], self.employer[p], self.formal[p] = None, -1, False
+
+    def register_nis(self, mo: _Month, p: int, registered: date) -> None:
+        number = self.next_id("nis", "", 9)
+        self.nis_no[p] = number
+
+        def build(copy: str) -> dict[str, object]:
+            key = number if copy == "0" else self.next_id("nis", "", 9)
+            return {
+                "key": key,
+                "nis_number": key,
+                "sex": int(self.persons.sex[p]),
+                "registered_on": registered.isoformat(),
+            }
+
+        self.person_rows(mo, "nis", "insured_persons", p, build)
+
+    # -- the period ---------------------------------------------------------------
+    def start(self) -> None:
+        """Month 0: jobs held and NIS registrations made before the period began."""
+        mo = _Month(self, 0)
+        first = self.cal.month_start(0)
+        employed = np.flatnonzero(self.status == EMPLOYED)
+        chosen = mo.rng.choice(len(self.employers), size=employed.size, p=self.hire_p)
+        for p, e in zip(employed.tolist(), chosen.tolist(), strict=True):
+            self.start_job(mo, p, e, first - timedelta(days=int(mo.rng.integers(30, 3650))))
+        others = np.flatnonzero((self.status != EMPLOYED) & (mo.rng.random(self.status.size) < 0.5))
+        for p in others.tolist():
+            if not self.nis_no[p]:
+                self.register_nis(mo, p, first - timedelta(days=int(mo.rng.integers(400, 9000))))
+        for e in range(len(self.employers)):
+            if self.employers.formal[e]:
+                month, when = mo.at()
+                values: dict[str, object] = {
+                    "key": str(self.employers.nis_employer_no[e]),
+                    "employer_number": str(self.employers.nis_employer_no[e]),
+                    "business_reg_no": str(self.employers.business_reg_no[e]),
+                    "name": str(self.employers.name[e]),
+                    "isic": self.isic_codes[int(self.employers.isic[e])],
+                    "region": self.config.regions[int(self.employers.region[e])].code,
+                }
+                self.ledger.add(
+                    "nis", "employers", Row(str(values["key"]), month, when, values, employer=e)
+                )
+
+    def month(self, m: int, truth: Truth) -> None:
+        mo = _Month(self, m)
+        rng = mo.rng
+        n = self.status.size
+        before = self.status.copy()
+        age = self.persons.age_at(self.cal.month_start(m))
+        p_move = _TRANSITIONS[before].copy()
+        boost = np.ones(n)
+        boost[(self.certified >= 0) & (self.certified <= m) & (m - self.certified <= 6)] = 2.0
+        boost[np.array([bool(j) for j in self.jobseeker])] *= 1.3
+        boost[age >= 65] *= 0.3
+        boost[age < 20] *= 0.6
+        p_e = np.where(before == EMPLOYED, p_move[:, 0], np.minimum(p_move[:, 0] * boost, 0.6))
+        rest = (1 - p_e) / np.maximum(1 - p_move[:, 0], 1e-9)
+        p_move[:, 1:] *= rest[:, None]
+        p_move[:, 0] = p_e
+        after = (rng.random(n)[:, None] > p_move.cumsum(axis=1)).sum(axis=1).clip(0, 3)
+        after = after.astype(np.int8)
+        movers = (before == EMPLOYED) & (after == EMPLOYED) & (rng.random(n) < 0.008)
+        leaving = np.flatnonzero(((before == EMPLOYED) & (after != EMPLOYED)) | movers)
+        joining = np.flatnonzero(((before != EMPLOYED) & (after == EMPLOYED)) | movers)
+        lost_formal = [p for p in leaving.tolist() if self.formal[p] and after[p] == UNEMPLOYED]
+        for p in leaving.tolist():
+            self.end_job(mo, p)
+        chosen = rng.choice(len(self.employers), size=joining.size, p=self.hire_p)
+        for p, e in zip(joining.tolist(), chosen.tolist(), strict=True):
+            self.start_job(mo, p, e, self.cal.day(rng, m))
+        self.status = after
+        truth.status[m] = after
+
+        self.contributions(mo, truth)
+        self.benefit_claims(mo, lost_formal)
+        self.tvet(mo, age)
+        self.jobboard(mo, joining)
+        self.dol(mo)
+
+    def contributions(self, mo: _Month, truth: Truth) -> None:
+        m = mo.m
+        insured = np.flatnonzero(self.formal)
+        truth.insured[m, insured] = True
+        weeks = self.cal.mondays(m)
+        growth = 1 + 0.002 * m
+        earnings = np.minimum(
+            np.round(
+                self.persons.earnings[insured] * growth * mo.rng.normal(1, 0.03, insured.size)
+            ),
+            25_000,
+        )
+        late = mo.rng.random(insured.size) < 0.01
+        for i, p in enumerate(insured.tolist()):
+            e = int(self.employer[p])
+            key = self.next_id("contribution", "K", 10)
+            month, when = mo.at()
+            values: dict[str, object] = {
+                "key": key,
+                "nis_number": self.nis_no[p],
+                "employer_number": str(self.employers.nis_employer_no[e]),
+                "period": self.cal.period(m),
+                "insurable_earnings": float(earnings[i]),
+                "weeks": weeks,
+            }
+            row = self.ledger.add("nis", "contributions", Row(key, month, when, values, person=p))
+            if late[i]:
+                cm, cat = mo.at(int(mo.rng.integers(1, 3)))
+                row.change(cm, cat, insurable_earnings=float(earnings[i]) + 250.0)
+
+    def benefit_claims(self, mo: _Month, lost: list[int]) -> None:
+        for p in lost:
+            if mo.rng.random() >= 0.35:
+                continue
+            key = self.next_id("claim", "UB", 7)
+            month, when = mo.at()
+            values: dict[str, object] = {
+                "key": key,
+                "claim_no": key,
+                "nis_number": self.nis_no[p],
+                "claim_date": when.date().isoformat(),
+                "status": "pending",
+                "weekly_amount": float(round(self.persons.earnings[p] * 0.6 / 4.33, 2)),
+            }
+            row = self.ledger.add("nis", "benefit_claims", Row(key, month, when, values, person=p))
+            decided = "approved" if mo.rng.random() < 0.8 else "rejected"
+            row.change(*mo.at(1), status=decided)
+            if decided == "approved":
+                row.change(*mo.at(int(mo.rng.integers(3, 7))), status="closed")
+
+    def tvet(self, mo: _Month, age: npt.NDArray[np.int64]) -> None:
+        m, rng = mo.m, mo.rng
+        rate = np.where(self.status == EMPLOYED, 0.001, 0.004)
+        eligible = (age >= 16) & (age <= 45) & (self.tvet_until < m) & (rng.random(age.size) < rate)
+        for p in np.flatnonzero(eligible).tolist():
+            if not self.trainee[p]:
+                tid = self.next_id("trainee", "T", 7)
+                self.trainee[p] = tid
+
+                def build(copy: str, tid: str = tid, p: int = p) -> dict[str, object]:
+                    key = tid if copy == "0" else self.next_id("trainee", "T", 7)
+                    region = self.config.regions[int(self.persons.region[p])].code
+                    return {
+                        "key": key,
+                        "trainee_id": key,
+                        "sex": int(self.persons.sex[p]),
+                        "region": region,
+                    }
+
+                self.person_rows(mo, "tvet", "trainees", p, build)
+            code, title, qual, level, months, _ = PROGRAMMES[int(rng.integers(0, len(PROGRAMMES)))]
+            key = self.next_id("enrolment", "EN", 7)
+            start = self.cal.day(rng, m)
+            month, when = mo.at()
+            values: dict[str, object] = {
+                "key": key,
+                "enrolment_no": key,
+                "trainee_id": self.trainee[p],
+                "programme_code": code,
+                "programme": title,
+                "qualification": qual,
+                "level": level,
+                "start_date": start.isoformat(),
+                "status": "enrolled",
+            }
+            row = self.ledger.add("tvet", "enrolments", Row(key, month, when, values, person=p))
+            self.tvet_until[p] = m + months
+            if rng.random() < 0.78:
+                end = m + months
+                row.change(*mo.at(months), status="completed")
+                cert = self.next_id("cert", f"{qual}-", 7)
+                cm, cat = mo.at(months)
+                awarded = self.cal.day(rng, end)
+                cvals: dict[str, object] = {
+                    "key": cert,
+                    "certificate_no": cert,
+                    "trainee_id": self.trainee[p],
+                    "enrolment_no": key,
+                    "qualification": qual,
+                    "level": level,
+                    "programme_code": code,
+                    "awarded_on": awarded.isoformat(),
+                }
+                self.ledger.add("tvet", "certifications", Row(cert, cm, cat, cvals, person=p))
+                self.certified[p] = end
+            else:
+                row.change(*mo.at(int(rng.integers(1, months))), status="withdrawn")
+
+    def jobboard(self, mo: _Month, joining: npt.NDArray[np.intp]) -> None:
+        rng = mo.rng
+        looking = (self.status == UNEMPLOYED) | (self.status == POTENTIAL)
+        rate = np.where(looking, 0.06, np.where(self.status == EMPLOYED, 0.002, 0.0005))
+        new = np.flatnonzero(rng.random(rate.size) < rate)
+        titles = reference.job_titles()
+        for p in new.tolist():
+            if self.jobseeker[p]:
+                continue
+            jid = self.next_id("jobseeker", "J", 7)
+            self.jobseeker[p] = jid
+            isco = self.isco_codes[int(self.persons.isco[p])]
+            wanted = titles.get(isco, ("any work",))
+
+            def build(
+                copy: str, jid: str = jid, p: int = p, wanted: tuple[str, ...] = wanted
+            ) -> dict[str, object]:
+                key = jid if copy == "0" else self.next_id("jobseeker", "J", 7)
+                region = self.config.regions[int(self.persons.region[p])].code
+                return {
+                    "key": key,
+                    "jobseeker_id": key,
+                    "sex": int(self.persons.sex[p]),
+                    "region": region,
+                    "desired_job": wanted[int(rng.integers(0, len(wanted)))],
+                }
+
+            self.person_rows(mo, "jobboard", "jobseekers", p, build)
+        # Vacancies employers post, and the placements the board makes.
+        for _ in range(int(rng.poisson(self.status.size * 0.003))):
+            e = int(rng.choice(len(self.employers), p=self.hire_p))
+            isco = self.isco_codes[int(self.persons.isco[int(rng.integers(0, self.status.size))])]
+            row = self.vacancy(mo, e, isco)
+            row.change(
+                *mo.at(int(rng.integers(1, 4))), status=str(rng.choice(["filled", "closed"]))
+            )
+        for p in joining.tolist():
+            if not self.jobseeker[p] or rng.random() >= 0.3:
+                continue
+            e = int(self.employer[p])
+            vacancy = self.vacancy(mo, e, self.isco_codes[int(self.persons.isco[p])])
+            vacancy.change(*mo.at(), status="filled")
+            key = self.next_id("placement", "P", 7)
+            month, when = mo.at()
+            values: dict[str, object] = {
+                "key": key,
+                "placement_id": key,
+                "jobseeker_id": self.jobseeker[p],
+                "vacancy_id": vacancy.key,
+                "employer_name": str(self.employers.name[e]),
+                "start_date": when.date().isoformat(),
+            }
+            self.ledger.add(
+                "jobboard", "placements", Row(key, month, when, values, person=p, employer=e)
+            )
+
+    def vacancy(self, mo: _Month, e: int, isco: str) -> Row:
+        titles = reference.job_titles().get(isco, ("worker",))
+        key = self.next_id("vacancy", "V", 7)
+        month, when = mo.at()
+        values: dict[str, object] = {
+            "key": key,
+            "vacancy_id": key,
+            "employer_name": str(self.employers.name[e]),
+            "title": titles[int(mo.rng.integers(0, len(titles)))],
+            "isco_code": isco if mo.rng.random() < 0.35 else None,
+            "region": self.config.regions[int(self.employers.region[e])].code,
+            "posted_on": when.date().isoformat(),
+            "status": "open",
+        }
+        return self.ledger.add("jobboard", "vacancies", Row(key, month, when, values, employer=e))
+
+    def dol(self, mo: _Month) -> None:
+        rng = mo.rng
+        employed = np.flatnonzero(self.status == EMPLOYED)
+        sections = np.array([self.sections[int(i)] for i in self.employers.isic])
+        for p in employed[rng.random(employed.size) < 0.0008].tolist():
+            e = int(self.employer[p])
+            self.case(
+                mo,
+                "complaints",
+                "CP",
+                p,
+                e,
+                category=str(rng.choice(_COMPLAINTS)),
+                steps=(
+                    "received",
+                    "under investigation",
+                    str(rng.choice(["resolved", "referred to tribunal"])),
+                ),
+            )
+        hazardous = np.isin(sections[self.employer[employed]], list(_HAZARDOUS))
+        risk = np.where(hazardous, 0.0012, 0.0003)
+        for p in employed[rng.random(employed.size) < risk].tolist():
+            e = int(self.employer[p])
+            severity = str(rng.choice(_SEVERITY, p=[0.6, 0.3, 0.09, 0.01]))
+            self.case(
+                mo,
+                "osh_accidents",
+                "OSH",
+                p,
+                e,
+                severity=severity,
+                steps=("reported", "investigated", "closed"),
+            )
+        size = self.employers.size_band
+        for e in np.flatnonzero((size >= 1) & (rng.random(size.size) < 0.003)).tolist():
+            self.case(
+                mo,
+                "disputes",
+                "TD",
+                -1,
+                e,
+                union=str(rng.choice(_UNIONS)),
+                issue=str(rng.choice(_DISPUTES)),
+                steps=(
+                    "reported",
+                    "conciliation",
+                    str(rng.choice(["settled", "referred to Industrial Court"])),
+                ),
+            )
+        for e in np.flatnonzero(rng.random(size.size) < 0.01).tolist():
+            self.case(
+                mo,
+                "inspections",
+                "IN",
+                -1,
+                e,
+                kind=str(rng.choice(["routine", "complaint-led", "OSH"])),
+                steps=("scheduled", "inspected", str(rng.choice(["compliant", "notice issued"]))),
+            )
+
+    def case(
+        self,
+        mo: _Month,
+        table: str,
+        prefix: str,
+        p: int,
+        e: int,
+        *,
+        steps: tuple[str, ...],
+        **fields: object,
+    ) -> None:
+        key = self.next_id(table, prefix, 6)
+        month, when = mo.at()
+        values: dict[str, object] = {
+            "key": key,
+            "case_no": key,
+            "employer_brn": str(self.employers.business_reg_no[e]),
+            "employer_name": str(self.employers.name[e]),
+            "opened_on": when.date().isoformat(),
+            "status": steps[0],
+            **fields,
+        }
+        if p >= 0:
+            ident = self.identity(mo, "dol", p)
+            values |= ident.as_values()
+        row = self.ledger.add("dol", table, Row(key, month, when, values, person=p, employer=e))
+        offset = 0
+        for step in steps[1:]:
+            offset += int(mo.rng.integers(1, 3))
+            row.change(*mo.at(offset), status=step)
+
+    def run(self, months: int, *, on_month: Callable[[int], None] | None = None) -> Nation:
+        n = self.status.size
+        truth = Truth(
+            status=np.zeros((months, n), dtype=np.int8),
+            insured=np.zeros((months, n), dtype=bool),
+            certified_month=self.certified,
+        )
+        self.start()
+        for m in range(months):
+            self.month(m, truth)
+            if on_month is not None:
+                on_month(m)
+        truth.spells = self.spells
+        return Nation(
+            self.config, self.cal, months, self.persons, self.employers, self.ledger, truth
+        )
+
+
+def simulate(
+    config: SynthConfig, months: int, *, on_month: Callable[[int], None] | None = None
+) -> Nation:
+    """Run the nation for ``months`` months from the configured start."""
+    return Simulation(config).run(months, on_month=on_month)
+
+
+__all__ = ["OUTSIDE", "Nation", "Simulation", "Truth", "simulate"]
