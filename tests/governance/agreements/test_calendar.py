@@ -31,10 +31,13 @@ def test_latest_due_period_is_due_and_the_next_is_not(day, periodicity, lag) -> 
 
 def test_examples():
     p = latest_due_period(date(2026, 5, 10), "monthly", 15)
+    assert p is not None
     assert (p.start, p.end) == (date(2026, 3, 1), date(2026, 4, 1))
     p = latest_due_period(date(2026, 5, 20), "monthly", 15)
+    assert p is not None
     assert p.start == date(2026, 4, 1)
     q = latest_due_period(date(2026, 5, 20), "quarterly", 30)
+    assert q is not None
     assert (q.start, q.end) == (date(2026, 1, 1), date(2026, 4, 1))
     assert latest_due_period(date(2026, 5, 20), "ad_hoc", 0) is None
     assert period_containing(date(2026, 11, 22), "weekly").start == date(2026, 11, 16)
