@@ -70,7 +70,7 @@ def test_denial_raises_with_code_and_is_audited(policy: PolicyService, audit) ->
         Resource("dataset", "nis.contributions"),
         "statistics",
     )
-    with pytest.raises(PolicyDenied, match="policy.public_reads_published_indicators_only"):
+    with pytest.raises(PolicyDenied, match=r"policy\.public_reads_published_indicators_only"):
         policy.require(public)
     assert audit.search(tag="policy:decision", actor="anon")[0].details["allowed"] is False
     indicator = AccessRequest(
