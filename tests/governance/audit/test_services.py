@@ -8,6 +8,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -228,3 +230,65 @@ def test_concurrent_writers_do_not_fork_the_chain(db_engine: Engine) -> None:
                     f"COALESCE((SELECT hash FROM audit_entries WHERE seq = {start}), '{'0' * 64}')"
                 )
             )
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    n=st.integers(min_value=3, max_value=10),
+    kind=st.sampled_from(["edit", "delete", "swap", "truncate_tail", "forge_tail"]),
+    data=st.data(),
+)
+def test_random_tampering_in_the_database_is_detected(
+    n: int, kind: str, data: st.DataObject, db_connection: Connection
+) -> None:
+    savepoint = db_connection.begin_nested()
+    session = Session(bind=db_connection, join_transaction_mode="create_savepoint")
+    audit = AuditLog(session, clock=utc_now)
+    try:
+        start = _fill(audit, n)
+        audit.session.flush()
+        assert audit.verify().ok
+        _disable_guard(db_connection)
+        target = start + data.draw(st.integers(min_value=1, max_value=n - 1))
+        run = db_connection.execute
+        if kind == "edit":
+            column = data.draw(st.sampled_from(["tag", "actor", "subject", "details"]))
+            value = '{"forged":1}' if column == "details" else "forged"
+            run(
+                sa.text(f"UPDATE audit_entries SET {column} = :v WHERE seq = {target}"),
+                {"v": value},
+            )
+            expected = target
+        elif kind == "delete":
+            run(sa.text(f"DELETE FROM audit_entries WHERE seq = {target}"))
+            expected = target
+        elif kind == "swap":
+            run(sa.text(f"UPDATE audit_entries SET seq = -1 WHERE seq = {target}"))
+            run(sa.text(f"UPDATE audit_entries SET seq = {target} WHERE seq = {target + 1}"))
+            run(sa.text(f"UPDATE audit_entries SET seq = {target + 1} WHERE seq = -1"))
+            expected = target
+        elif kind == "truncate_tail":
+            run(sa.text(f"DELETE FROM audit_entries WHERE seq >= {target}"))
+            expected = target
+        else:  # an entry appended behind the writer's back
+            run(
+                sa.text(
+                    "INSERT INTO audit_entries "
+                    "(seq, at, tag, actor, subject, details, prev_hash, hash) "
+                    "SELECT seq + 1, at, tag, actor, subject, details, hash, :h "
+                    "FROM audit_entries WHERE seq = :s"
+                ),
+                {"s": start + n, "h": "e" * 64},
+            )
+            expected = start + n + 1
+        result = audit.verify()
+        assert not result.ok
+        assert result.bad_seq == expected, result.summary()
+    finally:
+        session.close()
+        if savepoint.is_active:
+            savepoint.rollback()
