@@ -205,16 +205,17 @@ def bench_policy(engine: sa.Engine, n: int) -> None:
         decision = decide(req, ctx)
     pure = time.perf_counter() - t
     assert decision.allowed
-    with Session(engine) as s, s.begin():
-        service = PolicyService(s, clock=utc_now, audit=AuditLog(s, clock=utc_now))
-        m = max(n // 20, 100)
-        t = time.perf_counter()
-        for _ in range(m):
+    m = max(n // 100, 100)
+    t = time.perf_counter()
+    for _ in range(m):  # one transaction per decision, as an API request makes
+        with Session(engine) as s, s.begin():
+            service = PolicyService(s, clock=utc_now, audit=AuditLog(s, clock=utc_now))
             service.decide(req, ctx=ctx)
-        audited = time.perf_counter() - t
+    audited = time.perf_counter() - t
     print(
         f"policy decisions: pure {rate(n, pure)}; audited (decision + audit append, "
-        f"one transaction) {rate(m, audited)}, ratio audited/pure = {pure / n / (audited / m):.4f}"
+        f"a transaction each) {rate(m, audited)}, "
+        f"ratio audited/pure = {pure / n / (audited / m):.4f}"
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,8 @@ from governance.canonical import canonical_json
 from governance.timestamps import iso
 
 GENESIS = "0" * 64
+#: Characters JSON must escape; other strings are written between quotes as they are.
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ def canonical_entry(
     """
 
     def s(value: str) -> str:
+        if _NEEDS_ESCAPE.search(value) is None:
+            return f'"{value}"'
         return json.dumps(value, ensure_ascii=False)
 
     text = (

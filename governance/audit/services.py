@@ -65,9 +65,9 @@ def _recorded(row: AuditEntry) -> RecordedEntry:
 class AuditLog:
     """Appends entries to the chain inside the caller's transaction.
 
-    ``record`` first moves the head row (an UPDATE, which takes the row lock on
-    PostgreSQL and the write lock on SQLite), so concurrent writers queue up and the
-    chain never forks; the entry then commits or rolls back with the change it records.
+    ``record`` first locks the head row (``SELECT … FOR UPDATE`` on PostgreSQL, the
+    write lock on SQLite), so concurrent writers queue up and the chain never forks;
+    the entry and the new head then commit or roll back with the change they record.
     """
 
     def __init__(self, session: Session, *, clock: Clock) -> None:
@@ -79,12 +79,8 @@ class AuditLog:
     ) -> RecordedEntry:
         check_tag(tag)
         details_json = canonical_json(dict(details or {})).decode("utf-8")
-        seq, prev = self.session.execute(
-            update(_head)
-            .where(_head.c.id == HEAD_ID)
-            .values(seq=_head.c.seq + 1)
-            .returning(_head.c.seq, _head.c.hash)
-        ).one()
+        seq, prev = self._lock_head()
+        seq += 1
         at = self.clock()
         digest = entry_hash(seq, at, tag, actor, subject, details_json, prev)
         self.session.execute(
@@ -99,8 +95,30 @@ class AuditLog:
                 hash=digest,
             )
         )
-        self.session.execute(update(_head).where(_head.c.id == HEAD_ID).values(hash=digest))
+        self.session.execute(
+            update(_head).where(_head.c.id == HEAD_ID).values(seq=seq, hash=digest)
+        )
         return RecordedEntry(seq, at, tag, actor, subject, dict(details or {}), digest)
+
+    def _lock_head(self) -> tuple[int, str]:
+        """Take the append lock and read the head.
+
+        PostgreSQL: ``SELECT … FOR UPDATE`` locks the row without writing a new row
+        version (so the head gets one new version per append, not two). SQLite: a no-op
+        UPDATE takes the database write lock before the head is read.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            row = self.session.execute(
+                select(_head.c.seq, _head.c.hash).where(_head.c.id == HEAD_ID).with_for_update()
+            ).one()
+        else:
+            row = self.session.execute(
+                update(_head)
+                .where(_head.c.id == HEAD_ID)
+                .values(seq=_head.c.seq)
+                .returning(_head.c.seq, _head.c.hash)
+            ).one()
+        return int(row[0]), str(row[1])
 
     def checkpoint(self, *, signer: Ed25519PrivateKey, key_id: str, actor: str) -> Checkpoint:
         """Sign the current head with the hub key and store the checkpoint."""
