@@ -22,6 +22,12 @@ class AgencyUnknown(GovernanceError):
     http_status = 404
 
 
+class AgencyCodeInvalid(GovernanceError):
+    """Agency codes are lower-case letters, digits and underscores; use e.g. `nis`."""
+
+    code = "agency.invalid_code"
+
+
 class AgencyExists(GovernanceError):
     """The agency is already registered; nothing to do."""
 

@@ -9,16 +9,10 @@ from sqlalchemy.orm import Session
 
 from governance.agencies.models import KNOWN_AGENCIES, Agency
 from governance.audit.services import AuditLog
-from governance.errors import AgencyExists, AgencyUnknown, GovernanceError
+from governance.errors import AgencyCodeInvalid, AgencyExists, AgencyUnknown
 from governance.timestamps import Clock
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
-
-
-class AgencyCodeInvalid(GovernanceError):
-    """Agency codes are lower-case letters, digits and underscores; use e.g. `nis`."""
-
-    code = "agency.invalid_code"
 
 
 class AgencyService:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from governance.agencies.models import KNOWN_AGENCIES
-from governance.agencies.services import AgencyCodeInvalid, AgencyService
-from governance.errors import AgencyExists, AgencyUnknown
+from governance.agencies.services import AgencyService
+from governance.errors import AgencyCodeInvalid, AgencyExists, AgencyUnknown
 
 
 def test_known_agencies_and_additions(agencies: AgencyService, audit) -> None:
