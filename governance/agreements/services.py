@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from governance.agencies.models import Agency
@@ -39,6 +39,12 @@ from governance.errors import (
 )
 from governance.keys.services import KeyService
 from governance.timestamps import Clock, iso
+
+# Core (not ORM) statement: check_delivery runs for every batch, so keep it lean.
+_agreements: Table = Agreement.__table__  # type: ignore[assignment]
+_STATES = select(_agreements.c.version, _agreements.c.state).where(
+    _agreements.c.id == bindparam("agreement_id")
+)
 
 
 @dataclass(frozen=True)
@@ -360,12 +366,8 @@ class AgreementService:
         at: datetime,
     ) -> Coverage:
         """Is this batch covered? ``Coverage.covered`` or the precise reason code."""
-        states = {
-            v: s
-            for v, s in self.session.execute(
-                select(Agreement.version, Agreement.state).where(Agreement.id == agreement_id)
-            )
-        }
+        result = self.session.connection().execute(_STATES, {"agreement_id": agreement_id})
+        states: dict[int, str] = {int(row[0]): str(row[1]) for row in result}
         terms = self._terms_for(agreement_id, agreement_version) if states else None
         return decide_coverage(
             terms,
