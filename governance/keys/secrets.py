@@ -8,6 +8,7 @@ signing keys stay registered under agency ``hub`` so past receipts still verify)
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ from governance.keys.material import key_id_for, public_pem
 from governance.keys.models import HubSecret
 from governance.keys.services import KeyService
 from governance.timestamps import Clock
+
+log = logging.getLogger(__name__)
 
 SIGNING_KEY = "hub_signing_key"
 PSEUDONYMISATION_KEY = "pseudonymisation_key"
@@ -90,6 +93,7 @@ class HubSecrets:
             )
         )
         self.session.flush()
+        log.info("stored hub secret %s version %d (wrapped by KEK %s)", name, version, env.kek_id)
         return version
 
     def _load(self, name: str, version: int | None) -> tuple[int, bytes]:
@@ -104,6 +108,7 @@ class HubSecrets:
             which = "current version" if version is None else f"version {version}"
             raise SecretMissing(f"hub secret {name} ({which}) does not exist")
         env = Envelope(row.kek_id, row.wrap_nonce, row.wrapped_key, row.nonce, row.ciphertext)
+        log.debug("opening hub secret %s version %d", name, row.version)
         return row.version, open_envelope(self.kek, env, aad=f"{name}:{row.version}".encode())
 
     def versions(self, name: str) -> list[int]:

@@ -22,9 +22,11 @@ def hub(tmp_path: Path):
     kek = base64.b64encode(os.urandom(32)).decode()
     env = {"HUB_DATA_DIR": str(tmp_path / "data"), "HUB_KEY_ENCRYPTION_KEY": kek}
     runner = CliRunner()
+    outputs: list[str] = []
 
     def run(*args: str, ok: bool = True):
         result = runner.invoke(app, ["--json", *args], env=env)
+        outputs.append(result.output)
         if ok:
             assert result.exit_code == 0, (args, result.output, result.exception)
             return json.loads(result.stdout) if result.stdout.strip() else None
@@ -32,6 +34,7 @@ def hub(tmp_path: Path):
 
     run.env = env  # type: ignore[attr-defined]
     run.kek = kek  # type: ignore[attr-defined]
+    run.outputs = outputs  # type: ignore[attr-defined]
     return run
 
 
@@ -107,6 +110,7 @@ def test_the_lmis_unit_workflow(hub, tmp_path: Path) -> None:
     # Nothing secret in the database file.
     db = (tmp_path / "data" / "hub.db").read_bytes()
     assert hub.kek.encode() not in db and base64.b64decode(hub.kek) not in db
+    assert not any(hub.kek in out for out in hub.outputs)
 
 
 def test_refusals_carry_codes(hub, tmp_path: Path) -> None:

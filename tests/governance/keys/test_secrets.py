@@ -68,6 +68,7 @@ def test_nothing_secret_in_database_or_logs(
     kek = base64.b64decode(KEK_B64)
     dump = _dump(db_connection)
     logged = "\n".join(r.getMessage() for r in caplog.records).encode()
+    assert b"stored hub secret pseudonymisation_key version 1" in logged  # it does log
     for secret in (k_hub, signing, kek):
         for form in (secret, secret.hex().encode(), base64.b64encode(secret)):
             assert form not in dump
