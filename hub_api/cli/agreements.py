@@ -245,3 +245,19 @@ def datasets(ctx: typer.Context, agreement_id: str, version: int | None = VERSIO
         doc = document_of(gov.agreements.get(agreement_id, version))
         data = {name: t.model_dump() for name, t in doc.datasets.items()}
     cli.emit(data, lambda c: c.print_json(data=data))
+
+
+@app.command("expire-due")
+def expire_due(
+    ctx: typer.Context,
+    at: str | None = typer.Option(None, help="As of (ISO); default now."),
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Mark active or suspended versions whose validity has ended as expired."""
+    cli = get_context(ctx)
+    with governance(cli, actor) as gov:
+        rows = [
+            summary(r)
+            for r in gov.agreements.expire_due(actor=gov.actor, at=parse_instant(at, "--at"))
+        ]
+    cli.emit(rows, table("Expired now", rows, COLUMNS))

@@ -91,6 +91,9 @@ def test_the_lmis_unit_workflow(hub, tmp_path: Path) -> None:
     assert {r["dataset"] for r in late} == {"contributions", "insured_persons"}
     suspended = hub("agreements", "suspend", "nis-lmis-2026", "--reason", "audit finding")
     assert suspended["state"] == "suspended"
+    assert hub("agreements", "expire-due", "--at", "2028-12-31") == []
+    expired = hub("agreements", "expire-due", "--at", "2029-01-01")
+    assert [(r["id"], r["state"]) for r in expired] == [("nis-lmis-2026", "expired")]
     hub("keys", "revoke", generated["key_id"], "--reason", "officer left")
     hub("audit", "checkpoint")
     verified = hub("audit", "verify")
