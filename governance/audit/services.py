@@ -83,21 +83,28 @@ class AuditLog:
         seq += 1
         at = self.clock()
         digest = entry_hash(seq, at, tag, actor, subject, details_json, prev)
-        self.session.execute(
-            _entries.insert().values(
-                seq=seq,
-                at=at,
-                tag=tag,
-                actor=actor,
-                subject=subject,
-                details=details_json,
-                prev_hash=prev,
-                hash=digest,
+        insert = _entries.insert().values(
+            seq=seq,
+            at=at,
+            tag=tag,
+            actor=actor,
+            subject=subject,
+            details=details_json,
+            prev_hash=prev,
+            hash=digest,
+        )
+        move_head = update(_head).where(_head.c.id == HEAD_ID)
+        if self.session.get_bind().dialect.name == "postgresql":
+            # One round trip: the insert as a CTE feeding the head update.
+            written = insert.returning(_entries.c.seq, _entries.c.hash).cte("written")
+            self.session.execute(
+                move_head.where(_head.c.seq == written.c.seq - 1).values(
+                    seq=written.c.seq, hash=written.c.hash
+                )
             )
-        )
-        self.session.execute(
-            update(_head).where(_head.c.id == HEAD_ID).values(seq=seq, hash=digest)
-        )
+        else:
+            self.session.execute(insert)
+            self.session.execute(move_head.values(seq=seq, hash=digest))
         return RecordedEntry(seq, at, tag, actor, subject, dict(details or {}), digest)
 
     def _lock_head(self) -> tuple[int, str]:
