@@ -4,6 +4,31 @@ Each governance domain keeps its models in its own module; this module imports
 them all so that ``Base.metadata`` knows every table.
 """
 
+from governance.agencies.models import Agency
+from governance.agreements.models import (
+    Agreement,
+    AgreementSignature,
+    AgreementTransition,
+    Delivery,
+)
+from governance.audit.models import AuditCheckpoint, AuditEntry, AuditHead
+from governance.consent.models import ConsentEvent
 from governance.db import Base
+from governance.keys.models import AgencyKey, HubSecret
+from governance.policy.models import ResearchProject
 
-__all__ = ["Base"]
+__all__ = [
+    "Agency",
+    "AgencyKey",
+    "Agreement",
+    "AgreementSignature",
+    "AgreementTransition",
+    "AuditCheckpoint",
+    "AuditEntry",
+    "AuditHead",
+    "Base",
+    "ConsentEvent",
+    "Delivery",
+    "HubSecret",
+    "ResearchProject",
+]

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from hub_api.cli import config, demo, stack, synth
+from hub_api.cli import agencies, agreements, audit, config, demo, keys, stack, synth
 from hub_api.cli.context import CliContext
 from lmis_hub import __version__
 from lmis_hub.errors import ConfigurationError, HubError
@@ -68,6 +68,10 @@ def root(
 app.add_typer(stack.app, name="stack")
 app.add_typer(config.app, name="config")
 app.add_typer(synth.app, name="synth")
+app.add_typer(agencies.app, name="agencies")
+app.add_typer(keys.app, name="keys")
+app.add_typer(agreements.app, name="agreements")
+app.add_typer(audit.app, name="audit")
 app.command(name="demo")(demo.demo)
 
 

@@ -1,0 +1,1 @@
+"""The tamper-evident audit log: one writer, a hash chain, signed checkpoints."""

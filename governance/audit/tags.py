@@ -1,0 +1,38 @@
+"""The audit tag taxonomy: ``<object>:<verb>``. An unknown tag is refused.
+
+Add a tag here (with a line saying when it is written) before recording it.
+"""
+
+from __future__ import annotations
+
+from governance.errors import AuditTagUnknown
+
+TAGS: dict[str, str] = {
+    "agency:create": "an agency was registered",
+    "key:register": "an agency public key was registered",
+    "key:rotate": "a new key superseded an agency's previous key",
+    "key:revoke": "a key was revoked (reason in details)",
+    "secret:create": "a hub secret (signing key, pseudonymisation key) version was created",
+    "secret:rotate": "a hub secret was rotated to a new version",
+    "agreement:create": "a data-sharing agreement version was loaded as a draft",
+    "agreement:amend": "a new version of an agreement was created",
+    "agreement:sign": "a party signed an agreement version",
+    "agreement:transition": "an agreement changed lifecycle state (from, to, reason)",
+    "delivery:recorded": "a delivery under an agreement was recorded for monitoring",
+    "delivery:accepted": "the ingest worker accepted a batch",
+    "delivery:quarantined": "the ingest worker quarantined a batch (reason code in details)",
+    "policy:decision": "an access decision, allowed or denied, with its reason",
+    "project:approve": "a research project was approved for named datasets and fields",
+    "consent:grant": "a person's consent for a purpose was recorded",
+    "consent:withdraw": "a person's consent for a purpose was withdrawn",
+    "audit:checkpoint": "a signed checkpoint of the chain head was written",
+    "audit:verify": "the chain was verified (result in details)",
+    "audit:export": "the audit log was exported",
+}
+
+
+def check_tag(tag: str) -> str:
+    """``tag`` if it is in the taxonomy, else :class:`AuditTagUnknown`."""
+    if tag not in TAGS:
+        raise AuditTagUnknown(f"audit tag {tag!r} is not in governance/audit/tags.py")
+    return tag

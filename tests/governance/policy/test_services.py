@@ -1,0 +1,82 @@
+"""The policy service reads what is in force from the database and audits every decision."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from governance.agreements.services import AgreementService
+from governance.errors import PolicyDenied
+from governance.keys.material import public_pem
+from governance.policy.decision import AccessRequest, Resource, Subject
+from governance.policy.services import PolicyService
+from tests.governance.agreements.factories import make_doc
+
+
+@pytest.fixture
+def policy(db_session, clock, audit, keys) -> PolicyService:
+    agreements = AgreementService(db_session, clock=clock, audit=audit, keys=keys)
+    row = agreements.create(make_doc(), actor="lmis")
+    for agency in ("nis", "hub"):
+        private = Ed25519PrivateKey.generate()
+        key = keys.register(agency, public_pem(private.public_key()), actor="ops")
+        agreements.sign_with(
+            row.id, 1, agency=agency, key_id=key.key_id, private_key=private, actor="d"
+        )
+    agreements.activate(row.id, 1, actor="lmis", reason="go")
+    clock.now = datetime(2026, 6, 1, tzinfo=UTC)
+    return PolicyService(db_session, clock=clock, audit=audit, published={"ind.ur"})
+
+
+def micro(project: str | None) -> AccessRequest:
+    return AccessRequest(
+        Subject("researcher", None, project, user="dr.joseph"),
+        "read_microdata",
+        Resource("dataset", "nis.contributions", frozenset({"period", "insurable_earnings"})),
+        "research",
+    )
+
+
+def test_decisions_use_agreements_and_projects_in_force(
+    policy: PolicyService, clock, audit
+) -> None:
+    assert policy.decide(micro("P7")).reason == "policy.no_approved_project"
+    policy.approve_project(
+        "P7",
+        title="Returns to training",
+        actor="lmis",
+        scope={"nis.contributions": {"period", "insurable_earnings", "nis_number_token"}},
+        purposes={"research"},
+        valid_until=clock.now + timedelta(days=30),
+    )
+    decision = policy.require(micro("P7"))
+    assert decision.allowed
+    entries = audit.search(tag="policy:decision", actor="dr.joseph")
+    assert [e.details["allowed"] for e in entries] == [False, True]
+    assert entries[0].details["reason"] == "policy.no_approved_project"
+    assert entries[1].subject == "dataset:nis.contributions"
+    # After the agreement's validity ends nothing is in force any more.
+    assert not policy.decide(
+        micro("P7"), ctx=policy.context(datetime(2029, 1, 2, tzinfo=UTC))
+    ).allowed
+
+
+def test_denial_raises_with_code_and_is_audited(policy: PolicyService, audit) -> None:
+    public = AccessRequest(
+        Subject("public", user="anon"),
+        "read_microdata",
+        Resource("dataset", "nis.contributions"),
+        "statistics",
+    )
+    with pytest.raises(PolicyDenied, match=r"policy\.public_reads_published_indicators_only"):
+        policy.require(public)
+    assert audit.search(tag="policy:decision", actor="anon")[0].details["allowed"] is False
+    indicator = AccessRequest(
+        Subject("public", user="anon"),
+        "read_indicators",
+        Resource("indicator", "ind.ur"),
+        "statistics",
+    )
+    assert policy.require(indicator).allowed
