@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 import yaml
@@ -112,7 +112,9 @@ def _check(raw: Any, where: str, agency: str, dataset: str, version: int) -> Non
     expected = {"lmis.agency": agency, "lmis.dataset": dataset, "lmis.version": version}
     for attr, value in expected.items():
         if raw.get(attr) != value:
-            raise InvalidSchema(f"{where}: attribute {attr} must be {value!r}, is {raw.get(attr)!r}")
+            raise InvalidSchema(
+                f"{where}: attribute {attr} must be {value!r}, is {raw.get(attr)!r}"
+            )
     if not raw.get("doc"):
         raise InvalidSchema(f"{where}: the record has no doc")
     names = {f.get("name") for f in raw.get("fields", [])}
@@ -248,7 +250,5 @@ class Catalog:
     def resolve(self, datum: bytes, writer: SchemaVersion) -> dict[str, Any]:
         """Decode one schemaless datum written with ``writer`` as the current reader version."""
         reader = self.current(writer.agency, writer.dataset)
-        record: dict[str, Any] = fastavro.schemaless_reader(
-            io.BytesIO(datum), writer.parsed, reader.parsed
-        )
-        return record
+        record = fastavro.schemaless_reader(io.BytesIO(datum), writer.parsed, reader.parsed)
+        return cast(dict[str, Any], record)

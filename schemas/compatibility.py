@@ -149,9 +149,7 @@ class _Checker:
         self.problems: list[Problem] = []
         self._seen: set[tuple[int, int]] = set()
 
-    def check(
-        self, reader: Any, rns: str | None, writer: Any, wns: str | None, path: str
-    ) -> bool:
+    def check(self, reader: Any, rns: str | None, writer: Any, wns: str | None, path: str) -> bool:
         reader, rns = self.rnames.resolve(reader, rns)
         writer, wns = self.wnames.resolve(writer, wns)
         rk, wk = _kind(reader), _kind(writer)
@@ -265,7 +263,8 @@ class _Checker:
             b, _ = self.rnames.resolve(branch, rns)
             bk = _kind(b)
             same = bk == wk and (
-                bk not in _NAMED or _short(b["name"]) == _short(w["name"])
+                bk not in _NAMED
+                or _short(b["name"]) == _short(w["name"])
                 or _short(w["name"]) in {_short(a) for a in b.get("aliases", [])}
             )
             if same:
@@ -302,9 +301,7 @@ def reader_problems(reader: Any, writer: Any) -> list[Problem]:
     return checker.problems
 
 
-def check_versions(
-    dataset: str, versions: list[SchemaVersion], mode: str
-) -> list[Incompatibility]:
+def check_versions(dataset: str, versions: list[SchemaVersion], mode: str) -> list[Incompatibility]:
     """Every incompatibility of ``versions`` (oldest first) under ``mode``."""
     if mode == "NONE":
         return []

@@ -77,7 +77,7 @@ class Truncated(EnvelopeError):
 
 
 class BadFraming(EnvelopeError):
-    """A record does not start with the Avro single-object marker; the value is not an LMIS batch."""
+    """The value is not an Avro object container as the envelope requires; fix the producer."""
 
     code = "envelope.bad_framing"
 

@@ -93,9 +93,7 @@ def _canonical(schema: Any, namespace: str | None, seen: set[str]) -> Any:
 
 def canonical_form(schema: Any) -> str:
     """The Parsing Canonical Form of a schema given as parsed JSON."""
-    return json.dumps(
-        _canonical(schema, None, set()), separators=(",", ":"), ensure_ascii=False
-    )
+    return json.dumps(_canonical(schema, None, set()), separators=(",", ":"), ensure_ascii=False)
 
 
 def fingerprint(schema: Any) -> int:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from hub_api.cli import config, demo, stack
+from hub_api.cli import config, demo, schemas, stack
 from hub_api.cli.context import CliContext
 from lmis_hub import __version__
 from lmis_hub.errors import ConfigurationError, HubError
@@ -67,6 +67,7 @@ def root(
 
 app.add_typer(stack.app, name="stack")
 app.add_typer(config.app, name="config")
+app.add_typer(schemas.app, name="schemas")
 app.command(name="demo")(demo.demo)
 
 
