@@ -155,14 +155,14 @@ class _Checker:
         rk, wk = _kind(reader), _kind(writer)
         if wk == "union":
             ok = True
-            for i, branch in enumerate(writer):
-                bpath = f"{path}<{_describe(branch)}>" if path else f"<{i}>"
+            for branch in writer:
+                bpath = f"{path}<{_describe(branch)}>"
                 if rk == "union":
                     if not self._union_match(reader, rns, branch, wns, bpath):
                         ok = False
                 elif not self._quiet(reader, rns, branch, wns):
                     self._add(
-                        path,
+                        bpath,
                         "union_branch",
                         f"writer union branch {_describe(branch)} cannot be read as "
                         f"{_describe(reader)}",
