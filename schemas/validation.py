@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+from fastavro import parse_schema
 from fastavro.validation import validate
 
 from schemas.catalog import SchemaVersion
@@ -44,7 +46,7 @@ def validate_record(
             typed_ok = False
             continue
         value = record.get(name, f.get("default"))
-        field_schema = schema.parsed["fields"][_index(schema, name)]["type"]
+        field_schema = _field_schemas(schema)[name]
         try:
             valid = validate(value, field_schema, raise_errors=False)
         except (ValueError, TypeError, OverflowError):
@@ -88,11 +90,41 @@ def validate_record(
     return found
 
 
-def _index(schema: SchemaVersion, name: str) -> int:
-    for i, f in enumerate(schema.raw["fields"]):
-        if f["name"] == name:
-            return i
-    raise KeyError(name)
+@cache
+def _field_schemas(schema: SchemaVersion) -> dict[str, Any]:
+    """Each field's type as a standalone parsed schema (named types inlined)."""
+    named: dict[str, Any] = {}
+
+    def collect(node: Any, namespace: str | None) -> None:
+        if isinstance(node, list):
+            for branch in node:
+                collect(branch, namespace)
+        elif isinstance(node, dict) and isinstance(node.get("type"), str):
+            if node["type"] in ("record", "enum", "fixed"):
+                space = node.get("namespace", namespace)
+                full = (
+                    node["name"] if "." in node["name"] or not space else f"{space}.{node['name']}"
+                )
+                named[full] = {**node, "name": full, "namespace": ""}
+            for f in node.get("fields", []):
+                collect(f["type"], node.get("namespace", namespace))
+
+    collect(dict(schema.raw), None)
+
+    def inline(node: Any, defined: set[str]) -> Any:
+        if isinstance(node, str) and node in named:
+            if node in defined:
+                return node
+            defined.add(node)
+            return named[node]
+        if isinstance(node, list):
+            return [inline(b, defined) for b in node]
+        return node
+
+    return {
+        f["name"]: parse_schema(inline(f["type"], set()), _write_hint=False)
+        for f in schema.raw["fields"]
+    }
 
 
 def _type(f: Mapping[str, Any]) -> str:
