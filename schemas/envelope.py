@@ -46,6 +46,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
 import fastavro
@@ -228,7 +229,7 @@ def decode_records(value: bytes, writer: SchemaVersion, reader: SchemaVersion) -
     if meta.get("avro.codec", b"null") != b"null":
         raise BadFraming("the container codec must be null; Kafka compresses messages")
     try:
-        embedded = fingerprint(json.loads(meta["avro.schema"]))
+        embedded = _embedded_fingerprint(meta["avro.schema"])
     except Exception as exc:  # hostile bytes: an unreadable schema is a framing error
         raise BadFraming(f"the container's embedded schema is unreadable: {exc!r}"[:200]) from exc
     if embedded != writer.fingerprint:
@@ -236,14 +237,62 @@ def decode_records(value: bytes, writer: SchemaVersion, reader: SchemaVersion) -
             f"the container's schema has fingerprint {fingerprint_hex(embedded)}, "
             f"the header says {writer.fingerprint_hex}"
         )
+    expected = _count_blocks(value, stream.tell(), header["sync"])
     try:
-        return list(fastavro.reader(io.BytesIO(value), reader_schema=reader.parsed))
+        records = list(fastavro.reader(io.BytesIO(value), reader_schema=reader.parsed))
     except EOFError as exc:
         raise Truncated("the message value ends in the middle of a block") from exc
     except Exception as exc:  # hostile bytes: anything the schema cannot describe
         raise SchemaViolation(
             f"records do not decode with {writer.key} v{writer.version}: {exc!r}"[:300]
         ) from exc
+    if len(records) != expected:
+        raise SchemaViolation(f"the blocks announce {expected} records but {len(records)} decode")
+    return records
+
+
+@lru_cache(maxsize=64)
+def _embedded_fingerprint(schema_json: bytes) -> int:
+    """Fingerprint of a container's embedded schema (cached: producers repeat theirs)."""
+    return fingerprint(json.loads(schema_json))
+
+
+def _read_long(value: bytes, pos: int) -> tuple[int, int]:
+    """One zig-zag varint (at most 10 bytes) from ``value`` at ``pos``."""
+    result = shift = 0
+    for i in range(10):
+        if pos + i >= len(value):
+            raise Truncated("the message value ends inside a block header")
+        byte = value[pos + i]
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), pos + i + 1
+        shift += 7
+    raise BadFraming("a block header holds a malformed number")
+
+
+def _count_blocks(value: bytes, pos: int, sync: bytes) -> int:
+    """Walk the container's blocks: every block complete and closed by the sync marker.
+
+    fastavro stops quietly when a value ends at or just after a block boundary, so the
+    structure is checked here first; returns the number of records the blocks announce.
+    """
+    total = 0
+    if pos >= len(value):
+        raise Truncated("the container holds no block")
+    while pos < len(value):
+        count, pos = _read_long(value, pos)
+        size, pos = _read_long(value, pos)
+        if count < 0 or size < 0:
+            raise BadFraming("a block announces a negative count or size")
+        end = pos + size
+        if end + 16 > len(value):
+            raise Truncated("the message value ends inside a block")
+        if value[end : end + 16] != sync:
+            raise BadFraming("a block is not closed by the container's sync marker")
+        total += count
+        pos = end + 16
+    return total
 
 
 _HEADER_SCHEMA = fastavro.parse_schema(
