@@ -59,10 +59,15 @@ def list_(ctx: typer.Context) -> None:
 
 
 @app.command()
-def check(ctx: typer.Context) -> None:
+def check(
+    ctx: typer.Context,
+    root: Path | None = typer.Option(
+        None, "--root", help="A schema folder to check instead of the packaged one."
+    ),
+) -> None:
     """Check every dataset's versions against its compatibility mode (exit 2 on a break)."""
     cli = get_context(ctx)
-    catalog = Catalog.load()
+    catalog = Catalog.load(root)
     problems = check_catalog(catalog)
     data = {
         "datasets": len(catalog.datasets()),
