@@ -239,7 +239,9 @@ def decode_records(value: bytes, writer: SchemaVersion, reader: SchemaVersion) -
         )
     expected = _count_blocks(value, stream.tell(), header["sync"])
     try:
-        records = list(fastavro.reader(io.BytesIO(value), reader_schema=reader.parsed))
+        # Resolution is slower in fastavro even when nothing differs: skip it then.
+        resolve_to = None if reader.fingerprint == writer.fingerprint else reader.parsed
+        records = list(fastavro.reader(io.BytesIO(value), reader_schema=resolve_to))
     except EOFError as exc:
         raise Truncated("the message value ends in the middle of a block") from exc
     except Exception as exc:  # hostile bytes: anything the schema cannot describe
@@ -317,9 +319,23 @@ def _batch_id(schema: SchemaVersion, index: int, count: int, value: bytes) -> st
     return h.hexdigest()
 
 
+_SAMPLE = 128
+
+
 def _split(
     schema: SchemaVersion, records: list[Mapping[str, Any]], budget: int
 ) -> list[tuple[list[Mapping[str, Any]], bytes]]:
+    if len(records) > 2 * _SAMPLE:
+        # Estimate the records per message from a sample, so a large batch is encoded
+        # once in parts rather than once whole and again in parts.
+        one = len(encode_records(schema, records[:1]))
+        per_record = (len(encode_records(schema, records[:_SAMPLE])) - one) / (_SAMPLE - 1)
+        per_message = max(1, int((budget - one) * 0.9 / max(per_record, 1.0)))
+        if per_message < len(records):
+            parts: list[tuple[list[Mapping[str, Any]], bytes]] = []
+            for start in range(0, len(records), per_message):
+                parts.extend(_split(schema, records[start : start + per_message], budget))
+            return parts
     value = encode_records(schema, records)
     if len(value) <= budget:
         return [(records, value)]
@@ -331,7 +347,7 @@ def _split(
     # Cut into chunks of the estimated number of records per message; a chunk that
     # still exceeds the budget (records of uneven size) is halved.
     per_message = max(1, min(len(records) // 2, int(budget * 0.95 * len(records) / len(value))))
-    parts: list[tuple[list[Mapping[str, Any]], bytes]] = []
+    parts = []
     for start in range(0, len(records), per_message):
         parts.extend(_split(schema, records[start : start + per_message], budget))
     return parts
