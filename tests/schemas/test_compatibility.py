@@ -2,6 +2,7 @@ import copy
 import json
 import shutil
 from importlib import resources
+from typing import Any
 
 import fastavro
 import pytest
@@ -118,7 +119,7 @@ def test_union_branch_changes(catalog):
 
 
 def test_fixed_size_and_named_type_renames():
-    a = {"type": "record", "name": "R", "fields": [
+    a: dict[str, Any] = {"type": "record", "name": "R", "fields": [
         {"name": "t", "type": {"type": "fixed", "name": "Token", "size": 32}}]}  # fmt: skip
     b = copy.deepcopy(a)
     b["fields"][0]["type"]["size"] = 16

@@ -2,6 +2,7 @@ import hashlib
 import io
 import struct
 from datetime import timedelta
+from typing import Any
 
 import avro.datafile
 import avro.io
@@ -182,7 +183,7 @@ def test_the_digest_is_as_documented(catalog, signer):
 def test_the_value_is_read_by_the_avro_package(catalog, signer):
     records, (message,) = _seal(catalog, signer, "jobboard", "vacancy")
     reader = avro.datafile.DataFileReader(io.BytesIO(message.value), avro.io.DatumReader())
-    decoded = list(reader)
+    decoded: list[Any] = list(reader)
     assert [r["record_id"] for r in decoded] == [r["record_id"] for r in records]
     assert decoded[1]["posted_date"] == records[1]["posted_date"]
 

@@ -7,6 +7,7 @@ reason codes). 100,000 examples in total, derandomized so the run is reproducibl
 import os
 from datetime import timedelta
 from functools import cache
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -110,7 +111,7 @@ _NAMES = [*SIGNED_HEADERS, "lmis-signature", "lmis-other", "x"]
 _ODD_VALUES = [None, 7, "1", "é", b"", b"0" * 200]
 
 
-def _edit_headers(headers: list, ops: bytes) -> list:
+def _edit_headers(headers: list[Any], ops: bytes) -> list[Any]:
     """Apply edits read from ``ops``, 4 bytes each: drop, replace, duplicate or corrupt."""
     headers = list(headers)
     for i in range(0, len(ops) - 3, 4):

@@ -1,6 +1,7 @@
 """A message made here travels through a real broker and is read by both Kafka clients."""
 
 from datetime import timedelta
+from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka import KafkaConsumer
@@ -26,7 +27,7 @@ def test_both_clients_read_headers_intact_and_signature_verifying(
     topic = topic_factory("lmis.tvet.enrolment.v1")
     producer = Producer(librdkafka_config(settings))
     for m in messages:
-        producer.produce(topic, key=m.key, value=m.value, headers=m.headers)
+        producer.produce(topic, key=m.key, value=m.value, headers=list(m.headers))  # type: ignore[arg-type]
     assert producer.flush(15) == 0
 
     def check(received):
@@ -42,7 +43,7 @@ def test_both_clients_read_headers_intact_and_signature_verifying(
 
     consumer = Consumer(librdkafka_config(settings, **{"group.id": "unused"}))
     consumer.assign([TopicPartition(topic, 0, 0)])
-    received = []
+    received: list[tuple[Any, Any]] = []
     while len(received) < len(messages):
         batch = consumer.consume(num_messages=len(messages), timeout=10)
         assert batch, "librdkafka read nothing"
