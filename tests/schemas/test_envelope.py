@@ -8,6 +8,8 @@ import avro.datafile
 import avro.io
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from schemas.envelope import open_batch, parse_headers, seal_batch
 from schemas.errors import ENVELOPE_CODES, EnvelopeError
@@ -192,3 +194,35 @@ def test_parse_headers_accepts_str_values_and_mappings(catalog, signer):
     _, (message,) = _seal(catalog, signer)
     as_text = {k: v.decode() for k, v in message.headers}
     assert parse_headers(as_text).batch_id == dict(message.headers)["lmis-batch-id"].decode()
+
+
+_TEXT = st.text(max_size=30)
+_VACANCY = st.fixed_dictionaries(
+    {
+        "record_id": _TEXT,
+        "posted_date": st.dates(),
+        "occupation": _TEXT,
+        "industry": st.none() | _TEXT,
+        "region": st.none() | _TEXT,
+        "positions": st.integers(-(2**31), 2**31 - 1),
+        "min_education": st.none() | _TEXT,
+        "wage_min_cents": st.none() | st.integers(-(2**63), 2**63 - 1),
+        "wage_max_cents": st.none() | st.integers(-(2**63), 2**63 - 1),
+        "closing_date": st.none() | st.dates(),
+        "contract_type": st.sampled_from(["PERMANENT", "CASUAL", "OTHER", "INTERNSHIP"]),
+        "remote_work": st.booleans(),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_VACANCY, min_size=1, max_size=40), st.integers(6_000, 40_000))
+def test_any_records_round_trip_through_any_split(catalog, signer, records, limit):
+    schema = catalog.current("jobboard", "vacancy")
+    messages = seal_batch(records, schema=schema, agreement_id="a", agreement_version=1,
+                          signer=signer, now=NOW, max_message_bytes=limit)  # fmt: skip
+    decoded = []
+    for m in messages:
+        assert m.size() <= limit
+        decoded.extend(_open(catalog, signer, m, max_message_bytes=limit).records)
+    assert decoded == records
