@@ -229,13 +229,20 @@ def decode_records(value: bytes, writer: SchemaVersion, reader: SchemaVersion) -
     if meta.get("avro.codec", b"null") != b"null":
         raise BadFraming("the container codec must be null; Kafka compresses messages")
     try:
-        embedded = _embedded_fingerprint(meta["avro.schema"])
+        embedded, logical = _embedded_identity(meta["avro.schema"])
     except Exception as exc:  # hostile bytes: an unreadable schema is a framing error
         raise BadFraming(f"the container's embedded schema is unreadable: {exc!r}"[:200]) from exc
     if embedded != writer.fingerprint:
         raise SchemaMismatch(
             f"the container's schema has fingerprint {fingerprint_hex(embedded)}, "
             f"the header says {writer.fingerprint_hex}"
+        )
+    if logical != _logical_types(writer.raw):
+        # The canonical form drops logical types; a container that re-types a date as
+        # a plain int would otherwise decode to the wrong Python types.
+        raise SchemaMismatch(
+            f"the container's schema declares other logical types than {writer.key} "
+            f"v{writer.version}"
         )
     expected = _count_blocks(value, stream.tell(), header["sync"])
     try:
@@ -254,9 +261,31 @@ def decode_records(value: bytes, writer: SchemaVersion, reader: SchemaVersion) -
 
 
 @lru_cache(maxsize=64)
-def _embedded_fingerprint(schema_json: bytes) -> int:
-    """Fingerprint of a container's embedded schema (cached: producers repeat theirs)."""
-    return fingerprint(json.loads(schema_json))
+def _embedded_identity(schema_json: bytes) -> tuple[int, tuple[tuple[str, str], ...]]:
+    """Fingerprint and logical types of a container's schema (cached: producers repeat it)."""
+    schema = json.loads(schema_json)
+    return fingerprint(schema), _logical_types(schema)
+
+
+def _logical_types(schema: Any) -> tuple[tuple[str, str], ...]:
+    """Every (field path, logical type) of a record schema, in order."""
+    found: list[tuple[str, str]] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, list):
+            for branch in node:
+                walk(branch, path)
+        elif isinstance(node, dict):
+            if "logicalType" in node:
+                found.append((path, str(node["logicalType"])))
+            if isinstance(node.get("type"), dict | list):
+                walk(node["type"], path)
+            for f in node.get("fields", []) if isinstance(node.get("fields"), list) else []:
+                if isinstance(f, dict):
+                    walk(f.get("type"), f"{path}.{f.get('name')}")
+
+    walk(schema, "")
+    return tuple(found)
 
 
 def _read_long(value: bytes, pos: int) -> tuple[int, int]:

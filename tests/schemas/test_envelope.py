@@ -1,11 +1,13 @@
 import hashlib
 import io
+import json
 import struct
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import avro.datafile
 import avro.io
+import fastavro
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from schemas.envelope import open_batch, parse_headers, seal_batch
 from schemas.errors import ENVELOPE_CODES, EnvelopeError
+from schemas.fingerprint import fingerprint
 from schemas.signing import SIGNED_HEADERS, Signer
 from tests.schemas.conftest import NOW
 from tests.schemas.envelope_helpers import resign
@@ -226,3 +229,18 @@ def test_any_records_round_trip_through_any_split(catalog, signer, records, limi
         assert m.size() <= limit
         decoded.extend(_open(catalog, signer, m, max_message_bytes=limit).records)
     assert decoded == records
+
+
+def test_a_container_that_drops_a_logical_type_is_refused(catalog, signer):
+    """Same canonical form (logical types are not part of it) but dates re-typed as ints."""
+    records, (message,) = _seal(catalog, signer, "jobboard", "vacancy")
+    schema = catalog.current("jobboard", "vacancy")
+    retyped = json.loads(json.dumps(schema.raw))
+    retyped["fields"][1]["type"] = "int"
+    assert fingerprint(retyped) == schema.fingerprint
+    epoch = date(1970, 1, 1)
+    rows = [{**r, "posted_date": (r["posted_date"] - epoch).days} for r in records]
+    out = io.BytesIO()
+    fastavro.writer(out, fastavro.parse_schema(retyped), rows)
+    forged = resign(message, signer, value=out.getvalue())
+    assert _code(catalog, signer, forged) == "envelope.schema_mismatch"
