@@ -79,6 +79,22 @@ class LakeSettings(BaseModel):
     s3_region: str | None = Field(None, description="S3 region.")
 
 
+class EnvelopeSettings(BaseModel):
+    """Limits of the signed batch envelope (producers and the ingest worker)."""
+
+    max_message_bytes: int = Field(
+        1024 * 1024,
+        ge=4096,
+        description="Largest Kafka message (value plus headers) a batch part may take; "
+        "larger batches are split. Keep it at or below the broker's message.max.bytes.",
+    )
+    max_clock_skew_s: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds a message's producer time may be ahead of the hub clock.",
+    )
+
+
 class LogSettings(BaseModel):
     """Logging of every entry point."""
 
@@ -134,6 +150,7 @@ class Settings(BaseSettings):
     lake: LakeSettings = Field(default_factory=LakeSettings)  # type: ignore[arg-type]
     log: LogSettings = Field(default_factory=LogSettings)  # type: ignore[arg-type]
     connector: ConnectorSettings = Field(default_factory=ConnectorSettings)  # type: ignore[arg-type]
+    envelope: EnvelopeSettings = Field(default_factory=EnvelopeSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------
 

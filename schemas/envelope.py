@@ -1,0 +1,505 @@
+"""The batch envelope: one Kafka message = one signed batch of records of one dataset.
+
+Framing — the message value is an Avro **object container file** (null codec, one or more
+blocks) written with the dataset's writer schema. Measured against concatenated
+single-object encodings (``benchmarks/envelope.py``), the container decodes about twice
+as fast (fastavro reads a whole block in compiled code instead of one call per record)
+and is about the same size for 5,000 records; for 100 records it is about 9 % larger,
+because it carries the writer schema's JSON. Any Avro tool reads it without a registry
+server. Compression is left to Kafka (``compression.type``), so the codec is ``null``
+and decoding cannot be made to inflate a small message into a large one. The sync marker
+is derived from agency, dataset and fingerprint (not random), so the same records always
+give the same bytes and therefore the same batch id.
+
+Headers (ASCII values; all are covered by the signature, see :mod:`schemas.signing`):
+
+=========================  ==========================================================
+``lmis-envelope``          format version, ``1``
+``lmis-agency``            agency code (``nso``, ``nis``, ``tvet``, ``dol``, ``jobboard``, ``hub``)
+``lmis-dataset``           dataset name
+``lmis-agreement-id``      data-sharing agreement id
+``lmis-agreement-version`` agreement version (decimal)
+``lmis-schema-fingerprint`` CRC-64-AVRO of the writer schema, 16 hex digits (wire order)
+``lmis-batch-id``          64 hex digits: SHA-256(``lmis-batch-v1`` 0x1F agency 0x1F
+                           dataset 0x1F fingerprint 0x1F part-index/part-count 0x1F value)
+``lmis-batch-group``       batch id of a one-part batch; for a split batch, SHA-256 of
+                           ``lmis-batch-group-v1`` and the parts' ids in order
+``lmis-part-index``        0-based index of this part
+``lmis-part-count``        number of parts of the batch
+``lmis-record-count``      records in this message
+``lmis-producer-time``     milliseconds since the Unix epoch (UTC) when it was signed
+``lmis-key-id``            id of the signing key
+``lmis-signature``         128 hex digits, Ed25519 over the canonical digest
+=========================  ==========================================================
+
+Every failure of :func:`open_batch` (and :func:`decode_records`, :func:`parse_headers`)
+on any input is an :class:`~schemas.errors.EnvelopeError` whose code is the quarantine
+reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any, cast
+
+import fastavro
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from schemas.catalog import Catalog, SchemaVersion
+from schemas.errors import (
+    BadFraming,
+    BadHeader,
+    BadSignature,
+    CountMismatch,
+    EnvelopeError,
+    FutureTimestamp,
+    MissingHeader,
+    Oversized,
+    SchemaMismatch,
+    SchemaViolation,
+    Truncated,
+    UnknownKey,
+)
+from schemas.fingerprint import fingerprint, fingerprint_hex
+from schemas.signing import SIGNATURE_HEADER, SIGNED_HEADERS, Signer, envelope_digest, verify
+
+ENVELOPE_VERSION = b"1"
+DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+OCF_MAGIC = b"Obj\x01"
+_HEADERS = (*SIGNED_HEADERS, SIGNATURE_HEADER)
+# Generous upper bound on the bytes the headers take, reserved when filling a message.
+HEADER_BUDGET = 1024
+
+_NAME = re.compile(rb"[a-z][a-z0-9_]{0,63}")
+_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
+_UINT = re.compile(rb"0|[1-9][0-9]{0,17}")
+_HEX16 = re.compile(rb"[0-9a-f]{16}")
+_HEX64 = re.compile(rb"[0-9a-f]{64}")
+_HEX128 = re.compile(rb"[0-9a-f]{128}")
+_FORMATS: dict[str, re.Pattern[bytes]] = {
+    "lmis-envelope": re.compile(rb"1"),
+    "lmis-agency": _NAME,
+    "lmis-dataset": _NAME,
+    "lmis-agreement-id": _ID,
+    "lmis-agreement-version": _UINT,
+    "lmis-schema-fingerprint": _HEX16,
+    "lmis-batch-id": _HEX64,
+    "lmis-batch-group": _HEX64,
+    "lmis-part-index": _UINT,
+    "lmis-part-count": _UINT,
+    "lmis-record-count": _UINT,
+    "lmis-producer-time": _UINT,
+    "lmis-key-id": _ID,
+    "lmis-signature": _HEX128,
+}
+
+HeaderInput = Sequence[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None]
+
+
+@dataclass(frozen=True)
+class Message:
+    """What a producer sends: key, value and headers, as every Kafka client takes them."""
+
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+    def size(self) -> int:
+        return len(self.value) + sum(len(k) + len(v) for k, v in self.headers)
+
+
+@dataclass(frozen=True)
+class BatchHeaders:
+    """The parsed envelope headers of one message."""
+
+    agency: str
+    dataset: str
+    agreement_id: str
+    agreement_version: int
+    schema_fingerprint: str
+    batch_id: str
+    batch_group: str
+    part_index: int
+    part_count: int
+    record_count: int
+    producer_time: datetime
+    key_id: str
+    signature: bytes
+    raw: Mapping[str, bytes]
+
+
+@dataclass(frozen=True)
+class OpenedBatch:
+    """A verified message: its headers, its writer schema and records as the current reader."""
+
+    headers: BatchHeaders
+    writer: SchemaVersion
+    reader: SchemaVersion
+    records: list[dict[str, Any]]
+
+
+def parse_headers(headers: HeaderInput) -> BatchHeaders:
+    """Check and parse the ``lmis-`` headers (other headers are ignored)."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    raw: dict[str, bytes] = {}
+    try:
+        for name, value in items:
+            if not isinstance(name, str) or name not in _FORMATS:
+                continue
+            if name in raw:
+                raise BadHeader(f"header {name} appears more than once")
+            if isinstance(value, str):
+                value = value.encode("utf-8")
+            if not isinstance(value, bytes):
+                raise BadHeader(f"header {name} has no value")
+            raw[name] = value
+    except (TypeError, ValueError) as exc:
+        raise BadHeader(f"headers are not (name, value) pairs: {exc}") from exc
+    for name in _HEADERS:
+        if name not in raw:
+            raise MissingHeader(f"header {name} is missing")
+        if not _FORMATS[name].fullmatch(raw[name]):
+            shown = raw[name][:40].decode("ascii", "replace")
+            raise BadHeader(f"header {name} has a malformed value {shown!r}")
+    text = {name: value.decode("ascii") for name, value in raw.items()}
+    part_index, part_count = int(text["lmis-part-index"]), int(text["lmis-part-count"])
+    if part_count < 1 or part_index >= part_count:
+        raise BadHeader(f"part {part_index} of {part_count} is not a valid part")
+    millis = int(text["lmis-producer-time"])
+    try:
+        produced = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    except (OverflowError, ValueError, OSError) as exc:
+        raise BadHeader(f"header lmis-producer-time {millis} is out of range") from exc
+    return BatchHeaders(
+        agency=text["lmis-agency"],
+        dataset=text["lmis-dataset"],
+        agreement_id=text["lmis-agreement-id"],
+        agreement_version=int(text["lmis-agreement-version"]),
+        schema_fingerprint=text["lmis-schema-fingerprint"],
+        batch_id=text["lmis-batch-id"],
+        batch_group=text["lmis-batch-group"],
+        part_index=part_index,
+        part_count=part_count,
+        record_count=int(text["lmis-record-count"]),
+        producer_time=produced,
+        key_id=text["lmis-key-id"],
+        signature=bytes.fromhex(text["lmis-signature"]),
+        raw=raw,
+    )
+
+
+def _sync_marker(schema: SchemaVersion) -> bytes:
+    seed = f"lmis-sync-v1\x1f{schema.agency}\x1f{schema.dataset}\x1f{schema.fingerprint_hex}"
+    return hashlib.sha256(seed.encode()).digest()[:16]
+
+
+def encode_records(schema: SchemaVersion, records: Iterable[Mapping[str, Any]]) -> bytes:
+    """The object container file of ``records`` (deterministic for the same records)."""
+    out = io.BytesIO()
+    fastavro.writer(
+        out, schema.parsed, records, codec="null", sync_marker=_sync_marker(schema), strict=True
+    )
+    return out.getvalue()
+
+
+def decode_records(value: bytes, writer: SchemaVersion, reader: SchemaVersion) -> list[Any]:
+    """Decode a container written with ``writer`` as ``reader``; hostile input is refused.
+
+    The container's embedded schema must have the writer's fingerprint. Any decoding
+    failure becomes ``envelope.truncated`` (the data ends early), ``envelope.bad_framing``
+    (not a container) or ``envelope.schema_violation`` (bytes the schema cannot describe).
+    """
+    if not value.startswith(OCF_MAGIC):
+        raise BadFraming("the message value is not an Avro object container (no Obj\\x01)")
+    stream = io.BytesIO(value)
+    try:
+        header = cast(dict[str, Any], fastavro.schemaless_reader(stream, _HEADER_SCHEMA, None))
+    except EOFError as exc:
+        raise Truncated("the message value ends inside the container header") from exc
+    except Exception as exc:  # hostile bytes: any decoder failure is a framing error
+        raise BadFraming(f"the container header does not decode: {type(exc).__name__}") from exc
+    meta = header["meta"]
+    if meta.get("avro.codec", b"null") != b"null":
+        raise BadFraming("the container codec must be null; Kafka compresses messages")
+    try:
+        embedded, logical = _embedded_identity(meta["avro.schema"])
+    except Exception as exc:  # hostile bytes: an unreadable schema is a framing error
+        raise BadFraming(f"the container's embedded schema is unreadable: {exc!r}"[:200]) from exc
+    if embedded != writer.fingerprint:
+        raise SchemaMismatch(
+            f"the container's schema has fingerprint {fingerprint_hex(embedded)}, "
+            f"the header says {writer.fingerprint_hex}"
+        )
+    if logical != _logical_types(writer.raw):
+        # The canonical form drops logical types; a container that re-types a date as
+        # a plain int would otherwise decode to the wrong Python types.
+        raise SchemaMismatch(
+            f"the container's schema declares other logical types than {writer.key} "
+            f"v{writer.version}"
+        )
+    expected = _count_blocks(value, stream.tell(), header["sync"])
+    try:
+        # Resolution is slower in fastavro even when nothing differs: skip it then.
+        resolve_to = None if reader.fingerprint == writer.fingerprint else reader.parsed
+        records = list(fastavro.reader(io.BytesIO(value), reader_schema=resolve_to))
+    except EOFError as exc:
+        raise Truncated("the message value ends in the middle of a block") from exc
+    except Exception as exc:  # hostile bytes: anything the schema cannot describe
+        raise SchemaViolation(
+            f"records do not decode with {writer.key} v{writer.version}: {exc!r}"[:300]
+        ) from exc
+    if len(records) != expected:
+        raise SchemaViolation(f"the blocks announce {expected} records but {len(records)} decode")
+    return records
+
+
+@lru_cache(maxsize=64)
+def _embedded_identity(schema_json: bytes) -> tuple[int, tuple[tuple[str, str], ...]]:
+    """Fingerprint and logical types of a container's schema (cached: producers repeat it)."""
+    schema = json.loads(schema_json)
+    return fingerprint(schema), _logical_types(schema)
+
+
+def _logical_types(schema: Any) -> tuple[tuple[str, str], ...]:
+    """Every (field path, logical type) of a record schema, in order."""
+    found: list[tuple[str, str]] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, list):
+            for branch in node:
+                walk(branch, path)
+        elif isinstance(node, dict):
+            if "logicalType" in node:
+                found.append((path, str(node["logicalType"])))
+            if isinstance(node.get("type"), dict | list):
+                walk(node["type"], path)
+            for f in node.get("fields", []) if isinstance(node.get("fields"), list) else []:
+                if isinstance(f, dict):
+                    walk(f.get("type"), f"{path}.{f.get('name')}")
+
+    walk(schema, "")
+    return tuple(found)
+
+
+def _read_long(value: bytes, pos: int) -> tuple[int, int]:
+    """One zig-zag varint (at most 10 bytes) from ``value`` at ``pos``."""
+    result = shift = 0
+    for i in range(10):
+        if pos + i >= len(value):
+            raise Truncated("the message value ends inside a block header")
+        byte = value[pos + i]
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), pos + i + 1
+        shift += 7
+    raise BadFraming("a block header holds a malformed number")
+
+
+def _count_blocks(value: bytes, pos: int, sync: bytes) -> int:
+    """Walk the container's blocks: every block complete and closed by the sync marker.
+
+    fastavro stops quietly when a value ends at or just after a block boundary, so the
+    structure is checked here first; returns the number of records the blocks announce.
+    """
+    total = 0
+    if pos >= len(value):
+        raise Truncated("the container holds no block")
+    while pos < len(value):
+        count, pos = _read_long(value, pos)
+        size, pos = _read_long(value, pos)
+        if count < 0 or size < 0:
+            raise BadFraming("a block announces a negative count or size")
+        end = pos + size
+        if end + 16 > len(value):
+            raise Truncated("the message value ends inside a block")
+        if value[end : end + 16] != sync:
+            raise BadFraming("a block is not closed by the container's sync marker")
+        total += count
+        pos = end + 16
+    return total
+
+
+_HEADER_SCHEMA = fastavro.parse_schema(
+    {
+        "type": "record",
+        "name": "org.apache.avro.file.Header",
+        "fields": [
+            {"name": "magic", "type": {"type": "fixed", "name": "Magic", "size": 4}},
+            {"name": "meta", "type": {"type": "map", "values": "bytes"}},
+            {"name": "sync", "type": {"type": "fixed", "name": "Sync", "size": 16}},
+        ],
+    }
+)
+
+
+def _batch_id(schema: SchemaVersion, index: int, count: int, value: bytes) -> str:
+    h = hashlib.sha256(
+        f"lmis-batch-v1\x1f{schema.agency}\x1f{schema.dataset}\x1f{schema.fingerprint_hex}"
+        f"\x1f{index}/{count}\x1f".encode()
+    )
+    h.update(value)
+    return h.hexdigest()
+
+
+_SAMPLE = 128
+
+
+def _split(
+    schema: SchemaVersion, records: list[Mapping[str, Any]], budget: int
+) -> list[tuple[list[Mapping[str, Any]], bytes]]:
+    if len(records) > 2 * _SAMPLE:
+        # Estimate the records per message from a sample, so a large batch is encoded
+        # once in parts rather than once whole and again in parts.
+        one = len(encode_records(schema, records[:1]))
+        per_record = (len(encode_records(schema, records[:_SAMPLE])) - one) / (_SAMPLE - 1)
+        per_message = max(1, int((budget - one) * 0.9 / max(per_record, 1.0)))
+        if per_message < len(records):
+            parts: list[tuple[list[Mapping[str, Any]], bytes]] = []
+            for start in range(0, len(records), per_message):
+                parts.extend(_split(schema, records[start : start + per_message], budget))
+            return parts
+    value = encode_records(schema, records)
+    if len(value) <= budget:
+        return [(records, value)]
+    if len(records) == 1:
+        raise Oversized(
+            f"record {records[0].get(schema.record_id_field)!r} of {schema.key} alone takes "
+            f"{len(value)} bytes, more than the {budget} bytes a message can hold"
+        )
+    # Cut into chunks of the estimated number of records per message; a chunk that
+    # still exceeds the budget (records of uneven size) is halved.
+    per_message = max(1, min(len(records) // 2, int(budget * 0.95 * len(records) / len(value))))
+    parts = []
+    for start in range(0, len(records), per_message):
+        parts.extend(_split(schema, records[start : start + per_message], budget))
+    return parts
+
+
+def seal_batch(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    schema: SchemaVersion,
+    agreement_id: str,
+    agreement_version: int,
+    signer: Signer,
+    now: datetime,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> list[Message]:
+    """Encode, split (if larger than ``max_message_bytes``) and sign a batch.
+
+    Each returned message verifies on its own. Records are encoded with ``schema``
+    (strictly: a missing or mistyped field raises ``envelope.schema_violation``).
+    """
+    if not records:
+        raise SchemaViolation(f"a batch of {schema.key} needs at least one record")
+    budget = max_message_bytes - HEADER_BUDGET
+    try:
+        parts = _split(schema, list(records), budget)
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise SchemaViolation(
+            f"a record does not fit {schema.key} v{schema.version}: {exc}"
+        ) from exc
+    count = len(parts)
+    ids = [_batch_id(schema, i, count, value) for i, (_, value) in enumerate(parts)]
+    group = (
+        ids[0]
+        if count == 1
+        else hashlib.sha256(("lmis-batch-group-v1\x1f" + "\x1f".join(ids)).encode()).hexdigest()
+    )
+    millis = int(now.timestamp() * 1000)
+    messages = []
+    for index, ((part, value), batch_id) in enumerate(zip(parts, ids, strict=True)):
+        fields = {
+            "lmis-envelope": ENVELOPE_VERSION,
+            "lmis-agency": schema.agency.encode(),
+            "lmis-dataset": schema.dataset.encode(),
+            "lmis-agreement-id": agreement_id.encode(),
+            "lmis-agreement-version": str(agreement_version).encode(),
+            "lmis-schema-fingerprint": schema.fingerprint_hex.encode(),
+            "lmis-batch-id": batch_id.encode(),
+            "lmis-batch-group": group.encode(),
+            "lmis-part-index": str(index).encode(),
+            "lmis-part-count": str(count).encode(),
+            "lmis-record-count": str(len(part)).encode(),
+            "lmis-producer-time": str(millis).encode(),
+            "lmis-key-id": signer.key_id.encode(),
+        }
+        for name, item in fields.items():
+            if not _FORMATS[name].fullmatch(item):
+                raise BadHeader(f"header {name} would be malformed: {item!r}")
+        signature = signer.sign(envelope_digest(fields, value)).hex().encode()
+        headers = [*fields.items(), (SIGNATURE_HEADER, signature)]
+        messages.append(Message(key=group.encode(), value=value, headers=headers))
+    return messages
+
+
+def open_batch(
+    value: bytes,
+    headers: HeaderInput,
+    *,
+    catalog: Catalog,
+    public_key_for: Callable[[str], Ed25519PublicKey | None],
+    now: datetime,
+    max_skew: timedelta,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> OpenedBatch:
+    """Verify one message and decode its records, resolved to the dataset's current schema.
+
+    Checks, in order: size, headers, schema fingerprint (known, and of the named
+    dataset), key, signature, producer time not ahead of ``now`` by more than
+    ``max_skew``, then decoding and the record count.
+    """
+    if not isinstance(value, bytes | bytearray):
+        raise BadFraming("the message has no value")
+    value = bytes(value)
+    parsed = parse_headers(headers)
+    size = len(value) + sum(len(n) + len(v) for n, v in parsed.raw.items())
+    if size > max_message_bytes:
+        raise Oversized(f"the message takes {size} bytes; the maximum is {max_message_bytes}")
+    writer = catalog.by_fingerprint(parsed.schema_fingerprint)
+    if (writer.agency, writer.dataset) != (parsed.agency, parsed.dataset):
+        raise SchemaMismatch(
+            f"fingerprint {parsed.schema_fingerprint} is {writer.key} v{writer.version}, "
+            f"the headers name {parsed.agency}/{parsed.dataset}"
+        )
+    key = public_key_for(parsed.key_id)
+    if key is None:
+        raise UnknownKey(f"no public key for key id {parsed.key_id!r}")
+    if not verify(key, parsed.signature, envelope_digest(parsed.raw, value)):
+        raise BadSignature(
+            f"the signature of batch {parsed.batch_id} does not verify with key {parsed.key_id!r}"
+        )
+    if parsed.producer_time > now + max_skew:
+        raise FutureTimestamp(
+            f"producer time {parsed.producer_time.isoformat()} is more than {max_skew} "
+            f"ahead of {now.isoformat()}"
+        )
+    reader = catalog.current(writer.agency, writer.dataset)
+    records = decode_records(value, writer, reader)
+    if len(records) != parsed.record_count:
+        raise CountMismatch(
+            f"batch {parsed.batch_id} holds {len(records)} records, "
+            f"lmis-record-count says {parsed.record_count}"
+        )
+    return OpenedBatch(headers=parsed, writer=writer, reader=reader, records=records)
+
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "BatchHeaders",
+    "EnvelopeError",
+    "Message",
+    "OpenedBatch",
+    "decode_records",
+    "encode_records",
+    "open_batch",
+    "parse_headers",
+    "seal_batch",
+]
