@@ -29,6 +29,8 @@ import fastavro
 import yaml
 from fastavro.schema import SchemaParseException
 
+from lmis_hub.tokens import TOKEN_KINDS as CONTRACT_TOKEN_KINDS
+from lmis_hub.tokens import token_field
 from schemas.errors import InvalidSchema, UnknownDataset, UnknownSchema
 from schemas.fingerprint import fingerprint, fingerprint_bytes, fingerprint_hex
 
@@ -41,24 +43,7 @@ MODES = (
     "FULL_TRANSITIVE",
     "NONE",
 )
-TOKEN_KINDS = frozenset(
-    {
-        "national_id",
-        "nis_number",
-        "name",
-        "given_name",
-        "family_name",
-        "given_name_phonetic",
-        "family_name_phonetic",
-        "dob",
-        "birth_year",
-        "birth_month",
-        "birth_day",
-        "sex",
-        "region",
-        "person_ref",
-    }
-)
+TOKEN_KINDS = frozenset(CONTRACT_TOKEN_KINDS)
 _VERSION_FILE = re.compile(r"^v([1-9][0-9]*)\.avsc$")
 
 
@@ -125,7 +110,7 @@ def _check(raw: Any, where: str, agency: str, dataset: str, version: int) -> Non
         if not f.get("doc"):
             raise InvalidSchema(f"{where}: field {f.get('name')!r} has no doc")
         kind = f.get("token")
-        if kind is not None and (kind not in TOKEN_KINDS or f["name"] != f"{kind}_token"):
+        if kind is not None and (kind not in TOKEN_KINDS or f["name"] != token_field(kind)):
             raise InvalidSchema(
                 f"{where}: field {f['name']!r} has token kind {kind!r}; "
                 "token fields are named <kind>_token with a kind from the shared contract"

@@ -30,29 +30,12 @@ import jellyfish
 from connectors.sdk.dates import parse_date
 from connectors.sdk.errors import IdentifierInvalid
 from connectors.sdk.linkkey import LinkKey
+from lmis_hub.tokens import TOKEN_KINDS, token_field
 
 SEPARATOR = b"\x1f"
 
 #: Token kind (the HMAC tag) -> the schema field that carries it.
-TOKEN_FIELDS: dict[str, str] = {
-    kind: f"{kind}_token"
-    for kind in (
-        "national_id",
-        "nis_number",
-        "name",
-        "given_name",
-        "family_name",
-        "given_name_phonetic",
-        "family_name_phonetic",
-        "dob",
-        "birth_year",
-        "birth_month",
-        "birth_day",
-        "sex",
-        "region",
-        "person_ref",
-    )
-}
+TOKEN_FIELDS: dict[str, str] = {kind: token_field(kind) for kind in TOKEN_KINDS}
 
 _TAG_PREFIX = {kind: kind.encode("ascii") + SEPARATOR for kind in TOKEN_FIELDS}
 
