@@ -34,3 +34,22 @@ class QuarantineUnknown(IngestError):
 
     code = "ingest.quarantine_unknown"
     http_status = 404
+
+
+class KeyOfAnotherAgency(IngestError):
+    """The signing key belongs to another agency than lmis-agency; sign with your own key."""
+
+    code = "ingest.key_agency_mismatch"
+
+
+class Undecodable(IngestError):
+    """The message could not be checked for an unexpected reason; inspect it in quarantine."""
+
+    code = "ingest.undecodable"
+
+
+class ReceiptUndelivered(IngestError):
+    """The broker did not take a receipt; check the broker, the worker resumes from the offset."""
+
+    code = "ingest.receipt_undelivered"
+    http_status = 503
