@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from integration.ingest.worker import run
+from integration.ingest.worker import Outcome, run
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config
 from lmis_hub.settings import KafkaSettings
 from schemas.receipts import open_receipt
@@ -32,11 +32,12 @@ def test_run_accepts_dedupes_quarantines_and_commits(
     topic = topic_factory("lmis.nis.contribution.v1")
     good = hub.seal(3)
     producer = Producer(librdkafka_config(settings))
-    for key, value, headers in (
-        (good.key, good.value, good.headers),
+    sends: list[tuple[bytes, bytes, list[tuple[str, str | bytes | None]]]] = [
+        (good.key, good.value, list(good.headers)),
         (b"x", b"garbage", [("lmis-agency", b"nis")]),
-        (good.key, good.value, good.headers),
-    ):
+        (good.key, good.value, list(good.headers)),
+    ]
+    for key, value, headers in sends:
         producer.produce(topic, key=key, value=value, headers=headers)
     assert producer.flush(10) == 0
 
@@ -45,7 +46,7 @@ def test_run_accepts_dedupes_quarantines_and_commits(
 
     consumer = Consumer(librdkafka_group_config(settings, group_id))
     consumer.subscribe(["^" + re.escape(topic)])
-    outcomes = []
+    outcomes: list[Outcome] = []
     started = time.monotonic()
     try:
         processed = run(
@@ -60,19 +61,19 @@ def test_run_accepts_dedupes_quarantines_and_commits(
         consumer.close()
     assert processed == 3
     assert [o.status for o in outcomes] == ["accepted", "quarantined", "duplicate"]
-    assert outcomes[1].reason_code.startswith("envelope.")
+    assert (outcomes[1].reason_code or "").startswith("envelope.")
     assert committed[0].offset == 3
 
     probe.assign([TopicPartition(RECEIPTS, 0, receipts_before)])
-    got = []
+    got: list[tuple[str, str, str | None]] = []
     deadline = time.monotonic() + 15
     while len(got) < 3 and time.monotonic() < deadline:
         msg = probe.poll(0.5)
         if msg is None or msg.error():
             continue
         receipt = open_receipt(
-            msg.value(),
-            msg.headers(),
+            msg.value() or b"",
+            msg.headers() or [],
             catalog=hub.schemas,
             public_key_for=lambda k: hub.hub.public_key() if k == hub.hub.key_id else None,
             now=hub.clock.now,
