@@ -258,6 +258,9 @@ class IngestWorker:
         self, opened: OpenedBatch, headers: BatchHeaders, digest: str, now: datetime
     ) -> Outcome:
         reader = opened.reader
+        # End the read transaction before the lake commit: on SQLite (WAL) a read
+        # transaction older than the lake's write could not be upgraded to write the ledger.
+        self.session.commit()
         table = self._table(reader)
         table.refresh()
         snapshot_id = _snapshot_holding(table, headers.batch_id)

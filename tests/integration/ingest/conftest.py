@@ -94,6 +94,10 @@ def contribution_fields(schemas: Catalog) -> list[str]:
 
 @pytest.fixture
 def hub(db_session, schemas: Catalog, lake: SqlCatalog) -> Hub:
+    return make_hub(db_session, schemas, lake)
+
+
+def make_hub(db_session, schemas: Catalog, lake: SqlCatalog) -> Hub:
     clock = Clock()
     clock.now = NOW - timedelta(days=1)  # keys and agreement exist before the deliveries
     audit = AuditLog(db_session, clock=clock)
