@@ -8,13 +8,15 @@ from datetime import timedelta
 
 import pyarrow.compute as pc
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from governance.keys.material import public_pem
 from integration.ingest.models import IngestedBatch
 from integration.ingest.worker import Delivered
 from integration.lake.bronze import bronze_identifier, committed_batch_ids
 from schemas.envelope import Message, open_batch
 from schemas.receipts import open_receipt
-from schemas.signing import SIGNATURE_HEADER
+from schemas.signing import SIGNATURE_HEADER, Signer
 from tests.governance.agreements.factories import make_doc
 from tests.integration.ingest.conftest import K_HUB, contribution_fields, delivered
 from tests.schemas.envelope_helpers import resign
@@ -228,3 +230,19 @@ def test_garbage_value(hub, value):
     assert outcome.reason_code.startswith("envelope.")
     assert receipt_of(hub, outcome).outcome == "rejected"
     assert hub.worker.process(delivered(hub.seal(1))).status == "accepted"
+
+
+def test_key_of_another_agency(hub):
+    private = Ed25519PrivateKey.generate()
+    row = hub.keys.register("nso", public_pem(private.public_key()), actor="ops")
+    hub.nis = Signer(row.key_id, private)
+    hub.clock.now += timedelta(seconds=10)  # the new key is valid from its registration
+    outcome = hub.worker.process(delivered(hub.seal(1)))
+    assert outcome.status == "quarantined"
+    assert outcome.reason_code == "ingest.key_agency_mismatch", outcome.message
+
+
+def test_dataset_on_another_datasets_topic(hub):
+    _quarantined(
+        hub, delivered(hub.seal(1), topic="lmis.nis.insured_person.v1"), "ingest.wrong_topic"
+    )
