@@ -16,6 +16,7 @@ from governance.consent.models import ConsentEvent
 from governance.db import Base
 from governance.keys.models import AgencyKey, HubSecret
 from governance.policy.models import ResearchProject
+from integration.ingest.models import IngestedBatch, QuarantinedMessage
 
 __all__ = [
     "Agency",
@@ -30,5 +31,7 @@ __all__ = [
     "ConsentEvent",
     "Delivery",
     "HubSecret",
+    "IngestedBatch",
+    "QuarantinedMessage",
     "ResearchProject",
 ]

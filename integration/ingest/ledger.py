@@ -1,0 +1,122 @@
+"""The ingest ledger: accepted batches (for dedupe and lineage) and the quarantine.
+
+A quarantined message keeps its original value and headers, envelope-encrypted with
+the hub KEK (:mod:`governance.keys.envelope`, associated data ``quarantine:<id>``), so
+an operator can inspect or replay it while the database alone reveals nothing of it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from governance.keys.envelope import Envelope, KeyEncryptionKey, open_envelope, seal
+from integration.ingest.errors import QuarantineUnknown
+from integration.ingest.models import IngestedBatch, QuarantinedMessage
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a message was read: topic, partition and offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Original:
+    """A quarantined message's bytes, decrypted."""
+
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def _pack(value: bytes, headers: Sequence[tuple[str, bytes]]) -> bytes:
+    head = json.dumps([[k, v.hex()] for k, v in headers]).encode("utf-8")
+    return len(head).to_bytes(4, "big") + head + value
+
+
+def _unpack(data: bytes) -> Original:
+    n = int.from_bytes(data[:4], "big")
+    headers = [(str(k), bytes.fromhex(v)) for k, v in json.loads(data[4 : 4 + n])]
+    return Original(data[4 + n :], headers)
+
+
+class Ledger:
+    """Reads and writes the ledger and quarantine tables in the caller's session."""
+
+    def __init__(self, session: Session, *, kek: KeyEncryptionKey) -> None:
+        self.session = session
+        self.kek = kek
+
+    def accepted(self, batch_id: str) -> IngestedBatch | None:
+        return self.session.get(IngestedBatch, batch_id)
+
+    def record_accepted(self, row: IngestedBatch) -> IngestedBatch:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def quarantine(
+        self,
+        *,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]],
+        origin: Origin,
+        reason_code: str,
+        message: str,
+        received_at: datetime,
+        agency: str | None = None,
+        dataset: str | None = None,
+        batch_id: str | None = None,
+    ) -> QuarantinedMessage:
+        qid = uuid.uuid4().hex
+        env = seal(self.kek, _pack(value, headers), aad=f"quarantine:{qid}".encode())
+        row = QuarantinedMessage(
+            id=qid,
+            received_at=received_at,
+            reason_code=reason_code,
+            message=message[:2000],
+            agency=agency,
+            dataset=dataset,
+            batch_id=batch_id,
+            topic=origin.topic,
+            partition=origin.partition,
+            offset=origin.offset,
+            kek_id=env.kek_id,
+            wrap_nonce=env.wrap_nonce,
+            wrapped_key=env.wrapped_key,
+            nonce=env.nonce,
+            ciphertext=env.ciphertext,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def quarantined(
+        self, *, reason_code: str | None = None, agency: str | None = None, limit: int = 50
+    ) -> list[QuarantinedMessage]:
+        query = select(QuarantinedMessage).order_by(QuarantinedMessage.received_at.desc())
+        if reason_code is not None:
+            query = query.where(QuarantinedMessage.reason_code == reason_code)
+        if agency is not None:
+            query = query.where(QuarantinedMessage.agency == agency)
+        return list(self.session.scalars(query.limit(limit)))
+
+    def get_quarantined(self, qid: str) -> QuarantinedMessage:
+        row = self.session.get(QuarantinedMessage, qid)
+        if row is None:
+            raise QuarantineUnknown(f"no quarantined message with id {qid!r}")
+        return row
+
+    def original(self, row: QuarantinedMessage) -> Original:
+        """The message's value and headers as received (needs the same KEK)."""
+        env = Envelope(row.kek_id, row.wrap_nonce, row.wrapped_key, row.nonce, row.ciphertext)
+        return _unpack(open_envelope(self.kek, env, aad=f"quarantine:{row.id}".encode()))

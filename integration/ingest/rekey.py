@@ -1,0 +1,50 @@
+"""Re-keying of tokens: the hub replaces each connector token t by HMAC-SHA256(K_hub, t).
+
+Agencies share K_link so their tokens link; re-keying with the hub's own K_hub means a
+party holding K_link alone cannot recompute the tokens stored in the lake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+TOKEN_BYTES = 32
+
+
+class TokenRekeyer:
+    """Re-keys the named token fields of records with K_hub (its bytes never in repr)."""
+
+    __slots__ = ("_key", "version")
+
+    def __init__(self, key: bytes, *, version: int) -> None:
+        if len(key) < TOKEN_BYTES:
+            raise ValueError(f"K_hub must be at least {TOKEN_BYTES} bytes, not {len(key)}")
+        self._key = key
+        self.version = version
+
+    def __repr__(self) -> str:
+        return f"TokenRekeyer(version={self.version})"
+
+    def token(self, token: bytes) -> bytes:
+        """HMAC-SHA256(K_hub, token); ``token`` must be 32 bytes."""
+        if len(token) != TOKEN_BYTES:
+            raise ValueError(f"a token is {TOKEN_BYTES} bytes, not {len(token)}")
+        return hmac.new(self._key, token, hashlib.sha256).digest()
+
+    def records(
+        self, records: Iterable[Mapping[str, Any]], token_fields: Iterable[str]
+    ) -> list[dict[str, Any]]:
+        """Copies of ``records`` with every non-null token field re-keyed."""
+        names = tuple(token_fields)
+        out: list[dict[str, Any]] = []
+        for record in records:
+            copy = dict(record)
+            for name in names:
+                value = copy.get(name)
+                if value is not None:
+                    copy[name] = self.token(value)
+            out.append(copy)
+        return out

@@ -1,0 +1,76 @@
+"""`lmis-hub ingest`: the quarantine commands and a worker run on a SQLite hub database."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from governance.db import make_engine
+from governance.keys.envelope import KeyEncryptionKey
+from hub_api.cli import app
+from integration.ingest.ledger import Ledger, Origin
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    kek = base64.b64encode(os.urandom(32)).decode()
+    return {"HUB_DATA_DIR": str(tmp_path / "data"), "HUB_KEY_ENCRYPTION_KEY": kek, **extra}
+
+
+def test_quarantine_list_and_show(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    runner = CliRunner()
+
+    def cli(*args: str):
+        return runner.invoke(app, ["--json", *args], env=env)
+
+    first = cli("ingest", "quarantine", "list")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == []
+    engine = make_engine(f"sqlite:///{(tmp_path / 'data' / 'hub.db').resolve()}")
+    kek = KeyEncryptionKey(base64.b64decode(env["HUB_KEY_ENCRYPTION_KEY"]))
+    with Session(engine) as session:
+        row = Ledger(session, kek=kek).quarantine(
+            value=b"not an avro container",
+            headers=[("lmis-agency", b"dol")],
+            origin=Origin("lmis.dol.case.v1", 2, 99),
+            reason_code="envelope.bad_framing",
+            message="value does not start with the Avro magic",
+            received_at=datetime(2026, 4, 1, tzinfo=UTC),
+            agency="dol",
+        )
+        qid = row.id
+        session.commit()
+    engine.dispose()
+    listed = json.loads(cli("ingest", "quarantine", "list", "--agency", "dol").stdout)
+    assert [(r["id"], r["reason_code"], r["offset"]) for r in listed] == [
+        (qid, "envelope.bad_framing", 99)
+    ]
+    assert json.loads(cli("ingest", "quarantine", "list", "--reason", "x.y").stdout) == []
+    out = tmp_path / "value.bin"
+    shown = json.loads(cli("ingest", "quarantine", "show", qid, "--out", str(out)).stdout)
+    assert shown["headers"] == {"lmis-agency": "dol"} and shown["value_bytes"] == 21
+    assert out.read_bytes() == b"not an avro container"
+    missing = cli("ingest", "quarantine", "show", "nope")
+    assert missing.exit_code != 0
+    assert getattr(missing.exception, "code", None) == "ingest.quarantine_unknown"
+
+
+def test_run_once_needs_hub_secrets_then_runs(tmp_path: Path, kafka_bootstrap: str) -> None:
+    env = _env(tmp_path, HUB_KAFKA__BOOTSTRAP_SERVERS=kafka_bootstrap)
+    runner = CliRunner()
+    group = f"test-ingest-{os.urandom(4).hex()}"
+    args = ["--json", "ingest", "run", "--once", "--idle-timeout", "1", "--group", group]
+    refused = runner.invoke(app, args, env=env)
+    assert refused.exit_code != 0
+    assert getattr(refused.exception, "code", None) == "secret.missing"
+    assert runner.invoke(app, ["--json", "keys", "init-hub"], env=env).exit_code == 0
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["processed"] == data["accepted"] + data["duplicate"] + data["quarantined"]

@@ -1,0 +1,149 @@
+"""An ingest worker wired on the rolled-back session: NIS key, an active agreement, a lake."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pyiceberg.catalog.sql import SqlCatalog
+
+from governance.agencies.services import AgencyService
+from governance.agreements.services import AgreementService
+from governance.audit.services import AuditLog
+from governance.keys.envelope import KeyEncryptionKey
+from governance.keys.material import public_pem
+from governance.keys.services import KeyService
+from integration.ingest.ledger import Ledger
+from integration.ingest.rekey import TokenRekeyer
+from integration.ingest.worker import Delivered, IngestWorker
+from integration.lake.catalog import open_catalog
+from schemas.catalog import Catalog
+from schemas.envelope import Message, seal_batch
+from schemas.signing import Signer
+from tests.governance.agreements.factories import make_doc
+from tests.schemas.samples import sample_records
+
+NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
+K_HUB = bytes(range(32))
+AGREEMENT = "nis-lmis-2026"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="session")
+def schemas() -> Catalog:
+    return Catalog.load()
+
+
+@pytest.fixture(scope="session")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> SqlCatalog:
+    # The lake catalog has its own SQLite file here: the test's hub session holds an open
+    # (rolled-back) transaction, which would lock a shared SQLite file against the lake.
+    root: Path = tmp_path_factory.mktemp("ingest-lake")
+    return open_catalog(database_url=f"sqlite:///{root / 'catalog.db'}", warehouse=str(root))
+
+
+@dataclass
+class Hub:
+    worker: IngestWorker
+    clock: Clock
+    keys: KeyService
+    agreements: AgreementService
+    audit: AuditLog
+    ledger: Ledger
+    nis: Signer
+    hub: Signer
+    schemas: Catalog
+
+    def seal(self, n: int = 3, *, records: list[dict[str, Any]] | None = None) -> Message:
+        sv = self.schemas.current("nis", "contribution")
+        if records is None:
+            records = sample_records(sv, n)
+            tag = uuid.uuid4().hex[:8]  # batches of other tests stay in the shared lake
+            for r in records:
+                r["record_id"] = f"{tag}-{r['record_id']}"
+        (message,) = seal_batch(
+            records,
+            schema=sv,
+            agreement_id=AGREEMENT,
+            agreement_version=1,
+            signer=self.nis,
+            now=self.clock.now - timedelta(seconds=5),
+        )
+        return message
+
+
+def delivered(message: Message, topic: str = "lmis.nis.contribution.v1", offset: int = 0):
+    return Delivered(topic, 0, offset, message.value, message.headers)
+
+
+def contribution_fields(schemas: Catalog) -> list[str]:
+    return [f["name"] for f in schemas.current("nis", "contribution").fields][1:]
+
+
+@pytest.fixture
+def hub(db_session, schemas: Catalog, lake: SqlCatalog) -> Hub:
+    return make_hub(db_session, schemas, lake)
+
+
+def make_hub(db_session, schemas: Catalog, lake: SqlCatalog) -> Hub:
+    clock = Clock()
+    clock.now = NOW - timedelta(days=1)  # keys and agreement exist before the deliveries
+    audit = AuditLog(db_session, clock=clock)
+    AgencyService(db_session, clock=clock, audit=audit).ensure_known(actor="setup")
+    keys = KeyService(db_session, clock=clock, audit=audit)
+    agreements = AgreementService(db_session, clock=clock, audit=audit, keys=keys)
+    signers = {}
+    for agency in ("nis", "hub"):
+        private = Ed25519PrivateKey.generate()
+        row = keys.register(agency, public_pem(private.public_key()), actor="ops")
+        signers[agency] = Signer(row.key_id, private)
+    datasets = {
+        "contribution": {
+            "periodicity": "monthly",
+            "delivery_lag_days": 20,
+            "fields": contribution_fields(schemas),
+        }
+    }
+    agreement = agreements.create(make_doc(datasets=datasets), actor="lmis")
+    for agency in ("nis", "hub"):
+        agreements.sign_with(
+            agreement.id,
+            agreement.version,
+            agency=agency,
+            key_id=signers[agency].key_id,
+            private_key=signers[agency].private_key,
+            actor=agency,
+        )
+    agreements.activate(agreement.id, agreement.version, actor="lmis", reason="go live")
+    db_session.commit()
+    clock.now = NOW
+    ledger = Ledger(db_session, kek=KeyEncryptionKey(b"\x07" * 32))
+    worker = IngestWorker(
+        db_session,
+        schemas=schemas,
+        lake=lake,
+        keys=keys,
+        agreements=agreements,
+        audit=audit,
+        ledger=ledger,
+        rekeyer=TokenRekeyer(K_HUB, version=1),
+        signer=signers["hub"],
+        clock=clock,
+        max_skew=timedelta(minutes=5),
+        max_message_bytes=1024 * 1024,
+    )
+    return Hub(
+        worker, clock, keys, agreements, audit, ledger, signers["nis"], signers["hub"], schemas
+    )

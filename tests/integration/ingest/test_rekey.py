@@ -1,0 +1,59 @@
+"""Properties of token re-keying with K_hub."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from integration.ingest.rekey import TokenRekeyer
+
+keys = st.binary(min_size=32, max_size=64)
+tokens = st.binary(min_size=32, max_size=32)
+
+
+@given(keys, tokens)
+def test_deterministic_length_32_and_the_contract_hmac(key: bytes, token: bytes) -> None:
+    rekeyer = TokenRekeyer(key, version=1)
+    out = rekeyer.token(token)
+    assert out == rekeyer.token(token)
+    assert len(out) == 32
+    assert out == hmac.new(key, token, hashlib.sha256).digest()
+    assert out != token
+
+
+@given(keys, keys, tokens)
+def test_keyed_other_key_other_token(k1: bytes, k2: bytes, token: bytes) -> None:
+    if k1 == k2:
+        return
+    assert TokenRekeyer(k1, version=1).token(token) != TokenRekeyer(k2, version=2).token(token)
+
+
+@given(keys, tokens, tokens)
+def test_distinct_tokens_stay_distinct(key: bytes, t1: bytes, t2: bytes) -> None:
+    rekeyer = TokenRekeyer(key, version=1)
+    assert (rekeyer.token(t1) == rekeyer.token(t2)) == (t1 == t2)
+
+
+@given(keys, st.lists(st.one_of(st.none(), tokens), min_size=1, max_size=5))
+def test_records_rekey_only_token_fields_and_keep_nulls(
+    key: bytes, values: list[bytes | None]
+) -> None:
+    rekeyer = TokenRekeyer(key, version=1)
+    records = [{"t": v, "other": b"x" * 32} for v in values]
+    out = rekeyer.records(records, ["t"])
+    for before, after in zip(records, out, strict=True):
+        assert after["other"] == before["other"]
+        assert after["t"] == (None if before["t"] is None else rekeyer.token(before["t"]))
+    assert records[0]["t"] is values[0]
+
+
+def test_refuses_short_token_and_short_key() -> None:
+    with pytest.raises(ValueError, match="31"):
+        TokenRekeyer(b"k" * 32, version=1).token(b"t" * 31)
+    with pytest.raises(ValueError, match="K_hub"):
+        TokenRekeyer(b"k" * 16, version=1)
+    assert "kkkk" not in repr(TokenRekeyer(b"k" * 32, version=3))
