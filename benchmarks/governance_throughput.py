@@ -1,7 +1,7 @@
 """Governance benchmark on PostgreSQL: audit appends, chain verification, policy
 decisions and agreement checks, each with a baseline measured in the same run.
 
-    .venv/bin/python benchmarks/governance.py [--entries 1000000] [--appends 2000]
+    .venv/bin/python benchmarks/governance_throughput.py [--entries 1000000] [--appends 2000]
 
 Needs a PostgreSQL server where it may create a scratch database (default
 postgresql://postgres@127.0.0.1:5432/postgres, or --server URL); the scratch
