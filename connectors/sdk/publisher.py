@@ -194,11 +194,26 @@ class EnvelopePublisher:
         self._sender = sender
         self._clock = clock
         self._max_message_bytes = max_message_bytes
+        self._optional = [
+            f["name"] for f in schema.fields if isinstance(f["type"], list) and "null" in f["type"]
+        ]
+
+    def complete(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record with every optional schema field it lacks set to null.
+
+        A mapping fills only the fields the agency has; token kinds the agency does not
+        emit and optional fields it does not map are null. A missing required field is
+        left missing, so sealing refuses it (``envelope.schema_violation``).
+        """
+        out = dict(record)
+        for name in self._optional:
+            out.setdefault(name, None)
+        return out
 
     def seal(self, batch: Batch) -> list[Message]:
         """The signed parts of ``batch`` (nothing stored or sent)."""
         return seal_batch(
-            batch.records,
+            [self.complete(r) for r in batch.records],
             schema=self.schema,
             agreement_id=self._agreement_id,
             agreement_version=self._agreement_version,

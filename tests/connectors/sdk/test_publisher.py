@@ -27,7 +27,7 @@ from schemas.catalog import Catalog
 from schemas.envelope import Message, open_batch
 from schemas.signing import Signer
 from tests.connectors.sdk.kafka_helpers import read_all
-from tests.schemas.samples import sample_records
+from tests.schemas.samples import sample_record, sample_records
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 CATALOG = Catalog.load()
@@ -44,7 +44,7 @@ def make_batch(n: int, tag: str = "a") -> Batch:
     return Batch(
         batch_id=f"{tag}" * 64 if len(tag) == 1 else tag,
         dataset="trainee",
-        records=tuple(sample_records(SCHEMA, n)),
+        records=tuple(sample_record(SCHEMA, i + 1000 * (ord(tag[0]) - 97)) for i in range(n)),
         refusals=(),
         watermark=Watermark("2026-01-01", "k"),
         row_count=n,
@@ -197,3 +197,22 @@ def test_signing_key_loads_from_encrypted_file(tmp_path: Path) -> None:
         load_signer(path, SecretStr("wrong"), agency="tvet")
     with pytest.raises(SigningKeyInvalid, match="PASSPHRASE"):
         load_signer(path, None, agency="tvet")
+
+
+def test_optional_fields_the_mapping_lacks_are_sealed_as_null(
+    state: StateDB, signer: Signer
+) -> None:
+    record = dict(sample_record(SCHEMA, 1))
+    optional = [k for k in record if k.endswith("_token") and k != "person_ref_token"]
+    for name in optional:
+        del record[name]
+    batch = Batch("c" * 64, "trainee", (record,), (), Watermark("w", "k"), 1)
+    sender = RecordingSender()
+    publisher(state, signer, sender, "t")(batch)
+    (records,) = [opener(signer)(m) for m in sender.calls[0]]
+    assert all(records[0][name] is None for name in optional)
+    del record["record_id"]  # required: still refused
+    with pytest.raises(Exception, match="record_id"):
+        publisher(state, signer, sender, "t")(
+            Batch("d" * 64, "trainee", (record,), (), Watermark("w", "k"), 1)
+        )
