@@ -15,7 +15,18 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from hub_api.cli import agencies, agreements, audit, config, demo, keys, schemas, stack, synth
+from hub_api.cli import (
+    agencies,
+    agreements,
+    audit,
+    config,
+    connector,
+    demo,
+    keys,
+    schemas,
+    stack,
+    synth,
+)
 from hub_api.cli.context import CliContext
 from lmis_hub import __version__
 from lmis_hub.errors import ConfigurationError, HubError
@@ -73,6 +84,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(agreements.app, name="agreements")
 app.add_typer(audit.app, name="audit")
 app.add_typer(schemas.app, name="schemas")
+app.add_typer(connector.app, name="connector")
 app.command(name="demo")(demo.demo)
 
 
