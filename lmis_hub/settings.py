@@ -119,6 +119,11 @@ class ConnectorSettings(BaseModel):
     link_key_id: str = Field(
         "link", description="Key id reported for a linkage key given in `HUB_CONNECTOR__LINK_KEY`."
     )
+    signing_key_passphrase: SecretStr | None = Field(
+        None,
+        description="Passphrase of the agency's encrypted signing key named by the connector's "
+        "`signing_key_file`.",
+    )
 
 
 class Settings(BaseSettings):

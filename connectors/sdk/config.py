@@ -127,7 +127,17 @@ class ConnectorConfig(BaseModel):
     validation: dict[str, FieldRule] = Field(default_factory=dict)
     tokenise: TokeniseConfig
     kafka: KafkaConnection
-    signing_key_file: Path | None = Field(None, description="Agency Ed25519 key (next step).")
+    signing_key_file: Path | None = Field(
+        None, description="Agency Ed25519 private key (PKCS#8 PEM, passphrase-encrypted)."
+    )
+    agreement_id: str | None = Field(
+        None, description="Data-sharing agreement the data flows under."
+    )
+    agreement_version: int = Field(1, ge=1)
+    hub_public_key_file: Path | None = Field(
+        None, description="The hub's Ed25519 public key (PEM), to verify receipts."
+    )
+    resend_after_s: float = Field(600.0, gt=0, description="Resend a batch with no receipt after.")
 
     @model_validator(mode="after")
     def _dataset_name(self) -> ConnectorConfig:

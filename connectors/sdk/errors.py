@@ -81,3 +81,21 @@ class ReceiptConflict(ConnectorError):
     """A receipt contradicts one already applied to the batch; report it to the LMIS unit."""
 
     code = "outbox.receipt_conflict"
+
+
+class SigningKeyInvalid(ConnectorError):
+    """The agency signing key or the hub public key cannot be loaded; check file and passphrase."""
+
+    code = "connector.signing_key_invalid"
+
+
+class PublishFailed(ConnectorError):
+    """Kafka did not confirm delivery; the batch stays in the outbox and is resent later."""
+
+    code = "connector.publish_failed"
+
+
+class OutboxDataInvalid(ConnectorError):
+    """A stored batch's bytes cannot be read back; restore the state database from backup."""
+
+    code = "outbox.data_invalid"

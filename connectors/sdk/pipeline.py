@@ -12,6 +12,10 @@ covers and the batch's refusals are recorded. So:
 - A batch id already in the outbox is not published again. Nothing twice.
 - A crash after ``publish`` but before the commit republishes the same batch id on
   the next run; the hub deduplicates by batch id.
+- :class:`connectors.sdk.publisher.EnvelopePublisher` stores the batch itself as
+  ``pending`` before sending, so after a failed delivery or a crash the batch is
+  already held: the next run skips it and moves the watermark, and the resend path
+  sends the stored bytes.
 
 Refused rows never reach a batch; they are reported with the batch whose watermark
 moves past them.

@@ -35,6 +35,21 @@ CREATE TABLE IF NOT EXISTS batches (
     receipt_at     TEXT
 );
 CREATE INDEX IF NOT EXISTS ix_batches_state ON batches (state, last_sent_at);
+CREATE TABLE IF NOT EXISTS batch_parts (
+    part_id      TEXT NOT NULL,
+    batch_id     TEXT NOT NULL REFERENCES batches (batch_id),
+    part_index   INTEGER NOT NULL,
+    outcome      TEXT CHECK (outcome IN ('accepted', 'rejected')),
+    reason_code  TEXT,
+    PRIMARY KEY (part_id, batch_id)
+);
+CREATE INDEX IF NOT EXISTS ix_batch_parts_batch ON batch_parts (batch_id);
+CREATE TABLE IF NOT EXISTS offsets (
+    topic       TEXT NOT NULL,
+    partition   INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+);
 CREATE TABLE IF NOT EXISTS refusals (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     dataset     TEXT NOT NULL,

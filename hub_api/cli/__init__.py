@@ -20,6 +20,7 @@ from hub_api.cli import (
     agreements,
     audit,
     config,
+    connector,
     demo,
     ingest,
     keys,
@@ -84,6 +85,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(agreements.app, name="agreements")
 app.add_typer(audit.app, name="audit")
 app.add_typer(schemas.app, name="schemas")
+app.add_typer(connector.app, name="connector")
 app.add_typer(ingest.app, name="ingest")
 app.command(name="demo")(demo.demo)
 

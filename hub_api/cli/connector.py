@@ -1,0 +1,328 @@
+"""`lmis-hub connector`: check a connector's config, run it, show its outbox."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
+from rich.table import Table
+
+from connectors.sdk.config import ConnectorConfig, load_config
+from connectors.sdk.errors import ConnectorConfigInvalid
+from connectors.sdk.linkkey import resolve_link_key
+from connectors.sdk.outbox import Outbox
+from connectors.sdk.pipeline import Batch, Pipeline, Published
+from connectors.sdk.publisher import EnvelopePublisher, KafkaSender, load_signer
+from connectors.sdk.receipts import (
+    ReceiptApplier,
+    ReceiptReader,
+    ReceiptReport,
+    load_hub_key,
+    resend_due,
+)
+from connectors.sdk.state import StateDB
+from connectors.sdk.watermark import WatermarkStore
+from hub_api.cli.context import CliContext, get_context
+from lmis_hub.kafka import librdkafka_config
+from lmis_hub.settings import Settings
+from schemas.catalog import Catalog
+from schemas.codelists import CodeLists
+from schemas.receipts import receipt_topic
+from schemas.signing import Signer
+
+app = typer.Typer(help="Agency connectors: validate a config, run it, show its batches.")
+
+CONFIG = typer.Option(..., "--config", help="The connector's YAML file.")
+SAMPLE_SIZE = 3
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Wiring:
+    config: ConnectorConfig
+    catalog: Catalog
+    code_lists: dict[str, set[str]]
+    regions: frozenset[str]
+
+
+def _wiring(path: Path) -> _Wiring:
+    config = load_config(path)
+    catalog = Catalog.load()
+    lists = CodeLists.packaged()
+    code_lists = {name: set(lists[name].labels) for name in lists}
+    code_lists["regions"] = code_lists["region"]  # the name connector configs use
+    return _Wiring(config, catalog, code_lists, frozenset(code_lists["region"]))
+
+
+def _pipeline(cli: CliContext, w: _Wiring, state: StateDB) -> Pipeline:
+    connector = cli.settings.connector
+    key = resolve_link_key(
+        key_file=w.config.tokenise.link_key_file,
+        passphrase=connector.link_key_passphrase,
+        key=connector.link_key,
+        key_id=connector.link_key_id,
+    )
+    return Pipeline.from_config(
+        w.config,
+        state=state,
+        link_key=key,
+        clock=_now,
+        code_lists=w.code_lists,  # type: ignore[arg-type]
+        regions=w.regions,
+    )
+
+
+def _publisher(
+    settings: Settings, w: _Wiring, state: StateDB, sender: Any, signer: Signer
+) -> EnvelopePublisher:
+    config = w.config
+    schema = w.catalog.get(config.agency, config.dataset, config.schema_major)
+    return EnvelopePublisher(
+        schema=schema,
+        topic=schema.topic,
+        agreement_id=config.agreement_id or "",
+        agreement_version=config.agreement_version,
+        signer=signer,
+        state=state,
+        sender=sender,
+        clock=_now,
+        max_message_bytes=settings.envelope.max_message_bytes,
+    )
+
+
+def _shown(value: Any) -> Any:
+    return value.hex()[:16] + "…" if isinstance(value, bytes) else value
+
+
+class _Discard:
+    """A sender that keeps nothing: the dry run seals but never sends."""
+
+    def send(self, topic: str, messages: Any) -> None:
+        return None
+
+
+@app.command()
+def validate(ctx: typer.Context, config: Path = CONFIG) -> None:
+    """Dry run: read the whole source, map, check, tokenise and seal; publish nothing."""
+    cli = get_context(ctx)
+    w = _wiring(config)
+    rows = records = 0
+    reasons: Counter[str] = Counter()
+    refusals: list[dict[str, str]] = []
+    sample: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        state = StateDB.open(Path(scratch) / "state.db")
+        try:
+            pipeline = _pipeline(cli, w, state)
+            private = Ed25519PrivateKey.generate()  # only to prove the records seal
+            publisher = _publisher(cli.settings, w, state, _Discard(), Signer("dry-run", private))
+            with cli.progress() as bar:
+                task = bar.add_task(f"reading {w.config.dataset}", total=None)
+                for batch in pipeline.batches(None):
+                    rows += batch.row_count
+                    records += len(batch.records)
+                    if batch.records:
+                        publisher.seal(batch)
+                    for r in batch.refusals:
+                        reasons[f"{r.field}: {r.reason}"] += 1
+                        if len(refusals) < 20:
+                            refusals.append(
+                                {
+                                    "row": r.row_key,
+                                    "field": r.field,
+                                    "reason": r.reason,
+                                    "message": r.message,
+                                }
+                            )
+                    if len(sample) < SAMPLE_SIZE:
+                        sample.extend(
+                            {k: _shown(v) for k, v in publisher.complete(rec).items()}
+                            for rec in batch.records[: SAMPLE_SIZE - len(sample)]
+                        )
+                    bar.update(task, completed=rows)
+        finally:
+            state.close()
+    data = {
+        "topic": w.config.topic,
+        "rows_read": rows,
+        "records": records,
+        "refused_rows": rows - records,
+        "refusal_reasons": dict(reasons.most_common()),
+        "refusals": refusals,
+        "sample": sample,
+    }
+
+    def render(c: Console) -> None:
+        c.print(f"{w.config.topic}: {rows} rows read, {records} records, {rows - records} refused")
+        for reason, n in reasons.most_common():
+            c.print(f"  refused {n:>6}  {reason}")
+        for item in refusals[:10]:
+            c.print(f"  row {item['row']}: {item['field']} {item['message']}")
+        table = Table(title="sample of tokenised output")
+        table.add_column("field")
+        for i in range(len(sample)):
+            table.add_column(f"#{i + 1}")
+        for name in sample[0] if sample else []:
+            table.add_row(name, *[str(s.get(name)) for s in sample])
+        c.print(table)
+
+    cli.emit(data, render)
+
+
+def _require(config: ConnectorConfig) -> tuple[Path, str]:
+    if config.signing_key_file is None:
+        raise ConnectorConfigInvalid("signing_key_file: required to publish")
+    if config.agreement_id is None:
+        raise ConnectorConfigInvalid("agreement_id: required to publish")
+    return config.signing_key_file, config.agreement_id
+
+
+def _run_once(
+    cli: CliContext,
+    w: _Wiring,
+    state: StateDB,
+    publisher: EnvelopePublisher,
+    reader: ReceiptReader | None,
+) -> dict[str, Any]:
+    pipeline = _pipeline(cli, w, state)
+    with cli.progress() as bar:
+        task = bar.add_task(f"publishing {w.config.topic}", total=None)
+
+        def publish(batch: Batch) -> Published:
+            published = publisher(batch)
+            bar.advance(task, len(batch.records))
+            return published
+
+        report = pipeline.run(publish)
+    receipts = reader.poll(timeout_s=2.0) if reader is not None else ReceiptReport()
+    resent = resend_due(
+        publisher, state, now=_now(), timeout=timedelta(seconds=w.config.resend_after_s)
+    )
+    return {
+        "topic": publisher.topic,
+        "rows_read": report.rows_read,
+        "records_published": report.records_published,
+        "batches": len(report.batches),
+        "skipped_batches": len(report.skipped_batches),
+        "refused_rows": len(report.refusals),
+        "receipts_applied": receipts.applied,
+        "receipts_invalid": len(receipts.invalid),
+        "batches_settled": len(receipts.settled),
+        "batches_resent": len(resent),
+    }
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    config: Path = CONFIG,
+    follow: bool = typer.Option(
+        False, "--follow/--once", help="Keep running (every --interval seconds) or run once."
+    ),
+    interval: float = typer.Option(60.0, "--interval", help="Seconds between runs with --follow."),
+) -> None:
+    """Publish new rows, apply receipts and resend batches that have none."""
+    cli = get_context(ctx)
+    w = _wiring(config)
+    key_file, _ = _require(w.config)
+    signer = load_signer(
+        key_file, cli.settings.connector.signing_key_passphrase, agency=w.config.agency
+    )
+    kafka = librdkafka_config(w.config.kafka.settings())
+    state = StateDB.open(w.config.state_db_path)
+    sender = KafkaSender(kafka)
+    reader: ReceiptReader | None = None
+    try:
+        publisher = _publisher(cli.settings, w, state, sender, signer)
+        if w.config.hub_public_key_file is not None:
+            applier = ReceiptApplier(
+                state,
+                catalog=w.catalog,
+                hub_keys=[load_hub_key(w.config.hub_public_key_file)],
+                agency=w.config.agency,
+                clock=_now,
+                max_skew=timedelta(seconds=cli.settings.envelope.max_clock_skew_s),
+            )
+            reader = ReceiptReader(
+                state, topic=receipt_topic(w.config.agency), consumer_config=kafka, applier=applier
+            )
+        while True:
+            data = _run_once(cli, w, state, publisher, reader)
+            cli.emit(data, _render_run(data))
+            if not follow:
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if reader is not None:
+            reader.close()
+        sender.close()
+        state.close()
+
+
+def _render_run(data: dict[str, Any]) -> Callable[[Console], None]:
+    def render(c: Console) -> None:
+        c.print(
+            f"{data['topic']}: {data['rows_read']} rows, {data['records_published']} records in "
+            f"{data['batches']} batches, {data['refused_rows']} refused; receipts applied "
+            f"{data['receipts_applied']}, settled {data['batches_settled']}, "
+            f"resent {data['batches_resent']}"
+        )
+
+    return render
+
+
+@app.command()
+def status(ctx: typer.Context, config: Path = CONFIG) -> None:
+    """Batches by state (pending, sent, accepted, rejected), refusals and the watermark."""
+    cli = get_context(ctx)
+    cfg = load_config(config)
+    state = StateDB.open(cfg.state_db_path)
+    try:
+        held = Outbox(state).batches(dataset=cfg.dataset)
+        counts = Counter(b.state for b in held)
+        mark = WatermarkStore(state).get(cfg.dataset)
+        refused = state.connection.execute(
+            "SELECT COUNT(*) FROM refusals WHERE dataset = ?", (cfg.dataset,)
+        ).fetchone()[0]
+    finally:
+        state.close()
+    rejected = [
+        {"batch_id": b.batch_id, "reason_code": b.reason_code}
+        for b in held
+        if b.state == "rejected"
+    ]
+    data = {
+        "dataset": cfg.dataset,
+        "batches": {s: counts.get(s, 0) for s in ("pending", "sent", "accepted", "rejected")},
+        "records": sum(b.record_count for b in held),
+        "refused_rows": int(refused),
+        "rejected": rejected,
+        "watermark": None if mark is None else {"value": str(mark.value), "key": str(mark.key)},
+    }
+
+    def render(c: Console) -> None:
+        table = Table(title=f"{cfg.topic}")
+        table.add_column("state")
+        table.add_column("batches", justify="right")
+        for s, n in data["batches"].items():  # type: ignore[attr-defined]
+            table.add_row(s, str(n))
+        c.print(table)
+        c.print(f"refused rows: {refused}; watermark: {data['watermark'] or 'none'}")
+        for r in rejected:
+            c.print(f"  rejected {r['batch_id']}: {r['reason_code']}")
+
+    cli.emit(data, render)

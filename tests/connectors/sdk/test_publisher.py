@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import SecretStr
+
+from connectors.sdk.errors import PublishFailed, SigningKeyInvalid
+from connectors.sdk.outbox import Outbox
+from connectors.sdk.pipeline import Batch
+from connectors.sdk.publisher import (
+    EnvelopePublisher,
+    KafkaSender,
+    load_signer,
+    pack_messages,
+    unpack_messages,
+)
+from connectors.sdk.state import StateDB
+from connectors.sdk.watermark import Watermark
+from governance.keys.material import encrypted_private_pem, key_id_for
+from lmis_hub.kafka import librdkafka_config
+from lmis_hub.settings import KafkaSettings
+from schemas.catalog import Catalog
+from schemas.envelope import Message, open_batch
+from schemas.signing import Signer
+from tests.connectors.sdk.kafka_helpers import read_all
+from tests.schemas.samples import sample_record, sample_records
+
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+CATALOG = Catalog.load()
+SCHEMA = CATALOG.current("tvet", "trainee")
+
+
+@pytest.fixture
+def signer() -> Signer:
+    private = Ed25519PrivateKey.generate()
+    return Signer(key_id_for("tvet", private.public_key()), private)
+
+
+def make_batch(n: int, tag: str = "a") -> Batch:
+    return Batch(
+        batch_id=f"{tag}" * 64 if len(tag) == 1 else tag,
+        dataset="trainee",
+        records=tuple(sample_record(SCHEMA, i + 1000 * (ord(tag[0]) - 97)) for i in range(n)),
+        refusals=(),
+        watermark=Watermark("2026-01-01", "k"),
+        row_count=n,
+    )
+
+
+def publisher(
+    state: StateDB, signer: Signer, sender: object, topic: str, **kw: object
+) -> EnvelopePublisher:
+    return EnvelopePublisher(
+        schema=SCHEMA,
+        topic=topic,
+        agreement_id="dsa-tvet-2026",
+        agreement_version=3,
+        signer=signer,
+        state=state,
+        sender=sender,  # type: ignore[arg-type]
+        clock=lambda: NOW,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def opener(signer: Signer) -> Callable[[Message], list[dict[str, object]]]:
+    def open_(m: Message) -> list[dict[str, object]]:
+        opened = open_batch(
+            m.value,
+            m.headers,
+            catalog=CATALOG,
+            public_key_for=lambda kid: signer.public_key() if kid == signer.key_id else None,
+            now=NOW,
+            max_skew=timedelta(seconds=5),
+        )
+        assert opened.headers.agreement_id == "dsa-tvet-2026"
+        assert opened.headers.agreement_version == 3
+        return opened.records
+
+    return open_
+
+
+def sender_for(bootstrap: str) -> KafkaSender:
+    return KafkaSender(librdkafka_config(KafkaSettings(bootstrap_servers=bootstrap)))
+
+
+def test_published_batch_opens_and_verifies_from_the_broker(
+    kafka_bootstrap: str, topic_factory: Callable[..., str], state: StateDB, signer: Signer
+) -> None:
+    topic = topic_factory("lmis.tvet.trainee.v1")
+    batch = make_batch(40)
+    sender = sender_for(kafka_bootstrap)
+    published = publisher(state, signer, sender, topic)(batch)
+    sender.close()
+
+    (message,) = read_all(kafka_bootstrap, topic, 1)
+    assert opener(signer)(message) == list(batch.records)
+    held = Outbox(state).get(batch.batch_id)
+    assert held.state == "sent" and held.attempts == 1
+    assert (held.payload, held.headers) == (published.payload, published.headers)
+    assert unpack_messages(held.payload, held.headers) == [message]
+
+
+def test_a_large_batch_goes_out_in_parts_each_verifying(
+    kafka_bootstrap: str, topic_factory: Callable[..., str], state: StateDB, signer: Signer
+) -> None:
+    topic = topic_factory("lmis.tvet.trainee.v1")
+    batch = make_batch(300)
+    sender = sender_for(kafka_bootstrap)
+    publisher(state, signer, sender, topic, max_message_bytes=8192)(batch)
+    sender.close()
+
+    parts = Outbox(state).get(batch.batch_id)
+    count = len(unpack_messages(parts.payload, parts.headers))
+    assert count > 1
+    messages = read_all(kafka_bootstrap, topic, count)
+    records = [r for m in messages for r in opener(signer)(m)]
+    assert records == list(batch.records)
+    rows = state.connection.execute(
+        "SELECT part_id, part_index FROM batch_parts WHERE batch_id = ? ORDER BY part_index",
+        (batch.batch_id,),
+    ).fetchall()
+    assert [r[1] for r in rows] == list(range(count))
+    assert [r[0] for r in rows] == [dict(m.headers)["lmis-batch-id"].decode() for m in messages]
+
+
+class FailingSender:
+    def __init__(self) -> None:
+        self.calls: list[list[Message]] = []
+
+    def send(self, topic: str, messages: Sequence[Message]) -> None:
+        self.calls.append(list(messages))
+        raise PublishFailed("broker down")
+
+
+class RecordingSender:
+    def __init__(self) -> None:
+        self.calls: list[list[Message]] = []
+
+    def send(self, topic: str, messages: Sequence[Message]) -> None:
+        self.calls.append(list(messages))
+
+
+def test_failed_delivery_leaves_the_batch_pending_and_a_retry_sends_the_same_bytes(
+    state: StateDB, signer: Signer
+) -> None:
+    batch = make_batch(5)
+    failing = FailingSender()
+    with pytest.raises(PublishFailed):
+        publisher(state, signer, failing, "t")(batch)
+    held = Outbox(state).get(batch.batch_id)
+    assert held.state == "pending" and held.attempts == 0
+
+    later = RecordingSender()
+    pub = EnvelopePublisher(
+        schema=SCHEMA,
+        topic="t",
+        agreement_id="dsa-tvet-2026",
+        agreement_version=3,
+        signer=signer,
+        state=state,
+        sender=later,
+        clock=lambda: NOW + timedelta(hours=1),  # a new signature time would change bytes
+    )
+    pub(batch)
+    assert later.calls == failing.calls
+    assert Outbox(state).get(batch.batch_id).state == "sent"
+
+
+def test_pack_unpack_roundtrip(signer: Signer) -> None:
+    from schemas.envelope import seal_batch
+
+    messages = seal_batch(
+        sample_records(SCHEMA, 50),
+        schema=SCHEMA,
+        agreement_id="a",
+        agreement_version=1,
+        signer=signer,
+        now=NOW,
+        max_message_bytes=8192,
+    )
+    packed = pack_messages(messages)
+    assert unpack_messages(packed.payload, packed.headers) == messages
+
+
+def test_signing_key_loads_from_encrypted_file(tmp_path: Path) -> None:
+    private = Ed25519PrivateKey.generate()
+    path = tmp_path / "k.pem"
+    path.write_bytes(encrypted_private_pem(private, b"correct horse"))
+    signer = load_signer(path, SecretStr("correct horse"), agency="tvet")
+    assert signer.key_id == key_id_for("tvet", private.public_key())
+    with pytest.raises(SigningKeyInvalid, match=r"k\.pem"):
+        load_signer(path, SecretStr("wrong"), agency="tvet")
+    with pytest.raises(SigningKeyInvalid, match="PASSPHRASE"):
+        load_signer(path, None, agency="tvet")
+
+
+def test_optional_fields_the_mapping_lacks_are_sealed_as_null(
+    state: StateDB, signer: Signer
+) -> None:
+    record = dict(sample_record(SCHEMA, 1))
+    optional = [k for k in record if k.endswith("_token") and k != "person_ref_token"]
+    for name in optional:
+        del record[name]
+    batch = Batch("c" * 64, "trainee", (record,), (), Watermark("w", "k"), 1)
+    sender = RecordingSender()
+    publisher(state, signer, sender, "t")(batch)
+    (records,) = [opener(signer)(m) for m in sender.calls[0]]
+    assert all(records[0][name] is None for name in optional)
+    del record["record_id"]  # required: still refused
+    with pytest.raises(Exception, match="record_id"):
+        publisher(state, signer, sender, "t")(
+            Batch("d" * 64, "trainee", (record,), (), Watermark("w", "k"), 1)
+        )
