@@ -13,10 +13,13 @@ import binascii
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
+from sqlalchemy import LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.errors import SecretUndecryptable
 from lmis_hub.errors import ConfigurationError
@@ -89,3 +92,32 @@ def open_envelope(kek: KeyEncryptionKey, envelope: Envelope, *, aad: bytes) -> b
         return AESGCM(data_key).decrypt(envelope.nonce, envelope.ciphertext, aad)
     except InvalidTag as exc:
         raise SecretUndecryptable(f"secret {where} fails authentication (altered?)") from exc
+
+
+class SealedColumns:
+    """Mixin for a table row that stores one :class:`Envelope` (the five sealed columns).
+
+    Hub secrets and quarantined messages keep their ciphertext the same way; this is
+    the one place that says how an envelope maps onto columns.
+    """
+
+    kek_id: Mapped[str] = mapped_column(String(16))
+    wrap_nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+
+    @staticmethod
+    def columns_of(envelope: Envelope) -> dict[str, Any]:
+        """Constructor keyword arguments that store ``envelope``."""
+        return {
+            "kek_id": envelope.kek_id,
+            "wrap_nonce": envelope.wrap_nonce,
+            "wrapped_key": envelope.wrapped_key,
+            "nonce": envelope.nonce,
+            "ciphertext": envelope.ciphertext,
+        }
+
+    def envelope(self) -> Envelope:
+        """The stored envelope, ready for :func:`open_envelope`."""
+        return Envelope(self.kek_id, self.wrap_nonce, self.wrapped_key, self.nonce, self.ciphertext)

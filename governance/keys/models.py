@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base
+from governance.keys.envelope import SealedColumns
 from governance.timestamps import UtcDateTime
 
 
@@ -30,7 +31,7 @@ class AgencyKey(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
-class HubSecret(Base):
+class HubSecret(SealedColumns, Base):
     """One version of a hub secret, envelope-encrypted.
 
     ``ciphertext`` is the secret under a random data key (AES-256-GCM, ``nonce``);
@@ -45,8 +46,3 @@ class HubSecret(Base):
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     current: Mapped[bool] = mapped_column(Boolean)
-    kek_id: Mapped[str] = mapped_column(String(16))
-    wrap_nonce: Mapped[bytes] = mapped_column(LargeBinary)
-    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
-    nonce: Mapped[bytes] = mapped_column(LargeBinary)
-    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from governance.audit.services import AuditLog
 from governance.errors import SecretMissing
-from governance.keys.envelope import Envelope, KeyEncryptionKey, open_envelope, seal
+from governance.keys.envelope import KeyEncryptionKey, SealedColumns, open_envelope, seal
 from governance.keys.material import key_id_for, public_pem
 from governance.keys.models import HubSecret
 from governance.keys.services import KeyService
@@ -85,11 +85,7 @@ class HubSecrets:
                 version=version,
                 created_at=self.clock(),
                 current=True,
-                kek_id=env.kek_id,
-                wrap_nonce=env.wrap_nonce,
-                wrapped_key=env.wrapped_key,
-                nonce=env.nonce,
-                ciphertext=env.ciphertext,
+                **SealedColumns.columns_of(env),
             )
         )
         self.session.flush()
@@ -107,7 +103,7 @@ class HubSecrets:
         if row is None:
             which = "current version" if version is None else f"version {version}"
             raise SecretMissing(f"hub secret {name} ({which}) does not exist")
-        env = Envelope(row.kek_id, row.wrap_nonce, row.wrapped_key, row.nonce, row.ciphertext)
+        env = row.envelope()
         log.debug("opening hub secret %s version %d", name, row.version)
         return row.version, open_envelope(self.kek, env, aad=f"{name}:{row.version}".encode())
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.keys.envelope import Envelope, KeyEncryptionKey, open_envelope, seal
+from governance.keys.envelope import KeyEncryptionKey, SealedColumns, open_envelope, seal
 from integration.ingest.errors import QuarantineUnknown
 from integration.ingest.models import IngestedBatch, QuarantinedMessage
 
@@ -90,11 +90,7 @@ class Ledger:
             topic=origin.topic,
             partition=origin.partition,
             offset=origin.offset,
-            kek_id=env.kek_id,
-            wrap_nonce=env.wrap_nonce,
-            wrapped_key=env.wrapped_key,
-            nonce=env.nonce,
-            ciphertext=env.ciphertext,
+            **SealedColumns.columns_of(env),
         )
         self.session.add(row)
         self.session.flush()
@@ -118,5 +114,5 @@ class Ledger:
 
     def original(self, row: QuarantinedMessage) -> Original:
         """The message's value and headers as received (needs the same KEK)."""
-        env = Envelope(row.kek_id, row.wrap_nonce, row.wrapped_key, row.nonce, row.ciphertext)
+        env = row.envelope()
         return _unpack(open_envelope(self.kek, env, aad=f"quarantine:{row.id}".encode()))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base
+from governance.keys.envelope import SealedColumns
 from governance.timestamps import UtcDateTime
 
 
@@ -28,7 +29,7 @@ class IngestedBatch(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class QuarantinedMessage(Base):
+class QuarantinedMessage(SealedColumns, Base):
     """A refused message, its reason and the original bytes envelope-encrypted with the KEK.
 
     ``ciphertext`` holds the value and headers (see :mod:`integration.ingest.ledger`);
@@ -47,8 +48,3 @@ class QuarantinedMessage(Base):
     topic: Mapped[str] = mapped_column(String(249))
     partition: Mapped[int] = mapped_column(Integer)
     offset: Mapped[int] = mapped_column(BigInteger)
-    kek_id: Mapped[str] = mapped_column(String(16))
-    wrap_nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
-    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(48))
-    nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
-    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
