@@ -77,6 +77,12 @@ class LakeSettings(BaseModel):
     s3_access_key_id: str | None = Field(None, description="S3 access key id.")
     s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret access key.")
     s3_region: str | None = Field(None, description="S3 region.")
+    keep_snapshots_h: float = Field(
+        24.0,
+        ge=0,
+        description="Hours a lake snapshot is kept by `lake retention` before it is expired "
+        "and its unreferenced files deleted (the worker's crash recovery reads recent ones).",
+    )
 
 
 class EnvelopeSettings(BaseModel):
@@ -92,6 +98,36 @@ class EnvelopeSettings(BaseModel):
         300.0,
         ge=0,
         description="Seconds a message's producer time may be ahead of the hub clock.",
+    )
+
+
+class IngestSettings(BaseModel):
+    """The ingest worker: how many messages it decides per lake commit, and where refusals go."""
+
+    max_group_messages: int = Field(
+        64, ge=1, description="Most messages decided together in one lake commit per table."
+    )
+    max_group_records: int = Field(
+        200_000,
+        ge=1,
+        description="A group closes once its messages carry this many records "
+        "(from lmis-record-count).",
+    )
+    max_group_wait_ms: int = Field(
+        200,
+        ge=0,
+        description="Milliseconds a group waits for more messages after its first one.",
+    )
+    commit_attempts: int = Field(
+        6, ge=1, description="Attempts at a lake commit that conflicts with another writer."
+    )
+    commit_backoff_ms: int = Field(
+        50, ge=0, description="First wait after a lake commit conflict; doubles per attempt."
+    )
+    quarantine_topic: str = Field(
+        "lmis.quarantine",
+        description="Topic that receives a notice of every quarantined message "
+        "(the encrypted original stays in the quarantine table).",
     )
 
 
@@ -156,6 +192,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)  # type: ignore[arg-type]
     connector: ConnectorSettings = Field(default_factory=ConnectorSettings)  # type: ignore[arg-type]
     envelope: EnvelopeSettings = Field(default_factory=EnvelopeSettings)  # type: ignore[arg-type]
+    ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------
 

@@ -389,14 +389,21 @@ class AgreementService:
         *,
         batch_id: str | None = None,
         actor: str = "ingest",
+        audit: bool = True,
     ) -> Delivery:
-        """Record an accepted delivery so the monitor knows the period is served."""
+        """Record an accepted delivery so the monitor knows the period is served.
+
+        With ``audit=False`` the caller's own audit entry must carry the agreement,
+        dataset, time and batch id (the ingest worker's ``delivery:accepted`` does).
+        """
         self.get(agreement_id, version)
         row = Delivery(
             agreement_id=agreement_id, version=version, dataset=dataset, at=at, batch_id=batch_id
         )
         self.session.add(row)
         self.session.flush()
+        if not audit:
+            return row
         self.audit.record(
             "delivery:recorded",
             actor,

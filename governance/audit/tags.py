@@ -19,8 +19,11 @@ TAGS: dict[str, str] = {
     "agreement:sign": "a party signed an agreement version",
     "agreement:transition": "an agreement changed lifecycle state (from, to, reason)",
     "delivery:recorded": "a delivery under an agreement was recorded for monitoring",
-    "delivery:accepted": "the ingest worker accepted a batch",
+    "delivery:accepted": "the ingest worker accepted a batch and recorded it as a delivery "
+    "under its agreement (agreement, dataset, records, lake snapshot in details)",
     "delivery:quarantined": "the ingest worker quarantined a batch (reason code in details)",
+    "quarantine:replay": "a quarantined message was decided again (outcome, old and new reason)",
+    "lake:retention": "retention ran on a lake table (cut-offs, rows deleted, snapshots expired)",
     "policy:decision": "an access decision, allowed or denied, with its reason",
     "project:approve": "a research project was approved for named datasets and fields",
     "consent:grant": "a person's consent for a purpose was recorded",

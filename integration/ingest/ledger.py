@@ -76,6 +76,7 @@ class Ledger:
         agency: str | None = None,
         dataset: str | None = None,
         batch_id: str | None = None,
+        content_digest: str | None = None,
     ) -> QuarantinedMessage:
         qid = uuid.uuid4().hex
         env = seal(self.kek, _pack(value, headers), aad=f"quarantine:{qid}".encode())
@@ -90,21 +91,50 @@ class Ledger:
             topic=origin.topic,
             partition=origin.partition,
             offset=origin.offset,
+            content_digest=content_digest,
+            state="quarantined",
+            replays=0,
+            first_reason_code=reason_code,
             **SealedColumns.columns_of(env),
         )
         self.session.add(row)
         self.session.flush()
         return row
 
+    def quarantined_at(self, origin: Origin, content_digest: str) -> QuarantinedMessage | None:
+        """The row already holding this message (same origin, same bytes), if any.
+
+        A message read again after a crash (its decision stored, its offset not yet
+        committed) is not quarantined twice.
+        """
+        return self.session.scalars(
+            select(QuarantinedMessage)
+            .where(QuarantinedMessage.topic == origin.topic)
+            .where(QuarantinedMessage.partition == origin.partition)
+            .where(QuarantinedMessage.offset == origin.offset)
+            .where(QuarantinedMessage.content_digest == content_digest)
+            .limit(1)
+        ).first()
+
     def quarantined(
-        self, *, reason_code: str | None = None, agency: str | None = None, limit: int = 50
+        self,
+        *,
+        reason_code: str | None = None,
+        agency: str | None = None,
+        state: str | None = None,
+        limit: int | None = 50,
     ) -> list[QuarantinedMessage]:
+        """Rows newest first; ``state`` is ``quarantined`` or ``replayed`` (default: both)."""
         query = select(QuarantinedMessage).order_by(QuarantinedMessage.received_at.desc())
+        if state is not None:
+            query = query.where(QuarantinedMessage.state == state)
         if reason_code is not None:
             query = query.where(QuarantinedMessage.reason_code == reason_code)
         if agency is not None:
             query = query.where(QuarantinedMessage.agency == agency)
-        return list(self.session.scalars(query.limit(limit)))
+        if limit is not None:
+            query = query.limit(limit)
+        return list(self.session.scalars(query))
 
     def get_quarantined(self, qid: str) -> QuarantinedMessage:
         row = self.session.get(QuarantinedMessage, qid)

@@ -1,30 +1,41 @@
-"""The ingest worker: one delivered message in, one decision (and receipt) out.
+"""The ingest worker: a bounded group of delivered messages in, one decision each out.
 
 For each message: parse and verify the envelope (key valid at the producer time and
-owned by the header's agency), check the topic's agency, dedupe by batch id, check the
-agreement covers the dataset and the fields carrying data, re-key the tokens with
-K_hub, append to the bronze table (one lake commit), then record the ledger row, the
-agreement delivery and the audit entry in ONE hub-database transaction. A crash
-between the lake commit and the ledger is recovered on redelivery: the batch id is
-found in the table's snapshot summaries and not appended twice. Every refusal becomes
-a quarantine row (original bytes KEK-encrypted), an audit entry and a signed
-rejection receipt; the worker goes on with the next message.
+owned by the header's agency), check the topic's agency, dedupe by batch id (against
+the ledger and within the group), check the agreement covers the dataset and the
+fields carrying data. Then, for the whole group: re-key the accepted batches' tokens
+with K_hub and append them to their bronze tables, ONE lake commit per table whose
+snapshot summary names every batch id (retried with a bounded backoff when another
+writer committed first); then the ledger rows, agreement deliveries, quarantine rows
+and audit entries of the group in ONE hub-database transaction; then the sealed
+receipts and quarantine notices.
 
-:meth:`IngestWorker.process` knows nothing of Kafka; :func:`run` drives it from a
-confluent-kafka consumer group and commits an offset only after the decision is
-stored and its receipt delivered.
+Nothing is lost or doubled by a crash between any two steps: before the database
+commit nothing of the group is recorded, so every message is read again; a batch
+already in the lake is found in the table's snapshot summaries and not appended twice;
+a refused message read again reuses its quarantine row (same origin, same bytes).
+Every refusal becomes a quarantine row (original bytes KEK-encrypted), an audit entry,
+a signed rejection receipt and a notice for the quarantine topic; the worker goes on.
+
+:meth:`IngestWorker.process_group` knows nothing of Kafka; :func:`run` drives it from a
+confluent-kafka consumer group and commits the group's offsets (the highest per
+partition) only after its decisions are stored and its receipts delivered.
+:meth:`IngestWorker.replay` puts quarantined originals through the same decision.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import re
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from confluent_kafka import KafkaError, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pyiceberg.catalog import Catalog as LakeCatalog
 from pyiceberg.table import Table
@@ -44,7 +55,8 @@ from integration.ingest.errors import (
     WrongTopic,
 )
 from integration.ingest.ledger import Ledger, Origin
-from integration.ingest.models import IngestedBatch
+from integration.ingest.models import IngestedBatch, QuarantinedMessage
+from integration.ingest.notices import QUARANTINE_TOPIC, quarantine_notice
 from integration.ingest.rekey import TokenRekeyer
 from integration.lake.bronze import (
     BATCH_IDS_PROPERTY,
@@ -52,9 +64,9 @@ from integration.lake.bronze import (
     Lineage,
     append_batches,
     bronze_identifier,
-    committed_batch_ids,
     ensure_bronze_table,
 )
+from integration.lake.errors import LakeCommitFailed
 from lmis_hub.errors import HubError
 from schemas.catalog import Catalog, SchemaVersion
 from schemas.envelope import BatchHeaders, Message, OpenedBatch, open_batch, parse_headers
@@ -64,10 +76,12 @@ from schemas.signing import Signer
 log = logging.getLogger(__name__)
 
 AGENCIES = ("nso", "nis", "tvet", "dol", "jobboard")
-#: The consumer group's subscription: every agency dataset topic (not receipts).
+#: The consumer group's subscription: every agency dataset topic (not receipts, not
+#: the quarantine topic).
 TOPIC_PATTERN = r"^lmis\.(nso|nis|tvet|dol|jobboard)\..*"
 _TOPIC = re.compile(r"^lmis\.(nso|nis|tvet|dol|jobboard)\.([a-z][a-z0-9_]*)(\.|$)")
 NO_AGREEMENT = ("none", 0)
+SUPERSEDED = "agreement.version_superseded"
 
 Status = Literal["accepted", "duplicate", "quarantined"]
 
@@ -85,7 +99,8 @@ class Delivered:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The decision on one message and the receipt to send (topic, message)."""
+    """The decision on one message, the receipt to send (topic, message) and, for a
+    refusal, the notice for the quarantine topic."""
 
     status: Status
     batch_id: str
@@ -97,6 +112,8 @@ class Outcome:
     snapshot_id: int | None = None
     quarantine_id: str | None = None
     records: int = 0
+    notice: Message | None = None
+    replayed: bool = False
 
 
 @dataclass
@@ -109,6 +126,42 @@ class _Known:
     agreement: tuple[str, int] = NO_AGREEMENT
     records: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Pending:
+    """A verified, covered batch new to the ledger: to land in the lake."""
+
+    delivered: Delivered
+    opened: OpenedBatch
+    headers: BatchHeaders
+    digest: str
+    agreement_version: int  # the version whose terms cover it (see replay)
+
+    @property
+    def batch_id(self) -> str:
+        return self.headers.batch_id
+
+
+@dataclass
+class _Refused:
+    delivered: Delivered
+    value: bytes
+    known: _Known
+    code: str
+    message: str
+    digest: str
+
+
+@dataclass
+class _Repeat:
+    """A batch already accepted (ledger) or already pending in this group."""
+
+    previous: IngestedBatch | None = None
+    pending: _Pending | None = None
+
+
+_Decision = _Pending | _Refused | _Repeat
 
 
 class IngestWorker:
@@ -130,6 +183,9 @@ class IngestWorker:
         max_skew: timedelta,
         max_message_bytes: int,
         actor: str = "ingest",
+        commit_attempts: int = 6,
+        commit_backoff_s: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.session = session
         self.schemas = schemas
@@ -144,40 +200,117 @@ class IngestWorker:
         self.max_skew = max_skew
         self.max_message_bytes = max_message_bytes
         self.actor = actor
+        self.commit_attempts = commit_attempts
+        self.commit_backoff_s = commit_backoff_s
+        self.sleep = sleep
         self._tables: dict[str, Table] = {}
 
     # The decision --------------------------------------------------------------------
 
     def process(self, delivered: Delivered) -> Outcome:
-        """Decide on one message; refusals are quarantined, never raised.
+        """Decide on one message (a group of one); refusals are quarantined, never raised."""
+        return self.process_group([delivered])[0]
 
-        Lake and database outages (not the message's fault) are raised so the caller
-        does not commit the offset and the message is read again.
+    def process_group(self, deliveries: Sequence[Delivered]) -> list[Outcome]:
+        """Decide on a group of messages: one lake commit per table, one DB transaction.
+
+        Returns one outcome per message, in order. Lake and database outages (not the
+        messages' fault) are raised so the caller commits no offset and the group is
+        read again.
         """
+        return self._decide(deliveries, {})
+
+    def replay(self, rows: Sequence[QuarantinedMessage]) -> list[Outcome]:
+        """Decide again on quarantined originals (after their cause was fixed).
+
+        The same decision as on delivery, with one difference: a batch signed under an
+        agreement version that an active amendment has since superseded is checked
+        against the newest active version (the amendment that fixed the cause, signed
+        by the same parties) and recorded under it. Accepted (or found already
+        ingested): the row is marked ``replayed`` with the outcome. Still refused: the
+        row stays ``quarantined`` with the new reason. Either way an audit entry.
+        """
+        deliveries: list[Delivered] = []
+        replaying: dict[int, QuarantinedMessage] = {}
+        for i, row in enumerate(rows):
+            original = self.ledger.original(row)
+            deliveries.append(
+                Delivered(row.topic, row.partition, row.offset, original.value, original.headers)
+            )
+            replaying[i] = row
+        return self._decide(deliveries, replaying)
+
+    def _decide(
+        self, deliveries: Sequence[Delivered], replaying: Mapping[int, QuarantinedMessage]
+    ) -> list[Outcome]:
         now = self.clock()
+        pending: dict[str, _Pending] = {}
+        decisions = [
+            self._check(d, now, pending, replay=i in replaying) for i, d in enumerate(deliveries)
+        ]
+        # End the read transaction before the lake commit: on SQLite (WAL) a read
+        # transaction older than the lake's write could not be upgraded to write the ledger.
+        self.session.commit()
+        snapshots = self._land(list(pending.values()), now) if pending else {}
+        try:
+            outcomes = [
+                self._store(decision, snapshots, now, replaying.get(i))
+                for i, decision in enumerate(decisions)
+            ]
+            self.session.commit()
+        except BaseException:
+            self.session.rollback()
+            raise
+        for outcome in outcomes:
+            if outcome.status == "quarantined":
+                log.warning(
+                    "quarantined batch %s of %s: [%s] %s",
+                    outcome.batch_id[:16],
+                    outcome.agency,
+                    outcome.reason_code,
+                    outcome.message,
+                )
+        return outcomes
+
+    def _check(
+        self, delivered: Delivered, now: datetime, pending: dict[str, _Pending], *, replay: bool
+    ) -> _Decision:
         value = delivered.value or b""
+        digest = hashlib.sha256(value).hexdigest()
         known = _Known()
         try:
             opened, headers = self._verify(delivered, value, now, known)
             previous = self.ledger.accepted(headers.batch_id)
-            digest = hashlib.sha256(value).hexdigest()
-            if previous is not None:
-                if previous.content_digest != digest:
+            earlier = pending.get(headers.batch_id)
+            first_digest = (
+                previous.content_digest
+                if previous is not None
+                else (earlier.digest if earlier is not None else None)
+            )
+            if first_digest is not None:
+                if first_digest != digest:
+                    where = (
+                        f"accepted at {previous.received_at.isoformat()}"
+                        if previous is not None
+                        else "earlier in the same group"
+                    )
                     raise BatchConflict(
                         f"batch {headers.batch_id} on {delivered.topic}@{delivered.offset} was "
-                        f"accepted at {previous.received_at.isoformat()} with digest "
-                        f"{previous.content_digest}, this one has {digest}"
+                        f"{where} with digest {first_digest}, this one has {digest}"
                     )
-                return self._duplicate(previous, now)
-            self._check_coverage(opened, headers, now)
+                return _Repeat(previous=previous, pending=earlier)
+            version = self._check_coverage(opened, headers, now, replay=replay)
         except HubError as exc:
-            return self._quarantine(delivered, value, now, known, exc.code, exc.message)
+            return _Refused(delivered, value, known, exc.code, exc.message, digest)
         except Exception as exc:
             log.exception("unexpected failure checking %s@%d", delivered.topic, delivered.offset)
-            return self._quarantine(
-                delivered, value, now, known, Undecodable.code, f"{type(exc).__name__}: {exc}"
+            self.session.rollback()  # nothing of the group is written yet: only reads
+            return _Refused(
+                delivered, value, known, Undecodable.code, f"{type(exc).__name__}: {exc}", digest
             )
-        return self._accept(opened, headers, digest, now)
+        decision = _Pending(delivered, opened, headers, digest, version)
+        pending[headers.batch_id] = decision
+        return decision
 
     def _verify(
         self, delivered: Delivered, value: bytes, now: datetime, known: _Known
@@ -223,23 +356,45 @@ class IngestWorker:
             )
         return opened, headers
 
-    def _check_coverage(self, opened: OpenedBatch, headers: BatchHeaders, now: datetime) -> None:
+    def _check_coverage(
+        self, opened: OpenedBatch, headers: BatchHeaders, now: datetime, *, replay: bool
+    ) -> int:
+        """The agreement version that covers the batch, or the refusal raised."""
         record_id = opened.reader.record_id_field
-        present = {
+        present = frozenset(
             name
             for record in opened.records
             for name, item in record.items()
             if item is not None and name != record_id
-        }
+        )
         coverage = self.agreements.check_delivery(
             headers.agency,
             headers.dataset,
-            frozenset(present),
+            present,
             headers.agreement_id,
             headers.agreement_version,
             now,
         )
+        if replay and coverage.code == SUPERSEDED:
+            newest = self._newest_active(headers.agreement_id, headers.agency)
+            if newest is not None and newest > headers.agreement_version:
+                again = self.agreements.check_delivery(
+                    headers.agency, headers.dataset, present, headers.agreement_id, newest, now
+                )
+                again.raise_if_refused()
+                return newest
         coverage.raise_if_refused()
+        return headers.agreement_version
+
+    def _newest_active(self, agreement_id: str, agency: str) -> int | None:
+        versions = [
+            a.version
+            for a in self.agreements.find(state="active", provider=agency)
+            if a.id == agreement_id
+        ]
+        return max(versions) if versions else None
+
+    # The lake ------------------------------------------------------------------------
 
     def _table(self, reader: SchemaVersion) -> Table:
         table = self._tables.get(reader.key)
@@ -254,68 +409,132 @@ class IngestWorker:
             self._tables[reader.key] = table
         return table
 
-    def _accept(
-        self, opened: OpenedBatch, headers: BatchHeaders, digest: str, now: datetime
+    def _land(self, pending: Sequence[_Pending], now: datetime) -> dict[str, int]:
+        """Append the pending batches, one commit per table; batch id → snapshot id."""
+        by_table: dict[str, list[_Pending]] = {}
+        for p in pending:
+            by_table.setdefault(p.opened.reader.key, []).append(p)
+        snapshots: dict[str, int] = {}
+        for items in by_table.values():
+            table = self._table(items[0].opened.reader)
+            snapshots.update(self._commit(table, items, now))
+        return snapshots
+
+    def _commit(self, table: Table, items: Sequence[_Pending], now: datetime) -> dict[str, int]:
+        """One lake commit for ``items``, retried on conflict with a bounded backoff.
+
+        Before every attempt the table is refreshed and batches whose ids a snapshot
+        summary already names (an earlier crash, or another worker of the group after
+        a rebalance) are not appended again.
+        """
+        batches = {
+            p.batch_id: LakeBatch(
+                self.rekeyer.records(p.opened.records, p.opened.reader.token_fields()),
+                Lineage(
+                    batch_id=p.batch_id,
+                    agreement_id=p.headers.agreement_id,
+                    agreement_version=p.agreement_version,
+                    schema_fingerprint=p.headers.schema_fingerprint,
+                    received_at=now,
+                ),
+            )
+            for p in items
+        }
+        for attempt in range(1, self.commit_attempts + 1):
+            table.refresh()
+            found = snapshots_holding(table, batches)
+            if found:
+                log.warning(
+                    "%d batch(es) already in %s but not in the ledger; recording them",
+                    len(found),
+                    table.name(),
+                )
+            todo = [b for batch_id, b in batches.items() if batch_id not in found]
+            if not todo:
+                return found
+            try:
+                snapshot_id = append_batches(table, todo)
+            except LakeCommitFailed:
+                if attempt == self.commit_attempts:
+                    raise
+                delay = self.commit_backoff_s * 2 ** (attempt - 1) * (1 + random.random())  # noqa: S311 (jitter)
+                log.warning(
+                    "lake commit to %s conflicted (attempt %d of %d); retrying in %.2f s",
+                    table.name(),
+                    attempt,
+                    self.commit_attempts,
+                    delay,
+                )
+                self.sleep(delay)
+                continue
+            return found | {b.lineage.batch_id: snapshot_id for b in todo}
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # The records ---------------------------------------------------------------------
+
+    def _store(
+        self,
+        decision: _Decision,
+        snapshots: Mapping[str, int],
+        now: datetime,
+        replaying: QuarantinedMessage | None,
     ) -> Outcome:
-        reader = opened.reader
-        # End the read transaction before the lake commit: on SQLite (WAL) a read
-        # transaction older than the lake's write could not be upgraded to write the ledger.
-        self.session.commit()
-        table = self._table(reader)
-        table.refresh()
-        snapshot_id = _snapshot_holding(table, headers.batch_id)
-        if snapshot_id is None:
-            records = self.rekeyer.records(opened.records, reader.token_fields())
-            lineage = Lineage(
-                batch_id=headers.batch_id,
-                agreement_id=headers.agreement_id,
-                agreement_version=headers.agreement_version,
-                schema_fingerprint=headers.schema_fingerprint,
-                received_at=now,
-            )
-            snapshot_id = append_batches(table, [LakeBatch(records, lineage)])
+        if isinstance(decision, _Pending):
+            outcome = self._accept(decision, snapshots[decision.batch_id], now, replaying)
+        elif isinstance(decision, _Repeat):
+            outcome = self._duplicate(decision, snapshots, now)
         else:
-            log.warning(
-                "batch %s is already in %s (snapshot %d) but not in the ledger; recording it",
-                headers.batch_id,
-                table.name(),
-                snapshot_id,
-            )
+            outcome = self._quarantine(decision, now, replaying)
+        if replaying is not None:
+            self._record_replay(replaying, outcome, now)
+        return outcome
+
+    def _accept(
+        self,
+        p: _Pending,
+        snapshot_id: int,
+        now: datetime,
+        replaying: QuarantinedMessage | None,
+    ) -> Outcome:
+        headers, records = p.headers, len(p.opened.records)
+        agreement = (headers.agreement_id, p.agreement_version)
         self.ledger.record_accepted(
             IngestedBatch(
                 batch_id=headers.batch_id,
                 agency=headers.agency,
                 dataset=headers.dataset,
-                content_digest=digest,
+                content_digest=p.digest,
                 agreement_id=headers.agreement_id,
-                agreement_version=headers.agreement_version,
+                agreement_version=p.agreement_version,
                 lake_table=bronze_identifier(headers.agency, headers.dataset),
                 snapshot_id=str(snapshot_id),
-                records=len(opened.records),
+                records=records,
                 received_at=now,
             )
         )
+        # One audit entry per accepted batch: it carries everything the agreement's
+        # "delivery:recorded" entry would (agreement, dataset, time = the entry's own,
+        # batch id = the subject), so that entry is not written twice over.
         self.agreements.record_delivery(
             headers.agreement_id,
-            headers.agreement_version,
+            p.agreement_version,
             headers.dataset,
             now,
             batch_id=headers.batch_id,
             actor=self.actor,
+            audit=False,
         )
-        self.audit.record(
-            "delivery:accepted",
-            self.actor,
-            f"batch:{headers.batch_id}",
-            {
-                "agency": headers.agency,
-                "dataset": headers.dataset,
-                "records": len(opened.records),
-                "snapshot_id": str(snapshot_id),
-                "k_hub_version": self.rekeyer.version,
-            },
-        )
-        self.session.commit()
+        details: dict[str, Any] = {
+            "agency": headers.agency,
+            "dataset": headers.dataset,
+            "agreement": f"{headers.agreement_id}:v{p.agreement_version}",
+            "records": records,
+            "snapshot_id": str(snapshot_id),
+            "k_hub_version": self.rekeyer.version,
+        }
+        if replaying is not None:
+            details["replay_of"] = replaying.id
+        self.audit.record("delivery:accepted", self.actor, f"batch:{headers.batch_id}", details)
         receipt = Receipt(
             batch_id=headers.batch_id,
             agency=headers.agency,
@@ -323,91 +542,115 @@ class IngestWorker:
             outcome="accepted",
             reason_code=None,
             lake_commit_id=str(snapshot_id),
-            records_received=len(opened.records),
-            records_accepted=len(opened.records),
+            records_received=records,
+            records_accepted=records,
             records_rejected=0,
             decided_at=now,
         )
-        log.info("accepted batch %s of %s/%s", headers.batch_id, headers.agency, headers.dataset)
+        log.debug("accepted batch %s of %s/%s", headers.batch_id, headers.agency, headers.dataset)
         return Outcome(
             "accepted",
             headers.batch_id,
             headers.agency,
             receipt_topic=receipt_topic(headers.agency),
-            receipt=self._seal(receipt, (headers.agreement_id, headers.agreement_version), now),
+            receipt=self._seal(receipt, agreement, now),
             snapshot_id=snapshot_id,
-            records=len(opened.records),
+            records=records,
+            replayed=replaying is not None,
         )
 
-    def _duplicate(self, previous: IngestedBatch, now: datetime) -> Outcome:
+    def _duplicate(self, repeat: _Repeat, snapshots: Mapping[str, int], now: datetime) -> Outcome:
         """A replay of an accepted batch: the same receipt again, nothing else."""
+        if repeat.previous is not None:
+            prev = repeat.previous
+            batch_id, agency, dataset, records = (
+                prev.batch_id,
+                prev.agency,
+                prev.dataset,
+                prev.records,
+            )
+            snapshot = int(prev.snapshot_id) if prev.snapshot_id else None
+            agreement = (prev.agreement_id, prev.agreement_version)
+            decided_at = prev.received_at
+        else:
+            assert repeat.pending is not None
+            p = repeat.pending
+            batch_id, agency, dataset = p.batch_id, p.headers.agency, p.headers.dataset
+            records = len(p.opened.records)
+            snapshot = snapshots[batch_id]
+            agreement = (p.headers.agreement_id, p.agreement_version)
+            decided_at = now
         receipt = Receipt(
-            batch_id=previous.batch_id,
-            agency=previous.agency,
-            dataset=previous.dataset,
+            batch_id=batch_id,
+            agency=agency,
+            dataset=dataset,
             outcome="accepted",
             reason_code=None,
-            lake_commit_id=previous.snapshot_id,
-            records_received=previous.records,
-            records_accepted=previous.records,
+            lake_commit_id=None if snapshot is None else str(snapshot),
+            records_received=records,
+            records_accepted=records,
             records_rejected=0,
-            decided_at=previous.received_at,
+            decided_at=decided_at,
         )
-        log.debug("batch %s replayed; receipt sent again", previous.batch_id)
-        agreement = (previous.agreement_id, previous.agreement_version)
+        log.debug("batch %s replayed; receipt sent again", batch_id)
         return Outcome(
             "duplicate",
-            previous.batch_id,
-            previous.agency,
-            receipt_topic=receipt_topic(previous.agency),
+            batch_id,
+            agency,
+            receipt_topic=receipt_topic(agency),
             receipt=self._seal(receipt, agreement, now),
-            snapshot_id=int(previous.snapshot_id) if previous.snapshot_id else None,
-            records=previous.records,
+            snapshot_id=snapshot,
+            records=records,
         )
 
     def _quarantine(
-        self,
-        delivered: Delivered,
-        value: bytes,
-        now: datetime,
-        known: _Known,
-        code: str,
-        message: str,
+        self, r: _Refused, now: datetime, replaying: QuarantinedMessage | None
     ) -> Outcome:
-        self.session.rollback()
-        row = self.ledger.quarantine(
-            value=value,
-            headers=list(delivered.headers),
-            origin=Origin(delivered.topic, delivered.partition, delivered.offset),
-            reason_code=code,
-            message=message,
-            received_at=now,
-            agency=known.agency,
-            dataset=known.dataset,
-            batch_id=known.batch_id,
-        )
-        self.audit.record(
-            "delivery:quarantined",
-            self.actor,
-            f"quarantine:{row.id}",
-            {
-                "reason_code": code,
-                "topic": delivered.topic,
-                "partition": delivered.partition,
-                "offset": delivered.offset,
-                "batch_id": known.batch_id,
-            },
-        )
-        self.session.commit()
-        log.warning("quarantined %s@%d: [%s] %s", delivered.topic, delivered.offset, code, message)
-        batch_id = known.batch_id or hashlib.sha256(value).hexdigest()
+        d, known = r.delivered, r.known
+        origin = Origin(d.topic, d.partition, d.offset)
+        if replaying is not None:
+            row = replaying
+            row.reason_code = r.code
+            row.message = r.message[:2000]
+        else:
+            existing = self.ledger.quarantined_at(origin, r.digest)
+            if existing is not None:
+                row = existing  # read again after a crash: the same row, no second entry
+            else:
+                row = self.ledger.quarantine(
+                    value=r.value,
+                    headers=list(d.headers),
+                    origin=origin,
+                    reason_code=r.code,
+                    message=r.message,
+                    received_at=now,
+                    agency=known.agency,
+                    dataset=known.dataset,
+                    batch_id=known.batch_id,
+                    content_digest=r.digest,
+                )
+                self.audit.record(
+                    "delivery:quarantined",
+                    self.actor,
+                    f"quarantine:{row.id}",
+                    {
+                        "reason_code": r.code,
+                        "topic": d.topic,
+                        "partition": d.partition,
+                        "offset": d.offset,
+                        "batch_id": known.batch_id,
+                    },
+                )
+        batch_id = known.batch_id or r.digest
         outcome = Outcome(
             "quarantined",
             batch_id,
             known.agency,
-            reason_code=code,
-            message=message,
+            reason_code=r.code,
+            message=r.message,
             quarantine_id=row.id,
+            notice=quarantine_notice(row, value_bytes=len(r.value)),
+            replayed=replaying is not None,
         )
         if known.agency is None:
             return outcome  # no agency to answer to
@@ -416,7 +659,7 @@ class IngestWorker:
             agency=known.agency,
             dataset=known.dataset or "unknown",
             outcome="rejected",
-            reason_code=code,
+            reason_code=r.code,
             lake_commit_id=None,
             records_received=known.records,
             records_accepted=0,
@@ -427,12 +670,36 @@ class IngestWorker:
             "quarantined",
             batch_id,
             known.agency,
-            reason_code=code,
-            message=message,
+            reason_code=r.code,
+            message=r.message,
             receipt_topic=receipt_topic(known.agency),
             receipt=self._seal(receipt, known.agreement, now),
             quarantine_id=row.id,
+            records=0,
+            notice=outcome.notice,
+            replayed=replaying is not None,
         )
+
+    def _record_replay(self, row: QuarantinedMessage, outcome: Outcome, now: datetime) -> None:
+        previous = row.reason_code if outcome.status != "quarantined" else None
+        details: dict[str, Any] = {
+            "outcome": outcome.status,
+            "batch_id": outcome.batch_id,
+            "first_reason_code": row.first_reason_code,
+            "attempt": row.replays + 1,
+        }
+        row.replays += 1
+        row.replayed_at = now
+        row.replay_outcome = outcome.status
+        if outcome.status == "quarantined":
+            details["reason_code"] = outcome.reason_code
+        else:
+            row.state = "replayed"
+            row.snapshot_id = None if outcome.snapshot_id is None else str(outcome.snapshot_id)
+            details["previous_reason_code"] = previous
+            details["snapshot_id"] = row.snapshot_id
+        self.session.flush()
+        self.audit.record("quarantine:replay", self.actor, f"quarantine:{row.id}", details)
 
     def _seal(self, receipt: Receipt, agreement: tuple[str, int], now: datetime) -> Message:
         return seal_receipt(
@@ -445,18 +712,59 @@ class IngestWorker:
         )
 
 
-def _snapshot_holding(table: Table, batch_id: str) -> int | None:
-    """The snapshot whose summary names ``batch_id`` (a lake commit the ledger missed)."""
-    if batch_id not in committed_batch_ids(table):
-        return None
+def snapshots_holding(table: Table, batch_ids: Mapping[str, Any] | set[str]) -> dict[str, int]:
+    """For each of ``batch_ids`` that a snapshot summary names: that snapshot's id."""
+    wanted = set(batch_ids)
+    found: dict[str, int] = {}
     for snapshot in table.metadata.snapshots:
         ids = snapshot.summary.get(BATCH_IDS_PROPERTY) if snapshot.summary else None
-        if ids and batch_id in ids.split(","):
-            return snapshot.snapshot_id
-    return None
+        if not ids:
+            continue
+        for batch_id in wanted.intersection(ids.split(",")):
+            found[batch_id] = snapshot.snapshot_id
+    return found
 
 
 # The Kafka loop ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupLimits:
+    """How large a group :func:`run` gathers before deciding it."""
+
+    max_messages: int = 64
+    max_records: int = 200_000
+    max_wait_s: float = 0.2
+
+
+def _record_count(headers: Sequence[tuple[str, bytes | None]]) -> int:
+    for name, value in headers:
+        if name == "lmis-record-count" and value and value.isdigit() and len(value) < 12:
+            return int(value)
+    return 0
+
+
+def _gather(consumer: Any, poll_timeout_s: float, limits: GroupLimits) -> list[Any]:
+    """Up to ``limits`` messages: wait ``poll_timeout_s`` for the first one, then at most
+    ``max_wait_s`` more for the rest (whatever is already fetched is taken at once)."""
+    group: list[Any] = []
+    records = 0
+    deadline: float | None = None
+    while len(group) < limits.max_messages and records < limits.max_records:
+        timeout = poll_timeout_s if deadline is None else max(0.0, deadline - time.monotonic())
+        msg = consumer.poll(timeout)
+        if msg is None:
+            break
+        if msg.error():
+            log.warning("consumer error: %s", msg.error())
+            if deadline is None:
+                break
+            continue
+        group.append(msg)
+        records += _record_count(msg.headers() or [])
+        if deadline is None:
+            deadline = time.monotonic() + limits.max_wait_s
+    return group
 
 
 def run(
@@ -469,44 +777,90 @@ def run(
     poll_timeout_s: float = 0.5,
     on_outcome: Callable[[Outcome], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    limits: GroupLimits | None = None,
+    quarantine_topic: str | None = QUARANTINE_TOPIC,
 ) -> int:
-    """Consume, decide, store, receipt, then commit the offset; returns messages processed.
+    """Consume a group, decide, store, send receipts and notices, then commit the group's
+    offsets; returns the messages processed.
 
     ``consumer`` is a confluent-kafka Consumer already subscribed to :data:`TOPIC_PATTERN`
     with manual commits; ``producer`` a confluent-kafka Producer. With ``once`` the loop
-    ends when no message arrived for ``idle_timeout_s`` seconds.
+    ends when no message arrived for ``idle_timeout_s`` seconds. ``limits`` bounds each
+    group (default :class:`GroupLimits`); ``quarantine_topic=None`` sends no notices.
     """
+    limits = limits or GroupLimits()
     processed = 0
     idle = 0.0
     while not should_stop():
-        msg = consumer.poll(poll_timeout_s)
-        if msg is None:
+        group = _gather(consumer, poll_timeout_s, limits)
+        if not group:
             idle += poll_timeout_s
             if once and idle >= idle_timeout_s:
                 break
             continue
-        if msg.error():
-            log.warning("consumer error: %s", msg.error())
-            continue
         idle = 0.0
-        headers = [(k, v or b"") for k, v in (msg.headers() or [])]
-        outcome = worker.process(
-            Delivered(msg.topic(), msg.partition(), msg.offset(), msg.value(), headers)
-        )
-        if outcome.receipt is not None and outcome.receipt_topic is not None:
-            producer.produce(
-                outcome.receipt_topic,
-                key=outcome.receipt.key,
-                value=outcome.receipt.value,
-                headers=outcome.receipt.headers,
-            )
-            if producer.flush(30) != 0:
-                raise ReceiptUndelivered(
-                    f"receipt for batch {outcome.batch_id} to {outcome.receipt_topic} was not "
-                    "delivered within 30 s; the message will be read again"
+        outcomes = worker.process_group(
+            [
+                Delivered(
+                    msg.topic(),
+                    msg.partition(),
+                    msg.offset(),
+                    msg.value(),
+                    [(k, v or b"") for k, v in (msg.headers() or [])],
                 )
-        consumer.commit(message=msg, asynchronous=False)
-        processed += 1
+                for msg in group
+            ]
+        )
+        send_outcomes(producer, outcomes, quarantine_topic=quarantine_topic)
+        highest: dict[tuple[str, int], int] = {}
+        for msg in group:
+            key = (msg.topic(), msg.partition())
+            highest[key] = max(highest.get(key, -1), msg.offset())
+        consumer.commit(
+            offsets=[TopicPartition(t, p, o + 1) for (t, p), o in highest.items()],
+            asynchronous=False,
+        )
+        processed += len(group)
         if on_outcome is not None:
-            on_outcome(outcome)
+            for outcome in outcomes:
+                on_outcome(outcome)
     return processed
+
+
+def send_outcomes(
+    producer: Any,
+    outcomes: Sequence[Outcome],
+    *,
+    quarantine_topic: str | None = QUARANTINE_TOPIC,
+    timeout_s: float = 30.0,
+) -> None:
+    """Produce the receipts (and quarantine notices) of ``outcomes``, one flush for all."""
+    failed: list[str] = []
+
+    def delivered(err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            failed.append(f"{msg.topic()}: {err}")
+
+    messages: list[tuple[str, Message]] = []
+    for outcome in outcomes:
+        if outcome.receipt is not None and outcome.receipt_topic is not None:
+            messages.append((outcome.receipt_topic, outcome.receipt))
+        if outcome.notice is not None and quarantine_topic is not None:
+            messages.append((quarantine_topic, outcome.notice))
+    for topic, message in messages:
+        producer.produce(
+            topic,
+            key=message.key,
+            value=message.value,
+            headers=message.headers,
+            on_delivery=delivered,
+        )
+    if not messages:
+        return
+    left = producer.flush(timeout_s)
+    if left != 0 or failed:
+        detail = f"; {failed[0]}" if failed else ""
+        raise ReceiptUndelivered(
+            f"{left + len(failed)} of {len(messages)} receipt(s)/notice(s) were not delivered "
+            f"within {timeout_s:.0f} s{detail}; the messages will be read again"
+        )
