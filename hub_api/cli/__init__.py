@@ -24,6 +24,7 @@ from hub_api.cli import (
     demo,
     ingest,
     keys,
+    quarantine,
     schemas,
     stack,
     synth,
@@ -87,6 +88,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(connector.app, name="connector")
 app.add_typer(ingest.app, name="ingest")
+app.add_typer(quarantine.app, name="quarantine")
 app.command(name="demo")(demo.demo)
 
 

@@ -30,7 +30,7 @@ class WrongTopic(IngestError):
 
 
 class QuarantineUnknown(IngestError):
-    """No quarantined message has this id; list them with `ingest quarantine list`."""
+    """No quarantined message has this id; list them with `quarantine list`."""
 
     code = "ingest.quarantine_unknown"
     http_status = 404
@@ -53,3 +53,10 @@ class ReceiptUndelivered(IngestError):
 
     code = "ingest.receipt_undelivered"
     http_status = 503
+
+
+class QuarantineAlreadyReplayed(IngestError):
+    """This quarantined message was already replayed and ingested; see `quarantine show`."""
+
+    code = "ingest.quarantine_replayed"
+    http_status = 409

@@ -1,0 +1,66 @@
+"""Wiring of the ingest worker for CLI commands (`ingest run`, `quarantine replay`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from governance.agreements.services import AgreementService
+from governance.audit.services import AuditLog
+from governance.keys.envelope import KeyEncryptionKey
+from governance.keys.secrets import HubSecrets
+from governance.keys.services import KeyService
+from governance.timestamps import utc_now
+from integration.ingest.ledger import Ledger
+from integration.ingest.rekey import TokenRekeyer
+from integration.ingest.worker import GroupLimits, IngestWorker
+from integration.lake.catalog import open_catalog
+from lmis_hub.settings import Settings
+from schemas.catalog import Catalog
+from schemas.signing import Signer
+
+ACTOR = "ingest"
+
+
+def build_worker(
+    session: Session, settings: Settings, *, actor: str = ACTOR
+) -> tuple[IngestWorker, KeyEncryptionKey]:
+    """The worker on ``session`` with the hub secrets, the lake and the settings."""
+    kek = KeyEncryptionKey.from_setting(settings.key_encryption_key)
+    audit = AuditLog(session, clock=utc_now)
+    keys = KeyService(session, clock=utc_now, audit=audit)
+    secrets = HubSecrets(session, kek=kek, keys=keys, clock=utc_now, audit=audit)
+    hub_key = secrets.hub_signing_key()
+    k_hub = secrets.pseudonymisation_key()
+    session.commit()
+    worker = IngestWorker(
+        session,
+        schemas=Catalog.load(),
+        lake=open_catalog(
+            database_url=settings.database_url_value(),
+            warehouse=settings.lake_warehouse,
+            lake=settings.lake,
+        ),
+        keys=keys,
+        agreements=AgreementService(session, clock=utc_now, audit=audit, keys=keys),
+        audit=audit,
+        ledger=Ledger(session, kek=kek),
+        rekeyer=TokenRekeyer(k_hub.key, version=k_hub.version),
+        signer=Signer(hub_key.key_id, hub_key.private_key),
+        clock=utc_now,
+        max_skew=timedelta(seconds=settings.envelope.max_clock_skew_s),
+        max_message_bytes=settings.envelope.max_message_bytes,
+        actor=actor,
+        commit_attempts=settings.ingest.commit_attempts,
+        commit_backoff_s=settings.ingest.commit_backoff_ms / 1000,
+    )
+    return worker, kek
+
+
+def group_limits(settings: Settings) -> GroupLimits:
+    return GroupLimits(
+        max_messages=settings.ingest.max_group_messages,
+        max_records=settings.ingest.max_group_records,
+        max_wait_s=settings.ingest.max_group_wait_ms / 1000,
+    )
