@@ -74,3 +74,47 @@ def test_run_once_needs_hub_secrets_then_runs(tmp_path: Path, kafka_bootstrap: s
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["processed"] == data["accepted"] + data["duplicate"] + data["quarantined"]
+
+
+def test_quarantine_commands_at_top_level_and_replay(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    runner = CliRunner()
+
+    def cli(*args: str):
+        return runner.invoke(app, ["--json", *args], env=env)
+
+    assert cli("keys", "init-hub").exit_code == 0
+    engine = make_engine(f"sqlite:///{(tmp_path / 'data' / 'hub.db').resolve()}")
+    kek = KeyEncryptionKey(base64.b64decode(env["HUB_KEY_ENCRYPTION_KEY"]))
+    with Session(engine) as session:
+        row = Ledger(session, kek=kek).quarantine(
+            value=b"not an avro container",
+            headers=[("lmis-agency", b"dol")],
+            origin=Origin("lmis.dol.case.v1", 0, 7),
+            reason_code="envelope.bad_framing",
+            message="value does not start with the Avro magic",
+            received_at=datetime(2026, 4, 1, tzinfo=UTC),
+            agency="dol",
+        )
+        qid = row.id
+        session.commit()
+    engine.dispose()
+    listed = json.loads(cli("quarantine", "list", "--state", "quarantined").stdout)
+    assert [(r["id"], r["state"], r["replays"]) for r in listed] == [(qid, "quarantined", 0)]
+    nothing = cli("quarantine", "replay")
+    assert getattr(nothing.exception, "code", None) == "config.invalid"
+    replayed = cli("quarantine", "replay", "--reason", "envelope.bad_framing", "--no-send")
+    assert replayed.exit_code == 0, replayed.output
+    (result,) = json.loads(replayed.stdout)
+    # Still refused (now with the full envelope checks: the headers are missing).
+    assert result["id"] == qid and result["outcome"] == "quarantined"
+    assert result["reason_code"] == "envelope.missing_header"
+    shown = json.loads(cli("quarantine", "show", qid).stdout)
+    assert (shown["state"], shown["replays"], shown["first_reason_code"]) == (
+        "quarantined",
+        1,
+        "envelope.bad_framing",
+    )
+    assert shown["reason_code"] == "envelope.missing_header"
+    tags = json.loads(cli("audit", "search", "--tag", "quarantine:replay").stdout)
+    assert len(tags) == 1
