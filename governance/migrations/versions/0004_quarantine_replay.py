@@ -25,19 +25,17 @@ def upgrade() -> None:
     with op.batch_alter_table("ingest_quarantine", schema=None) as batch_op:
         batch_op.add_column(sa.Column("content_digest", sa.String(length=64), nullable=True))
         batch_op.add_column(
-            sa.Column(
-                "state", sa.String(length=16), nullable=False, server_default="quarantined"
-            )
+            sa.Column("state", sa.String(length=16), nullable=False, server_default="quarantined")
         )
-        batch_op.add_column(
-            sa.Column("replays", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch_op.add_column(sa.Column("replays", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("replayed_at", UtcDateTime(), nullable=True))
         batch_op.add_column(sa.Column("replay_outcome", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("first_reason_code", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("snapshot_id", sa.String(length=32), nullable=True))
         batch_op.create_index(
-            batch_op.f("ix_ingest_quarantine_origin"), ["topic", "partition", "offset"], unique=False
+            batch_op.f("ix_ingest_quarantine_origin"),
+            ["topic", "partition", "offset"],
+            unique=False,
         )
         batch_op.create_index(batch_op.f("ix_ingest_quarantine_state"), ["state"], unique=False)
         batch_op.create_index(batch_op.f("ix_ingest_quarantine_agency"), ["agency"], unique=False)
