@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -40,10 +41,10 @@ def _activate_version(hub, fields: list[str]) -> int:
             actor=agency,
         )
     hub.agreements.activate(row.id, row.version, actor="lmis", reason=f"v{row.version}")
-    return row.version
+    return int(row.version)
 
 
-def _replay_tags(hub, qid: str) -> list[dict]:
+def _replay_tags(hub, qid: str) -> list[dict[str, Any]]:
     return [
         e.details
         for e in hub.audit.tail(30)
@@ -143,7 +144,7 @@ def test_replayed_receipts_and_notices_reach_the_broker(
     assert [o.status for o in outcomes] == ["accepted", "quarantined"]
     send_outcomes(Producer(librdkafka_config(settings)), outcomes)
     probe.assign([TopicPartition(RECEIPTS, 0, receipts_from)])
-    got = []
+    got: list[tuple[str, str]] = []
     deadline = time.monotonic() + 15
     while len(got) < 2 and time.monotonic() < deadline:
         msg = probe.poll(0.5)
