@@ -24,6 +24,7 @@ from hub_api.cli import (
     demo,
     ingest,
     keys,
+    lake,
     quarantine,
     schemas,
     stack,
@@ -89,6 +90,7 @@ app.add_typer(schemas.app, name="schemas")
 app.add_typer(connector.app, name="connector")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(quarantine.app, name="quarantine")
+app.add_typer(lake.app, name="lake")
 app.command(name="demo")(demo.demo)
 
 

@@ -118,3 +118,12 @@ def test_quarantine_commands_at_top_level_and_replay(tmp_path: Path) -> None:
     assert shown["reason_code"] == "envelope.missing_header"
     tags = json.loads(cli("audit", "search", "--tag", "quarantine:replay").stdout)
     assert len(tags) == 1
+
+
+def test_lake_retention_on_an_empty_lake(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    runner = CliRunner()
+    for args in (["lake", "retention", "--dry-run"], ["lake", "retention"]):
+        result = runner.invoke(app, ["--json", *args], env=env)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == []
