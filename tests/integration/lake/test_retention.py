@@ -12,13 +12,20 @@ from urllib.parse import urlparse
 import pytest
 
 from governance.timestamps import utc_now
-from integration.lake.bronze import bronze_identifier
+from integration.lake.bronze import (
+    LakeBatch,
+    Lineage,
+    append_batches,
+    bronze_identifier,
+    ensure_bronze_table,
+)
 from integration.lake.catalog import open_catalog
 from integration.lake.retention import date_column, run_retention
 from schemas.catalog import Catalog
 from schemas.envelope import seal_batch
 from tests.governance.agreements.factories import make_doc
 from tests.integration.ingest.conftest import contribution_fields, delivered, make_hub
+from tests.integration.lake.test_bronze import contribution_schema, records
 from tests.schemas.samples import sample_records
 
 
@@ -148,3 +155,44 @@ def test_retention_keeps_recent_snapshots(hub, db_session):
     assert result.snapshots_expired == 0 and result.files_deleted == 0
     table = hub.worker.lake.load_table(bronze_identifier("nis", "contribution"))
     assert table.scan().to_arrow().num_rows == 2
+
+
+def test_a_table_without_event_date_ages_rows_by_received_at(hub, db_session):
+    table = ensure_bronze_table(
+        hub.worker.lake, agency="nis", dataset="undated", avro_schema=contribution_schema()
+    )
+    assert date_column(table) == "_received_at"
+    now = utc_now()
+
+    def batch(name: str, agreement: str, received: datetime) -> LakeBatch:
+        return LakeBatch(
+            records(2, date(2026, 1, 1), name),
+            Lineage(name, agreement, 1, "f" * 16, received),
+        )
+
+    append_batches(
+        table,
+        [
+            batch("old", "nis-lmis-2026", now - timedelta(days=3000)),
+            batch("new", "nis-lmis-2026", now - timedelta(days=10)),
+            batch("ghost", "no-such-agreement", now - timedelta(days=3000)),
+        ],
+    )
+    db_session.commit()
+    results = run_retention(
+        hub.worker.lake,
+        session=db_session,
+        audit=hub.audit,
+        clock=utc_now,
+        keep_snapshots=timedelta(hours=24),
+        actor="ops",
+    )
+    (result,) = [r for r in results if r.table == "bronze.nis__undated"]
+    assert result.column == "_received_at" and result.rows_deleted == 2
+    assert {(c.agreement_id, c.retention_days, c.rows) for c in result.cuts} == {
+        ("nis-lmis-2026", 2555, 2),
+        ("no-such-agreement", None, 0),  # an agreement the hub does not know: rows kept
+    }
+    table.refresh()
+    kept = sorted(set(table.scan().to_arrow()["_batch_id"].to_pylist()))
+    assert kept == ["ghost", "new"]
