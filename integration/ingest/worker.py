@@ -479,6 +479,7 @@ class IngestWorker:
         now: datetime,
         replaying: QuarantinedMessage | None,
     ) -> Outcome:
+        reason_before = replaying.reason_code if replaying is not None else None
         if isinstance(decision, _Pending):
             outcome = self._accept(decision, snapshots[decision.batch_id], now, replaying)
         elif isinstance(decision, _Repeat):
@@ -486,7 +487,7 @@ class IngestWorker:
         else:
             outcome = self._quarantine(decision, now, replaying)
         if replaying is not None:
-            self._record_replay(replaying, outcome, now)
+            self._record_replay(replaying, outcome, now, reason_before)
         return outcome
 
     def _accept(
@@ -680,11 +681,13 @@ class IngestWorker:
             replayed=replaying is not None,
         )
 
-    def _record_replay(self, row: QuarantinedMessage, outcome: Outcome, now: datetime) -> None:
-        previous = row.reason_code if outcome.status != "quarantined" else None
+    def _record_replay(
+        self, row: QuarantinedMessage, outcome: Outcome, now: datetime, previous: str | None
+    ) -> None:
         details: dict[str, Any] = {
             "outcome": outcome.status,
             "batch_id": outcome.batch_id,
+            "previous_reason_code": previous,
             "first_reason_code": row.first_reason_code,
             "attempt": row.replays + 1,
         }
@@ -696,7 +699,6 @@ class IngestWorker:
         else:
             row.state = "replayed"
             row.snapshot_id = None if outcome.snapshot_id is None else str(outcome.snapshot_id)
-            details["previous_reason_code"] = previous
             details["snapshot_id"] = row.snapshot_id
         self.session.flush()
         self.audit.record("quarantine:replay", self.actor, f"quarantine:{row.id}", details)

@@ -3,12 +3,15 @@ unit: a scripted consumer stands in for confluent-kafka's)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integration.ingest.worker import GroupLimits, _gather, _record_count
+from integration.ingest.notices import QUARANTINE_TOPIC
+from integration.ingest.worker import TOPIC_PATTERN, GroupLimits, _gather, _record_count
+from schemas.receipts import receipt_topic
 
 
 @dataclass
@@ -70,3 +73,9 @@ def test_an_error_event_is_skipped_and_nothing_is_an_empty_group():
 def test_a_malformed_record_count_counts_as_zero(value: bytes):
     count = _record_count([("lmis-record-count", value)])
     assert count == (int(value) if value.isdigit() and len(value) < 12 else 0)
+
+
+def test_the_subscription_reads_neither_receipts_nor_the_quarantine_topic():
+    assert re.match(TOPIC_PATTERN, "lmis.nis.contribution.v1")
+    for topic in (QUARANTINE_TOPIC, receipt_topic("nis"), "lmis.hub.quarantine"):
+        assert re.match(TOPIC_PATTERN, topic) is None

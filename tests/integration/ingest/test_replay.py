@@ -106,7 +106,9 @@ def test_a_replay_still_refused_keeps_the_row_with_the_new_reason(hub):
         "agreement.suspended",
     )
     assert row.replay_outcome == "quarantined"
-    assert _replay_tags(hub, row.id)[0]["reason_code"] == "agreement.terminated"
+    details = _replay_tags(hub, row.id)[0]
+    assert details["reason_code"] == "agreement.terminated"
+    assert details["previous_reason_code"] == "agreement.suspended"
     assert len(hub.ledger.quarantined(limit=None)) == 1
 
 
