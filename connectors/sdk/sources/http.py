@@ -36,7 +36,7 @@ class HttpJoin(BaseModel):
 
     The other resource is read in full (same pagination) once per run and indexed by
     ``key_field``; each item gets ``fields`` (joined field -> new column) of the entry
-    whose key equals its ``on`` field, or nulls when there is none. For a small
+    whose key equals its ``item_field``, or nulls when there is none. For a small
     reference resource, such as the vacancies a placement names.
     """
 
@@ -44,7 +44,7 @@ class HttpJoin(BaseModel):
 
     url: str
     key_field: str
-    on: str
+    item_field: str
     fields: dict[str, str] = Field(min_length=1)
 
 
@@ -214,7 +214,7 @@ class HttpSource(Source):
     ) -> dict[str, Any]:
         join = self.config.join
         assert join is not None
-        found = joined.get(str(item.get(join.on)))
+        found = joined.get(str(item.get(join.item_field)))
         return found if found is not None else dict.fromkeys(join.fields.values())
 
     def _since(self, value: Any) -> str:

@@ -157,7 +157,7 @@ def run_connector(path: Path, world: World, tmp_path: Path) -> Run:
     publisher = EnvelopePublisher(
         schema=schema,
         topic=schema.topic,
-        agreement_id=config.agreement_id,
+        agreement_id=config.agreement_id or "dsa-test",
         agreement_version=config.agreement_version,
         signer=Signer(f"{config.agency}-test", private),
         state=state,

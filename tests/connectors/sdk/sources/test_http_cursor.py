@@ -14,7 +14,7 @@ from synth.agencies.sql import write_tables
 from synth.jobboard_api import JobBoardServer, serve
 
 # Five vacancies, three of them written in the same second (a tie on the watermark).
-VACANCIES = [
+VACANCIES: list[dict[str, object]] = [
     {"vacancy_id": f"V{i}", "title": f"title {i}", "isco_code": "7212" if i % 2 else None,
      "updated_at": ts}
     for i, ts in enumerate(
@@ -22,7 +22,7 @@ VACANCIES = [
          "2024-01-02 09:00:00", "2024-01-03 08:00:00"]
     )
 ]  # fmt: skip
-PLACEMENTS = [
+PLACEMENTS: list[dict[str, object]] = [
     {"placement_id": "P1", "vacancy_id": "V1", "updated_at": "2024-02-01 00:00:00"},
     {"placement_id": "P2", "vacancy_id": "V9", "updated_at": "2024-02-02 00:00:00"},
 ]
