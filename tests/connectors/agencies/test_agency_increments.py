@@ -58,7 +58,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     cfg = load_synth_config(None, persons=1500, seed=3, months=11)
     nation_mod.make(cfg, nation_mod.Targets(folder, None, "synth_"))
     db = folder / "sources" / "jobboard" / "jobboard.db"
-    first, second = {}, {}
+    first: dict[str, int] = {}
+    second: dict[str, int] = {}
     for runs in (first, second):
         if runs is second:
             nation_mod.extend(folder)
