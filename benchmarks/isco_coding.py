@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Callable
 
-from connectors.sdk.occupation import Label, OccupationCoder, Suggestion, normalise_title
+from connectors.sdk.occupation import OccupationCoder, Suggestion, normalise_title
 from synth import reference
 
 Coder = Callable[[str], Suggestion | None]
@@ -51,12 +51,7 @@ def main() -> None:
 
     held = random.Random(args.seed).sample(titles, args.held_out)
     hidden = {normalise_title(t) for t, _ in held}
-    labels = [
-        Label(code, text)
-        for text, groups in coder._exact.items()
-        for code in groups.elements()
-        if text not in hidden
-    ]
+    labels = [label for label in coder.labels() if label.text not in hidden]
     partial = OccupationCoder(labels)
 
     print(f"{'titles':<10} {'method':<22} {'top-1':>7} {'titles/s':>10}")

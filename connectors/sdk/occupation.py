@@ -130,6 +130,10 @@ class OccupationCoder:
     def __len__(self) -> int:
         return len(self._texts)
 
+    def labels(self) -> list[Label]:
+        """The indexed labels (normalised text), each as often as it was given."""
+        return [Label(code, text) for text in self._texts for code in self._exact[text].elements()]
+
     def exact(self, title: str) -> Suggestion | None:
         """The exact-label suggestion, or None when the title is no label."""
         text = normalise_title(title)
