@@ -94,6 +94,11 @@ class TokeniseConfig(BaseModel):
     nis_number_lengths: list[int] = Field(default_factory=lambda: [6, 7, 8, 9])
     date_formats: list[str] = Field(default_factory=lambda: ["%Y-%m-%d"])
     emit: list[str] | None = Field(None, description="Token kinds to emit; default: all.")
+    person_ref_scope: str | None = Field(
+        None,
+        description="Prefix of person_ref values before tokenising, so agency person numbers "
+        "cannot collide across agencies; default: the connector's agency.",
+    )
 
     @model_validator(mode="after")
     def _known_kinds(self) -> TokeniseConfig:
@@ -109,6 +114,7 @@ class TokeniseConfig(BaseModel):
             date_formats=tuple(self.date_formats),
             regions=regions,
             emit=frozenset(self.emit) if self.emit is not None else None,
+            person_ref_scope=self.person_ref_scope,
         )
 
 
@@ -143,6 +149,8 @@ class ConnectorConfig(BaseModel):
     def _dataset_name(self) -> ConnectorConfig:
         if not _DATASET.match(self.dataset):
             raise ValueError("dataset: lower case letters, digits and _ only")
+        if self.tokenise.person_ref_scope is None:
+            self.tokenise.person_ref_scope = self.agency
         return self
 
     @property

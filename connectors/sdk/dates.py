@@ -1,7 +1,13 @@
-"""Dates as agencies write them: explicit formats, ISO fast path."""
+"""Dates as agencies write them: explicit formats, ISO fast path.
+
+Besides strptime's directives a format may use ``%q`` for a quarter (1-4) together
+with ``%Y``, e.g. ``%YQ%q`` for ``2024Q3``; such a value is the first day of the
+quarter.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
@@ -22,8 +28,24 @@ def parse_date(value: Any, formats: Iterable[str]) -> date | None:
                 return date.fromisoformat(text)
             except ValueError:
                 continue
+        if "%q" in fmt:
+            quarter = _parse_quarter(text, fmt)
+            if quarter is not None:
+                return quarter
+            continue
         try:
             return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
     return None
+
+
+def _parse_quarter(text: str, fmt: str) -> date | None:
+    pattern = "".join(
+        {"%Y": r"(?P<year>\d{4})", "%q": r"(?P<quarter>[1-4])"}.get(part, re.escape(part))
+        for part in re.split(r"(%Y|%q)", fmt)
+    )
+    found = re.fullmatch(pattern, text)
+    if found is None or "year" not in found.groupdict():
+        return None
+    return date(int(found["year"]), 3 * int(found["quarter"]) - 2, 1)

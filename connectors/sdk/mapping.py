@@ -1,19 +1,23 @@
 """Declarative mapping: a source row becomes schema fields plus raw identifiers.
 
 Each schema field comes from one source column (optionally through a code table, a
-date format or money-to-cents) or is a constant. Identifiers to tokenise are listed
-by token kind; their raw values are returned apart from the fields so that only the
-tokeniser ever sees them. A value that cannot be mapped is a row-level refusal, not an
-exception: the pipeline reports it and moves on.
+date format or money-to-cents), from a template over several columns, or is a
+constant. Free-text job titles can be coded to ISCO-08 (``occupation_coding``).
+Identifiers to tokenise are listed by token kind; their raw values are returned apart
+from the fields so that only the tokeniser ever sees them. A value that cannot be
+mapped is a row-level refusal, not an exception: the pipeline reports it and moves on.
 """
 
 from __future__ import annotations
 
+import csv
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -21,6 +25,9 @@ from connectors.sdk.dates import parse_date
 from connectors.sdk.errors import MappingInvalid
 from connectors.sdk.tokenise import RAW_KINDS
 from connectors.sdk.validation import Refusal
+
+if TYPE_CHECKING:
+    from connectors.sdk.occupation import OccupationCoder
 
 
 class FieldSpec(BaseModel):
@@ -30,6 +37,14 @@ class FieldSpec(BaseModel):
 
     column: str | None = None
     constant: Any = None
+    code_tables: list[str] | None = Field(
+        None, description="Code tables applied one after the other (instead of code_table)."
+    )
+    template: str | None = Field(
+        None,
+        description="Python format string over source columns, e.g. '{household_no}-{line_no}'; "
+        "blank when any column it names is blank.",
+    )
     code_table: str | None = None
     date_formats: list[str] | None = Field(
         None, description="strptime formats tried in order; the value becomes a date."
@@ -41,13 +56,91 @@ class FieldSpec(BaseModel):
     cast: Literal["str", "int", "float"] | None = None
     blank_is_null: bool = True
 
+    def tables(self) -> list[str]:
+        """The code tables applied, in order."""
+        if self.code_tables is not None:
+            return list(self.code_tables)
+        return [self.code_table] if self.code_table is not None else []
+
     @model_validator(mode="after")
     def _one_origin(self) -> FieldSpec:
-        if (self.column is None) == (self.constant is None):
-            raise ValueError("give exactly one of column or constant")
+        if self.code_table is not None and self.code_tables is not None:
+            raise ValueError("give code_table or code_tables, not both")
+        origins = [o for o in (self.column, self.constant, self.template) if o is not None]
+        if len(origins) != 1:
+            raise ValueError("give exactly one of column, constant or template")
+        if self.template is not None:
+            try:
+                template_columns(self.template)
+            except ValueError as exc:
+                raise ValueError(f"template: {exc}") from None
         if self.date_part is not None and self.date_formats is None:
             raise ValueError("date_part needs date_formats")
         return self
+
+
+def template_columns(template: str) -> list[str]:
+    """The source columns a template names (only plain ``{column}`` fields are allowed)."""
+    names = []
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        if not name or not name.isidentifier() or spec or conversion:
+            raise ValueError("only plain {column} fields are allowed")
+        names.append(name)
+    if not names:
+        raise ValueError("names no column")
+    return names
+
+
+class OccupationCodingSpec(BaseModel):
+    """`mapping.occupation_coding:` suggest an ISCO-08 unit group for a free-text job title.
+
+    Where the source already has a code (``code_column``) it is kept and marked as not
+    auto-coded; otherwise the title is coded by :mod:`connectors.sdk.occupation` and the
+    suggestion is marked auto-coded with its confidence in [0, 1].
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    title_column: str
+    code_column: str | None = None
+    field: str = Field("occupation", description="Schema field that receives the code.")
+    auto_coded_field: str | None = "isco_auto_coded"
+    confidence_field: str | None = "isco_confidence"
+    min_confidence: float = Field(
+        0.0, ge=0, le=1, description="Below this the field is left empty (null)."
+    )
+
+
+class CodeTableFile(BaseModel):
+    """`mapping.code_table_files.<name>:` a code table kept as a CSV file by the agency."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path
+    key_column: str
+    value_column: str
+    encoding: str = "utf-8-sig"
+
+    def load(self, name: str) -> dict[str, str]:
+        try:
+            with self.path.open(encoding=self.encoding, newline="") as handle:
+                rows = list(csv.DictReader(handle))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise MappingInvalid(
+                f"mapping.code_table_files.{name}: cannot read {self.path} ({exc})"
+            ) from exc
+        if rows and not {self.key_column, self.value_column} <= set(rows[0]):
+            raise MappingInvalid(
+                f"mapping.code_table_files.{name}: {self.path} lacks column "
+                f"{self.key_column!r} or {self.value_column!r}"
+            )
+        return {
+            str(r[self.key_column]).strip(): str(r[self.value_column]).strip()
+            for r in rows
+            if r.get(self.key_column) and r.get(self.value_column)
+        }
 
 
 class MappingSpec(BaseModel):
@@ -61,15 +154,32 @@ class MappingSpec(BaseModel):
         default_factory=dict, description="Identifier kind -> source column holding it raw."
     )
     code_tables: dict[str, dict[str, str]] = Field(default_factory=dict)
+    code_table_files: dict[str, CodeTableFile] = Field(default_factory=dict)
+    occupation_coding: OccupationCodingSpec | None = None
 
     @model_validator(mode="after")
     def _references(self) -> MappingSpec:
         unknown = sorted(set(self.identifiers) - RAW_KINDS)
         if unknown:
             raise ValueError(f"identifiers: unknown kinds {unknown}; known: {sorted(RAW_KINDS)}")
+        both = sorted(set(self.code_tables) & set(self.code_table_files))
+        if both:
+            raise ValueError(f"code tables {both} are given both inline and as files")
+        known = set(self.code_tables) | set(self.code_table_files)
         for name, spec in self.fields.items():
-            if spec.code_table is not None and spec.code_table not in self.code_tables:
-                raise ValueError(f"fields.{name}.code_table: no code table {spec.code_table!r}")
+            for table in spec.tables():
+                if table not in known:
+                    raise ValueError(f"fields.{name}.code_table: no code table {table!r}")
+        coding = self.occupation_coding
+        if coding is not None:
+            taken = {coding.field, coding.auto_coded_field, coding.confidence_field} & set(
+                self.fields
+            )
+            if taken:
+                raise ValueError(
+                    f"occupation_coding: fields {sorted(str(t) for t in taken)} are also "
+                    "filled in fields"
+                )
         return self
 
 
@@ -86,12 +196,28 @@ class MappedRow:
 class Mapper:
     """Apply a :class:`MappingSpec` to source rows."""
 
-    def __init__(self, spec: MappingSpec) -> None:
+    def __init__(self, spec: MappingSpec, *, coder: OccupationCoder | None = None) -> None:
         self.spec = spec
+        self._tables = dict(spec.code_tables)
+        for name, table_file in spec.code_table_files.items():
+            self._tables[name] = table_file.load(name)
+        self._coder = coder
+        if spec.occupation_coding is not None and coder is None:
+            from connectors.sdk.occupation import OccupationCoder
+
+            self._coder = OccupationCoder.packaged()
 
     def check_columns(self, columns: set[str]) -> None:
         """Fail early when the mapping names columns the source does not have."""
         wanted = {s.column for s in self.spec.fields.values() if s.column is not None}
+        for s in self.spec.fields.values():
+            if s.template is not None:
+                wanted.update(template_columns(s.template))
+        coding = self.spec.occupation_coding
+        if coding is not None:
+            wanted.add(coding.title_column)
+            if coding.code_column is not None:
+                wanted.add(coding.code_column)
         wanted |= set(self.spec.identifiers.values()) | {self.spec.key_column}
         missing = sorted(wanted - columns)
         if missing:
@@ -103,10 +229,13 @@ class Mapper:
         fields: dict[str, Any] = {}
         refusals: list[Refusal] = []
         for name, field in spec.fields.items():
-            if field.column is None:
+            if field.template is not None:
+                raw = _fill(field.template, row)
+            elif field.column is None:
                 fields[name] = field.constant
                 continue
-            raw = row.get(field.column)
+            else:
+                raw = row.get(field.column)
             if field.blank_is_null and isinstance(raw, str) and raw.strip() == "":
                 raw = None
             if raw is None:
@@ -117,18 +246,42 @@ class Mapper:
             except _Unmappable as exc:
                 fields[name] = None
                 refusals.append(Refusal(key, name, exc.reason, exc.message))
+        if spec.occupation_coding is not None:
+            fields.update(self._code_occupation(spec.occupation_coding, row))
         identifiers = {kind: row.get(column) for kind, column in spec.identifiers.items()}
         return MappedRow(key, fields, identifiers, refusals)
 
+    def _code_occupation(
+        self, coding: OccupationCodingSpec, row: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        given = row.get(coding.code_column) if coding.code_column is not None else None
+        given = str(given).strip() if given is not None else ""
+        code: str | None
+        if given:
+            code, auto, confidence = given, False, None
+        else:
+            title = row.get(coding.title_column)
+            suggestion = None
+            if self._coder is not None and isinstance(title, str) and title.strip():
+                suggestion = self._coder.suggest(title)
+            if suggestion is not None and suggestion.confidence >= coding.min_confidence:
+                code, auto, confidence = suggestion.code, True, suggestion.confidence
+            else:
+                code, auto, confidence = None, False, None
+        out: dict[str, Any] = {coding.field: code}
+        if coding.auto_coded_field is not None:
+            out[coding.auto_coded_field] = auto
+        if coding.confidence_field is not None:
+            out[coding.confidence_field] = confidence
+        return out
+
     def _convert(self, field: FieldSpec, raw: Any) -> Any:
         value = raw
-        if field.code_table is not None:
-            table = self.spec.code_tables[field.code_table]
+        for name in field.tables():
+            table = self._tables[name]
             code = str(value).strip()
             if code not in table:
-                raise _Unmappable(
-                    "mapping.unknown_code", f"code not in code table {field.code_table!r}"
-                )
+                raise _Unmappable("mapping.unknown_code", f"code not in code table {name!r}")
             value = table[code]
         if field.date_formats is not None:
             value = _parse_date(value, field.date_formats)
@@ -151,6 +304,16 @@ class Mapper:
             except (TypeError, ValueError):
                 raise _Unmappable("mapping.bad_type", f"not a valid {field.cast}") from None
         return value
+
+
+def _fill(template: str, row: Mapping[str, Any]) -> str | None:
+    values = {}
+    for name in template_columns(template):
+        value = row.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        values[name] = str(value).strip()
+    return template.format_map(values)
 
 
 def _parse_date(value: Any, formats: list[str]) -> date:

@@ -149,6 +149,10 @@ class TokenRules:
     regions: frozenset[str] | None = None
     #: Token kinds to emit; None means every kind the supplied identifiers allow.
     emit: frozenset[str] | None = field(default=None)
+    #: Agency person numbers are only unique within their agency: with a scope (the
+    #: agency), ``T0001`` at the TVET authority and at the job board give different
+    #: tokens. None keeps the bare number (for tests of the bare contract).
+    person_ref_scope: str | None = None
 
 
 class Tokeniser:
@@ -195,7 +199,9 @@ class Tokeniser:
                         raise IdentifierInvalid("region is not in the region code list")
                     out["region"] = region
                 else:  # person_ref
-                    out["person_ref"] = normalise_person_ref(value)
+                    ref = normalise_person_ref(value)
+                    scope = rules.person_ref_scope
+                    out["person_ref"] = f"{scope.upper()}:{ref}" if scope else ref
             except IdentifierInvalid as exc:
                 raise IdentifierInvalid(f"{kind}: {exc.message}", kind=kind) from exc
         if "given_name" in out and "family_name" in out:

@@ -12,7 +12,7 @@ def test_list_and_fingerprint_as_json():
     listed = json.loads(run_cli("--json", "schemas", "list").stdout)
     assert {(d["agency"], d["dataset"]) for d in listed} >= {("nso", "lfs_person")}
     vacancy = next(d for d in listed if d["dataset"] == "vacancy")
-    assert vacancy["versions"] == [1, 2]
+    assert vacancy["versions"] == [1, 2, 3]
     prints = json.loads(run_cli("--json", "schemas", "fingerprint").stdout)
     catalog = Catalog.load()
     assert {p["fingerprint"] for p in prints} == {sv.fingerprint_hex for sv in catalog}

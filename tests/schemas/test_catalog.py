@@ -104,7 +104,7 @@ def test_lookups(catalog):
     assert catalog.by_fingerprint(v1.fingerprint) is v1
     assert catalog.by_fingerprint(v1.fingerprint_bytes) is v1
     assert catalog.by_fingerprint(v1.fingerprint_hex) is v1
-    assert catalog.current("jobboard", "vacancy").version == 2
+    assert catalog.current("jobboard", "vacancy").version == 3  # v3: ISCO auto-coding marks
     assert v1.topic == "lmis.jobboard.vacancy.v1"
     with pytest.raises(UnknownSchema):
         catalog.by_fingerprint(b"\x00" * 8)
@@ -114,13 +114,16 @@ def test_lookups(catalog):
         catalog.get("nso", "lfs_person", 9)
 
 
+V3_DEFAULTS = {"remote_work": False, "isco_auto_coded": False, "isco_confidence": None}
+
+
 def test_old_data_resolves_to_the_current_reader(catalog):
     v1 = catalog.get("jobboard", "vacancy", 1)
     record = sample_record(v1, 4)
     out = io.BytesIO()
     fastavro.schemaless_writer(out, v1.parsed, record)
     resolved = catalog.resolve(out.getvalue(), v1)
-    assert resolved == {**record, "remote_work": False}
+    assert resolved == {**record, **V3_DEFAULTS}
 
 
 def _copy_tree(tmp_path: Path) -> Path:

@@ -66,8 +66,9 @@ def test_every_dataset_round_trips(catalog, signer):
 def test_older_writer_is_resolved_to_the_current_reader(catalog, signer):
     records, (message,) = _seal(catalog, signer, "jobboard", "vacancy", version=1)
     opened = _open(catalog, signer, message)
-    assert opened.writer.version == 1 and opened.reader.version == 2
-    assert opened.records == [{**r, "remote_work": False} for r in records]
+    assert opened.writer.version == 1 and opened.reader.version == 3
+    added = {"remote_work": False, "isco_auto_coded": False, "isco_confidence": None}
+    assert opened.records == [{**r, **added} for r in records]
 
 
 def test_batch_ids_are_deterministic(catalog, signer):
@@ -214,6 +215,8 @@ _VACANCY = st.fixed_dictionaries(
         "closing_date": st.none() | st.dates(),
         "contract_type": st.sampled_from(["PERMANENT", "CASUAL", "OTHER", "INTERNSHIP"]),
         "remote_work": st.booleans(),
+        "isco_auto_coded": st.booleans(),
+        "isco_confidence": st.none() | st.floats(0, 1),
     }
 )
 

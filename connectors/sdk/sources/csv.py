@@ -10,6 +10,13 @@ Two incremental modes:
 - ``file``: whole files in order of (modification time, name) or of name; a row's
   watermark is its file's position and its key the row number, so a file that is
   changed (new mtime) is read again in full.
+
+The glob may reach into sub-folders (``*/trainees.csv`` for one folder per export
+date, ``lfs/lfs_*.csv``). Three optional columns can be added to every row, named
+by the config: ``file_column`` (the file's path relative to the directory, e.g.
+``2024-06/trainees.csv``), ``row_ref_column`` (that path and the line number,
+``2024-06/trainees.csv:7``: a reference to the exported row that is not a personal
+identifier) and ``modified_column`` (the file's modification date, ISO 8601).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import json
 import sqlite3
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +52,15 @@ class CsvSourceConfig(BaseModel):
     key_column: str | None = None
     file_order: Literal["mtime", "name"] = "mtime"
     chunk_size: int = Field(5000, ge=1)
+    file_column: str | None = Field(
+        None, description="Add the file's relative path as this column."
+    )
+    row_ref_column: str | None = Field(
+        None, description="Add '<relative path>:<line>' as this column."
+    )
+    modified_column: str | None = Field(
+        None, description="Add the file's modification date (YYYY-MM-DD, UTC) as this column."
+    )
 
     @model_validator(mode="after")
     def _columns_for_column_mode(self) -> CsvSourceConfig:
@@ -85,8 +102,15 @@ class CsvSource(Source):
         try:
             with path.open(encoding=self.config.encoding, newline="") as handle:
                 reader = csv.DictReader(handle, delimiter=self.config.delimiter)
+                extra = self._file_columns(path)
+                ref_col = self.config.row_ref_column
+                relative = path.relative_to(self.config.directory).as_posix()
                 for number, row in enumerate(reader, start=2):
-                    yield number, dict(row)
+                    values = dict(row)
+                    values.update(extra)
+                    if ref_col is not None:
+                        values[ref_col] = f"{relative}:{number}"
+                    yield number, values
         except OSError as exc:
             raise CsvSourceUnavailable(
                 f"{self.describe()}: cannot read {path.name} ({exc.strerror})"
@@ -95,6 +119,16 @@ class CsvSource(Source):
             raise SourceDataInvalid(
                 f"{self.describe()}: {path.name} is not {self.config.encoding} CSV ({exc})"
             ) from exc
+
+    def _file_columns(self, path: Path) -> dict[str, str]:
+        cfg = self.config
+        extra: dict[str, str] = {}
+        if cfg.file_column is not None:
+            extra[cfg.file_column] = path.relative_to(cfg.directory).as_posix()
+        if cfg.modified_column is not None:
+            moment = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+            extra[cfg.modified_column] = moment.date().isoformat()
+        return extra
 
     def read(self, after: Watermark | None = None) -> Iterator[list[SourceRow]]:
         if self.config.incremental == "file":

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -83,3 +84,61 @@ def test_spec_errors() -> None:
         MappingSpec.model_validate({"key_column": "k", "fields": {}, "identifiers": {"iban": "x"}})
     with pytest.raises(MappingInvalid, match=r"\['nid', 'started'\]"):
         Mapper(SPEC).check_columns({"no", "occ", "dob", "wage", "hrs", "first"})
+
+
+def test_templates_quarters_and_chained_code_tables(tmp_path: Path) -> None:
+    register = tmp_path / "register.csv"
+    register.write_text("brn,region\nC1,POS\nC2,THA\n", encoding="utf-8")
+    spec = MappingSpec.model_validate(
+        {
+            "key_column": "hh",
+            "fields": {
+                "record_id": {"template": "{year}Q{quarter}-{hh}-{line}"},
+                "interview": {"template": "{year}Q{quarter}", "date_formats": ["%YQ%q"]},
+                "region": {"column": "brn", "code_tables": ["employer_region", "regions"]},
+            },
+            "code_tables": {"regions": {"POS": "TT-POS", "THA": "TT-TOB"}},
+            "code_table_files": {
+                "employer_region": {"path": register, "key_column": "brn", "value_column": "region"}
+            },
+        }
+    )
+    mapper = Mapper(spec)
+    row = {"year": "2024", "quarter": "3", "hh": "7", "line": "2", "brn": "C2"}
+    mapper.check_columns(set(row))
+    mapped = mapper.map(row)
+    assert mapped.refusals == []
+    assert mapped.fields == {
+        "record_id": "2024Q3-7-2",
+        "interview": date(2024, 7, 1),
+        "region": "TT-TOB",
+    }
+    blank = mapper.map({**row, "line": " ", "brn": "C9"})
+    assert blank.fields["record_id"] is None
+    assert [(r.field, r.reason) for r in blank.refusals] == [("region", "mapping.unknown_code")]
+
+
+def test_a_template_names_plain_columns_only() -> None:
+    with pytest.raises(ValidationError, match="template"):
+        MappingSpec.model_validate({"key_column": "k", "fields": {"x": {"template": "{a!r}"}}})
+
+
+def test_occupation_coding_keeps_a_given_code_and_marks_a_suggestion() -> None:
+    spec = MappingSpec.model_validate(
+        {
+            "key_column": "id",
+            "fields": {"record_id": {"column": "id"}},
+            "occupation_coding": {"title_column": "title", "code_column": "isco"},
+        }
+    )
+    mapper = Mapper(spec)
+    given_code = mapper.map({"id": "V1", "title": "welder", "isco": "7212"}).fields
+    assert given_code == {
+        "record_id": "V1",
+        "occupation": "7212",
+        "isco_auto_coded": False,
+        "isco_confidence": None,
+    }
+    suggested = mapper.map({"id": "V2", "title": "Welder", "isco": ""}).fields
+    assert suggested["occupation"] == "7212" and suggested["isco_auto_coded"] is True
+    assert suggested["isco_confidence"] == 1.0

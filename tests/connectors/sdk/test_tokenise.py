@@ -202,3 +202,12 @@ def test_iso_week_dates_are_not_dates_of_birth() -> None:
 
     with pytest.raises(IdentifierInvalid):
         normalise_date("2026-W01-1")
+
+
+def test_person_refs_are_scoped_by_agency() -> None:
+    tvet = Tokeniser(KEY, rules=TokenRules(person_ref_scope="tvet"))
+    board = Tokeniser(KEY, rules=TokenRules(person_ref_scope="jobboard"))
+    same = {"person_ref": "T0000029"}
+    assert tvet.tokens(same) != board.tokens(same)
+    assert tvet.tokens(same) == tvet.tokens({"person_ref": " t0000029 "})
+    assert tvet.normalised(same)["person_ref"] == "TVET:T0000029"

@@ -69,3 +69,27 @@ def test_column_mode_memory_stays_flat_over_100k_rows(tmp_path: Path) -> None:
     assert count == 100_000
     # all rows as dicts would take > 40 MB; a bounded reader holds a few chunks
     assert growth_kib < 15_000, growth_kib
+
+
+def test_dated_sub_folders_give_a_row_reference_and_file_columns(tmp_path: Path) -> None:
+    (tmp_path / "2024-01").mkdir()
+    (tmp_path / "2024-02").mkdir()
+    _write(tmp_path / "2024-01" / "t.csv", "id,updated_at\nA,2024-01-05\nB,2024-01-06\n", 1)
+    _write(tmp_path / "2024-02" / "t.csv", "id,updated_at\nA,2024-02-01\n", 2)
+    config = CsvSourceConfig(
+        type="csv",
+        directory=tmp_path,
+        glob="*/t.csv",
+        watermark_column="updated_at",
+        key_column="id",
+        row_ref_column="ref",
+        file_column="file",
+        modified_column="day",
+    )
+    rows = [r.values for chunk in CsvSource(config).read() for r in chunk]
+    assert [(r["id"], r["ref"], r["file"]) for r in rows] == [
+        ("A", "2024-01/t.csv:2", "2024-01/t.csv"),
+        ("B", "2024-01/t.csv:3", "2024-01/t.csv"),
+        ("A", "2024-02/t.csv:2", "2024-02/t.csv"),
+    ]
+    assert {r["day"] for r in rows} == {"1970-01-01"}
