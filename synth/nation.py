@@ -22,6 +22,7 @@ from pathlib import Path
 from synth.agencies import files, sql
 from synth.config import SynthConfig
 from synth.errors import NationExists, NationNotFound, SynthConfigError
+from synth.records import sql_batches
 from synth.simulation import Nation, simulate
 from synth.truth import write_truth
 
@@ -91,12 +92,13 @@ def make(
     )
     last = nation.months - 1
     for i, agency in enumerate(sql.TABLES):
-        tables = {t: nation.ledger.materialise(agency, t, last) for t in sql.TABLES[agency]}
+        tables = {t: sql_batches(nation, agency, t, last) for t in sql.TABLES[agency]}
         sql.write_tables(targets.agency_url(agency), agency, tables, schema=targets.schema(agency))
         progress("databases", i + 1, len(sql.TABLES))
     sources = folder / "sources"
+    columns = files.tvet_columns(nation)
     for m in range(nation.months):
-        files.tvet_month(nation, sources / "tvet", m)
+        files.tvet_month(nation, sources / "tvet", m, columns)
         progress("tvet exports", m + 1, nation.months)
     files.business_register(nation, sources / "nso")
     for q in range(nation.months // 3):
@@ -123,11 +125,9 @@ def extend(folder: Path, *, database_url: str | None = None, progress: Progress 
     nation = simulate(config, months, on_month=lambda m: progress("simulate", m + 1, months))
     m = months - 1
     for agency in sql.TABLES:
-        tables = {
-            t: nation.ledger.materialise(agency, t, m, only_month=m) for t in sql.TABLES[agency]
-        }
+        tables = {t: sql_batches(nation, agency, t, m, only_month=m) for t in sql.TABLES[agency]}
         sql.write_tables(targets.agency_url(agency), agency, tables, schema=targets.schema(agency))
-    files.tvet_month(nation, folder / "sources" / "tvet", m)
+    files.tvet_month(nation, folder / "sources" / "tvet", m, files.tvet_columns(nation))
     if months % 3 == 0:
         files.lfs_quarter(nation, folder / "sources" / "nso", months // 3 - 1)
     write_truth(nation, folder / "truth")

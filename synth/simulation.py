@@ -17,7 +17,7 @@ import numpy.typing as npt
 from synth import noise, reference
 from synth.config import SynthConfig
 from synth.employers import Employers, make_employers
-from synth.ledger import Calendar, Ledger, Row
+from synth.ledger import Calendar, ColumnTable, Ledger, Row
 from synth.population import EMPLOYED, OUTSIDE, POTENTIAL, UNEMPLOYED, Persons, make_persons
 
 # Monthly transition probabilities between E, U, P, O.
@@ -49,6 +49,8 @@ _DISPUTES = ("wages and conditions", "dismissal of a member", "recognition", "re
 _UNIONS = ("OWTU", "BIGWU", "NUGFW", "CWU", "SWWTU", "ATGWTU")
 _SEVERITY = ("minor", "lost-time", "serious", "fatal")
 _HAZARDOUS = frozenset("ABCF")
+#: Value columns of the NIS contributions (see :func:`synth.records.contributions`).
+CONTRIBUTION_COLUMNS = ("nis_number", "employer", "period", "insurable_earnings", "weeks")
 
 
 @dataclass
@@ -59,6 +61,8 @@ class Truth:
     insured: npt.NDArray[np.bool_]  # months x persons: NIS contribution in the month
     certified_month: npt.NDArray[np.int32]  # persons: month of last TVET certification, -1
     spells: list[Row] = field(default_factory=list)
+    #: LFS reference month (3q + 1) -> persons: employer of the job held at its end, -1
+    employer_at: dict[int, npt.NDArray[np.int32]] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,6 +76,10 @@ class Nation:
     employers: Employers
     ledger: Ledger
     truth: Truth
+
+    def record_counts(self) -> dict[str, int]:
+        """Records the agencies hold at the end of the period, per ``agency.table``."""
+        return self.ledger.record_counts(self.months - 1)
 
 
 class _Month:
@@ -102,6 +110,9 @@ class Simulation:
         self.formal = np.zeros(n, dtype=bool)
         self.spell: list[Row | None] = [None] * n
         self.nis_no: list[str] = [""] * n
+        self.nis_serial = np.full(n, -1, dtype=np.int64)  # nis_no as a number
+        self.contribution_table = ColumnTable(CONTRIBUTION_COLUMNS)
+        self.ledger.columnar[("nis", "contributions")] = self.contribution_table
         self.trainee: list[str] = [""] * n
         self.jobseeker: list[str] = [""] * n
         self.tvet_until = np.full(n, -1, dtype=np.int32)
@@ -187,6 +198,7 @@ class Simulation:
     def register_nis(self, mo: _Month, p: int, registered: date) -> None:
         number = self.next_id("nis", "", 9)
         self.nis_no[p] = number
+        self.nis_serial[p] = self.counters["nis"]
 
         def build(copy: str) -> dict[str, object]:
             key = number if copy == "0" else self.next_id("nis", "", 9)
@@ -256,6 +268,8 @@ class Simulation:
             self.start_job(mo, p, e, self.cal.day(rng, m))
         self.status = after
         truth.status[m] = after
+        if m % 3 == 1:
+            truth.employer_at[m] = self.employer.copy()
 
         self.contributions(mo, truth)
         self.benefit_claims(mo, lost_formal)
@@ -264,34 +278,41 @@ class Simulation:
         self.dol(mo)
 
     def contributions(self, mo: _Month, truth: Truth) -> None:
+        """The month's NIS contributions, column-wise: one per insured job, 1 % of them
+        corrected (earnings + 250) one or two months later."""
         m = mo.m
         insured = np.flatnonzero(self.formal)
         truth.insured[m, insured] = True
-        weeks = self.cal.mondays(m)
+        n = insured.size
         growth = 1 + 0.002 * m
         earnings = np.minimum(
-            np.round(
-                self.persons.earnings[insured] * growth * mo.rng.normal(1, 0.03, insured.size)
-            ),
-            25_000,
+            np.round(self.persons.earnings[insured] * growth * mo.rng.normal(1, 0.03, n)), 25_000
         )
-        late = mo.rng.random(insured.size) < 0.01
-        for i, p in enumerate(insured.tolist()):
-            e = int(self.employer[p])
-            key = self.next_id("contribution", "K", 10)
-            month, when = mo.at()
-            values: dict[str, object] = {
-                "key": key,
-                "nis_number": self.nis_no[p],
-                "employer_number": str(self.employers.nis_employer_no[e]),
-                "period": self.cal.period(m),
-                "insurable_earnings": float(earnings[i]),
-                "weeks": weeks,
-            }
-            row = self.ledger.add("nis", "contributions", Row(key, month, when, values, person=p))
-            if late[i]:
-                cm, cat = mo.at(int(mo.rng.integers(1, 3)))
-                row.change(cm, cat, insurable_earnings=float(earnings[i]) + 250.0)
+        late = np.flatnonzero(mo.rng.random(n) < 0.01)
+        first = self.counters.get("contribution", 0) + 1
+        self.counters["contribution"] = first + n - 1
+        at = self.cal.moments(mo.rng, np.full(n, m, dtype=np.int64))
+        rows = self.contribution_table.append(
+            key=np.arange(first, first + n, dtype=np.int64),
+            month=m,
+            at=at,
+            person=insured.astype(np.int32),
+            values={
+                "nis_number": self.nis_serial[insured],
+                "employer": self.employer[insured].copy(),
+                "period": np.full(n, m, dtype=np.int16),
+                "insurable_earnings": earnings,
+                "weeks": np.full(n, self.cal.mondays(m), dtype=np.int16),
+            },
+        )
+        later = m + mo.rng.integers(1, 3, size=late.size)
+        self.contribution_table.change(
+            rows[late],
+            month=later,
+            at=self.cal.moments(mo.rng, later),
+            column="insurable_earnings",
+            values=earnings[late] + 250.0,
+        )
 
     def benefit_claims(self, mo: _Month, lost: list[int]) -> None:
         for p in lost:

@@ -5,11 +5,14 @@ Kept in ``<nation>/truth``, apart from ``<nation>/sources`` which is all a pipel
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from synth import records
 from synth.agencies.files import write_csv
 from synth.population import EMPLOYED, POTENTIAL, UNEMPLOYED
 from synth.simulation import Nation
@@ -54,69 +57,66 @@ def indicators(nation: Nation) -> dict[str, object]:
     }
 
 
+def _links(nation: Nation) -> Iterator[tuple[str, str, str, int, str, int]]:
+    """(agency, table, record id, person, noise, employer) of every record written."""
+    last = nation.months - 1
+    for (agency, table), rows in nation.ledger.tables.items():
+        for row in rows:
+            if row.month <= last:
+                yield agency, table, row.key, row.person, ";".join(row.noise), row.employer
+    for (agency, table), columnar in nation.ledger.columnar.items():
+        for snap in columnar.as_of(last):
+            keys = records.contributions_keys(snap.key)
+            for key, p, e in zip(keys, snap.person.tolist(), snap.employer.tolist(), strict=True):
+                yield agency, table, key, p, "", e
+
+
 def write_truth(nation: Nation, folder: Path) -> None:
     """Links of every source record to its true person or employer, and the indicators."""
     last = nation.months - 1
-    links, employer_links = [], []
-    for (agency, table), rows in nation.ledger.tables.items():
-        for row in rows:
-            if row.month > last:
-                continue
-            if row.person >= 0:
-                links.append(
-                    {
-                        "agency": agency,
-                        "table": table,
-                        "record_id": row.key,
-                        "person_id": row.person,
-                        "noise": ";".join(row.noise),
-                    }
-                )
-            if row.employer >= 0:
-                employer_links.append(
-                    {
-                        "agency": agency,
-                        "table": table,
-                        "record_id": row.key,
-                        "employer_id": row.employer,
-                    }
-                )
-    write_csv(
-        folder / "person_links.csv", links, ["agency", "table", "record_id", "person_id", "noise"]
-    )
-    write_csv(
-        folder / "employer_links.csv",
-        employer_links,
-        ["agency", "table", "record_id", "employer_id"],
-    )
+    folder.mkdir(parents=True, exist_ok=True)
+    with (
+        (folder / "person_links.csv").open("w", newline="", encoding="utf-8") as pf,
+        (folder / "employer_links.csv").open("w", newline="", encoding="utf-8") as ef,
+    ):
+        persons_out, employers_out = (
+            csv.writer(pf, lineterminator="\n"),
+            csv.writer(ef, lineterminator="\n"),
+        )
+        persons_out.writerow(["agency", "table", "record_id", "person_id", "noise"])
+        employers_out.writerow(["agency", "table", "record_id", "employer_id"])
+        for agency, table, key, person, noise, employer in _links(nation):
+            if person >= 0:
+                persons_out.writerow((agency, table, key, person, noise))
+            if employer >= 0:
+                employers_out.writerow((agency, table, key, employer))
     p = nation.persons
-    persons = [
+    regions = [r.code for r in nation.config.regions]
+    _write_columns(
+        folder / "persons.csv",
         {
-            "person_id": i,
-            "national_id": str(p.national_id[i]),
-            "given_name": p.given_name[i],
-            "family_name": p.family_name[i],
-            "date_of_birth": str(p.dob[i]),
-            "sex": int(p.sex[i]),
-            "region": nation.config.regions[int(p.region[i])].code,
-            "household": int(p.household[i]),
-            "isced": int(p.isced[i]),
-        }
-        for i in range(len(p))
-    ]
-    write_csv(folder / "persons.csv", persons, list(persons[0]))
+            "person_id": range(len(p)),
+            "national_id": p.national_id.tolist(),
+            "given_name": p.given_name.tolist(),
+            "family_name": p.family_name.tolist(),
+            "date_of_birth": p.dob.astype(str).tolist(),
+            "sex": p.sex.tolist(),
+            "region": [regions[r] for r in p.region.tolist()],
+            "household": p.household.tolist(),
+            "isced": p.isced.tolist(),
+        },
+    )
     e = nation.employers
-    employers = [
+    _write_columns(
+        folder / "employers.csv",
         {
-            "employer_id": i,
-            "business_reg_no": str(e.business_reg_no[i]),
-            "nis_employer_no": str(e.nis_employer_no[i]),
-            "name": e.name[i],
-            "formal": bool(e.formal[i]),
-        }
-        for i in range(len(e))
-    ]
-    write_csv(folder / "employers.csv", employers, list(employers[0]))
+            "employer_id": range(len(e)),
+            "business_reg_no": e.business_reg_no.tolist(),
+            "nis_employer_no": e.nis_employer_no.tolist(),
+            "name": e.name.tolist(),
+            "formal": e.formal.tolist(),
+        },
+    )
     states = (s.as_of(last) for s in nation.truth.spells)
     spells = [state[0] for state in states if state is not None]
     write_csv(
@@ -127,3 +127,10 @@ def write_truth(nation: Nation, folder: Path) -> None:
     (folder / "indicators.json").write_text(
         json.dumps(indicators(nation), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
+
+
+def _write_columns(path: Path, columns: dict[str, Iterable[object]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(list(columns))
+        out.writerows(zip(*columns.values(), strict=True))

@@ -40,26 +40,32 @@ def write_csv(path: Path, rows: Sequence[dict[str, object]], columns: Sequence[s
             w.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
 
 
-def tvet_month(nation: Nation, folder: Path, m: int) -> dict[str, int]:
-    """The TVET authority's export for month ``m``: rows written or changed in it."""
+def tvet_month(
+    nation: Nation, folder: Path, m: int, columns: dict[str, list[str]]
+) -> dict[str, int]:
+    """The TVET authority's export for month ``m``: rows written or changed in it, with
+    the ``columns`` of :func:`tvet_columns`."""
     out = {}
     for table in TVET_TABLES:
         rows = nation.ledger.materialise("tvet", table, m, only_month=m)
-        columns = _columns(nation.ledger.materialise("tvet", table, nation.months - 1))
-        if not columns:
-            columns = ["updated_at"]
-        write_csv(folder / "exports" / nation.calendar.period(m) / f"{table}.csv", rows, columns)
+        path = folder / "exports" / nation.calendar.period(m) / f"{table}.csv"
+        write_csv(path, rows, columns[table])
         out[table] = len(rows)
     return out
 
 
-def _columns(rows: Sequence[dict[str, object]]) -> list[str]:
-    cols: list[str] = []
-    for row in rows:
-        for c in row:
-            if c != "key" and c not in cols:
-                cols.append(c)
-    return cols
+def tvet_columns(nation: Nation) -> dict[str, list[str]]:
+    """Each TVET export's columns: every field its rows carry over the period, in the
+    order first seen, then ``updated_at``."""
+    last = nation.months - 1
+    out: dict[str, list[str]] = {}
+    for table in TVET_TABLES:
+        seen: dict[str, None] = {}
+        for row in nation.ledger.rows("tvet", table):
+            if row.month <= last:
+                seen |= dict.fromkeys(c for c in row.values if c != "key")
+        out[table] = [*seen, "updated_at"]
+    return out
 
 
 def business_register(nation: Nation, folder: Path) -> int:
@@ -99,7 +105,7 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
     year, quarter = start.year, (start.month - 1) // 3 + 1
     isco = reference.isco_unit_groups()
     isic = reference.isic_classes()
-    employer_at = _employer_at(nation, m)
+    employer_at = nation.truth.employer_at[m]
     rows: list[dict[str, object]] = []
     idx = np.flatnonzero(in_sample)
     idx = idx[np.lexsort((idx, persons.household[idx]))]
@@ -110,7 +116,7 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
         hh_no.setdefault(h, len(hh_no) + 1)
         line[h] = line.get(h, 0) + 1
         employed = status[p] == 0
-        e = employer_at.get(p, -1)
+        e = int(employer_at[p])
         born = persons.dob[p].astype(object)
         age = start.year - born.year - ((start.month, start.day) < (born.month, born.day))
         rows.append(
@@ -132,13 +138,3 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
         )
     write_csv(folder / "lfs" / f"lfs_{year}Q{quarter}.csv", rows, LFS_COLUMNS)
     return len(rows)
-
-
-def _employer_at(nation: Nation, m: int) -> dict[int, int]:
-    """Person -> employer of the job held at the end of month ``m``."""
-    out: dict[int, int] = {}
-    for spell in nation.truth.spells:
-        state = spell.as_of(m)
-        if state is not None and state[0]["end_date"] is None:
-            out[spell.person] = spell.employer
-    return out
