@@ -46,9 +46,12 @@ class Calendar:
     def month_start(self, m: int) -> date:
         return self._starts[m]
 
+    @cached_property
+    def _lengths(self) -> list[int]:
+        return [calendar.monthrange(d.year, d.month)[1] for d in self._starts]
+
     def days_in(self, m: int) -> int:
-        d = self._starts[m]
-        return calendar.monthrange(d.year, d.month)[1]
+        return self._lengths[m]
 
     def period(self, m: int) -> str:
         return self.month_start(m).strftime("%Y-%m")
