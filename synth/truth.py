@@ -71,8 +71,9 @@ def _links(nation: Nation) -> Iterator[tuple[str, str, str, int, str, int]]:
                 yield agency, table, key, p, "", e
 
 
-def write_truth(nation: Nation, folder: Path) -> None:
-    """Links of every source record to its true person or employer, and the indicators."""
+def write_truth(nation: Nation, folder: Path) -> dict[str, int]:
+    """Links of every source record to its true person or employer, and the indicators;
+    returns the rows written per ``truth.<file>``."""
     last = nation.months - 1
     folder.mkdir(parents=True, exist_ok=True)
     with (
@@ -85,11 +86,14 @@ def write_truth(nation: Nation, folder: Path) -> None:
         )
         persons_out.writerow(["agency", "table", "record_id", "person_id", "noise"])
         employers_out.writerow(["agency", "table", "record_id", "employer_id"])
+        linked = [0, 0]
         for agency, table, key, person, noise, employer in _links(nation):
             if person >= 0:
                 persons_out.writerow((agency, table, key, person, noise))
+                linked[0] += 1
             if employer >= 0:
                 employers_out.writerow((agency, table, key, employer))
+                linked[1] += 1
     p = nation.persons
     regions = [r.code for r in nation.config.regions]
     _write_columns(
@@ -127,6 +131,13 @@ def write_truth(nation: Nation, folder: Path) -> None:
     (folder / "indicators.json").write_text(
         json.dumps(indicators(nation), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
+    return {
+        "truth.person_links": linked[0],
+        "truth.employer_links": linked[1],
+        "truth.persons": len(p),
+        "truth.employers": len(e),
+        "truth.job_spells": len(spells),
+    }
 
 
 def _write_columns(path: Path, columns: dict[str, Iterable[object]]) -> None:
