@@ -336,7 +336,12 @@ class Ledger:
     ) -> list[dict[str, object]]:
         """Rows as of ``last`` (each with ``updated_at``), optionally only those written
         or changed in ``only_month``; in the order written."""
-        out: list[dict[str, object]] = []
+        return list(self.stream(agency, table, last, only_month=only_month))
+
+    def stream(
+        self, agency: str, table: str, last: int, *, only_month: int | None = None
+    ) -> Iterator[dict[str, object]]:
+        """:meth:`materialise` one row at a time."""
         for row in self.rows(agency, table):
             state = row.as_of(last)
             if state is None:
@@ -344,5 +349,4 @@ class Ledger:
             values, at, month = state
             if only_month is not None and month != only_month:
                 continue
-            out.append(values | {"updated_at": at.isoformat(sep=" ")})
-        return out
+            yield values | {"updated_at": at.isoformat(sep=" ")}

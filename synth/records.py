@@ -8,6 +8,7 @@ them into what each database keeps. Batches keep memory flat however large the t
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 
 from synth.agencies.sql import LAYOUTS, TABLES
 from synth.ledger import Int64s, Snapshot, timestamps
@@ -30,12 +31,12 @@ def sql_batches(
         return
     pk = TABLES[agency][table]
     names = [c for c, _ in LAYOUTS[agency][table]][1:]
-    rows = nation.ledger.materialise(agency, table, last, only_month=only_month)
-    for i in range(0, len(rows), BATCH_ROWS):
-        yield [
-            (row.get(pk, row["key"]), *(row.get(c) for c in names), row["updated_at"])
-            for row in rows[i : i + BATCH_ROWS]
-        ]
+    rows = nation.ledger.stream(agency, table, last, only_month=only_month)
+    while batch := [
+        (row.get(pk, row["key"]), *(row.get(c) for c in names), row["updated_at"])
+        for row in islice(rows, BATCH_ROWS)
+    ]:
+        yield batch
 
 
 def contributions(nation: Nation, snap: Snapshot, start: int, stop: int) -> Batch:

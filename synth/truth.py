@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from synth import records
-from synth.agencies.files import write_csv
 from synth.population import EMPLOYED, POTENTIAL, UNEMPLOYED
 from synth.simulation import Nation
 
@@ -121,13 +120,16 @@ def write_truth(nation: Nation, folder: Path) -> dict[str, int]:
             "formal": e.formal.tolist(),
         },
     )
-    states = (s.as_of(last) for s in nation.truth.spells)
-    spells = [state[0] for state in states if state is not None]
-    write_csv(
-        folder / "job_spells.csv",
-        spells,
-        ["key", "person_id", "employer_id", "start_date", "end_date", "formal", "isco"],
-    )
+    spell_columns = ("key", "person_id", "employer_id", "start_date", "end_date", "formal", "isco")
+    spells = 0
+    with (folder / "job_spells.csv").open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(spell_columns)
+        for spell in nation.truth.spells:
+            state = spell.as_of(last)
+            if state is not None:
+                out.writerow(["" if (v := state[0][c]) is None else v for c in spell_columns])
+                spells += 1
     (folder / "indicators.json").write_text(
         json.dumps(indicators(nation), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
@@ -136,7 +138,7 @@ def write_truth(nation: Nation, folder: Path) -> dict[str, int]:
         "truth.employer_links": linked[1],
         "truth.persons": len(p),
         "truth.employers": len(e),
-        "truth.job_spells": len(spells),
+        "truth.job_spells": spells,
     }
 
 
