@@ -18,9 +18,19 @@ from synth import noise, reference
 from synth.config import SynthConfig
 from synth.employers import Employers, make_employers
 from synth.ledger import Calendar, ColumnTable, Ledger, Row
-from synth.population import EMPLOYED, OUTSIDE, POTENTIAL, UNEMPLOYED, Persons, make_persons
+from synth.population import (
+    EMPLOYED,
+    OUTSIDE,
+    POTENTIAL,
+    UNEMPLOYED,
+    Persons,
+    age_band,
+    make_persons,
+    steady_shares,
+)
 
-# Monthly transition probabilities between E, U, P, O.
+# Monthly transition probabilities between E, U, P, O before they are fitted to each
+# group's steady state (see :func:`steady_transitions`).
 _TRANSITIONS = np.array(
     [
         [0.976, 0.012, 0.003, 0.009],
@@ -51,6 +61,26 @@ _SEVERITY = ("minor", "lost-time", "serious", "fatal")
 _HAZARDOUS = frozenset("ABCF")
 #: Value columns of the NIS contributions (see :func:`synth.records.contributions`).
 CONTRIBUTION_COLUMNS = ("nis_number", "employer", "period", "insurable_earnings", "weeks")
+
+
+def steady_transitions(
+    base: npt.NDArray[np.float64], shares: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Monthly transition matrices, one per row of ``shares`` (any leading shape), each
+    as close to ``base`` as detailed balance allows with that row as its steady state.
+
+    Metropolis-Hastings with ``base`` as the proposal: the flow i -> j is
+    ``min(pi_i T_ij, pi_j T_ji)`` both ways, so drawing the starting statuses from the
+    shares and moving people month by month keeps the shares (no drift of the
+    unemployment rate over the period other than from training, job search and ageing).
+    """
+    pi = shares[..., :, None]
+    flow = np.minimum(pi * base, np.swapaxes(pi * base, -1, -2))
+    out = np.where(pi > 0, flow / np.where(pi > 0, pi, 1), 0.0)
+    diagonal = np.arange(base.shape[0])
+    out[..., diagonal, diagonal] = 0.0
+    out[..., diagonal, diagonal] = 1.0 - out.sum(axis=-1)
+    return out
 
 
 @dataclass
@@ -103,6 +133,7 @@ class Simulation:
         self.persons = make_persons(config, base)
         self.employers = make_employers(config, base)
         self.hire_p = self.employers.hire_probabilities()
+        self.transitions = steady_transitions(_TRANSITIONS, steady_shares())
         self.ledger = Ledger()
         n = len(self.persons)
         self.status = self.persons.initial_status.copy()
@@ -115,6 +146,7 @@ class Simulation:
         self.ledger.columnar[("nis", "contributions")] = self.contribution_table
         self.trainee: list[str] = [""] * n
         self.jobseeker: list[str] = [""] * n
+        self.registered = np.zeros(n, dtype=bool)  # has a job-board registration
         self.tvet_until = np.full(n, -1, dtype=np.int32)
         self.certified = np.full(n, -1, dtype=np.int32)
         self.counters: dict[str, int] = {}
@@ -245,12 +277,10 @@ class Simulation:
         n = self.status.size
         before = self.status.copy()
         age = self.persons.age_at(self.cal.month_start(m))
-        p_move = _TRANSITIONS[before].copy()
+        p_move = self.transitions[age_band(age), self.persons.sex - 1, before]
         boost = np.ones(n)
         boost[(self.certified >= 0) & (self.certified <= m) & (m - self.certified <= 6)] = 2.0
-        boost[np.array([bool(j) for j in self.jobseeker])] *= 1.3
-        boost[age >= 65] *= 0.3
-        boost[age < 20] *= 0.6
+        boost[self.registered] *= 1.3
         p_e = np.where(before == EMPLOYED, p_move[:, 0], np.minimum(p_move[:, 0] * boost, 0.6))
         rest = (1 - p_e) / np.maximum(1 - p_move[:, 0], 1e-9)
         p_move[:, 1:] *= rest[:, None]
@@ -403,6 +433,7 @@ class Simulation:
                 continue
             jid = self.next_id("jobseeker", "J", 7)
             self.jobseeker[p] = jid
+            self.registered[p] = True
             isco = self.isco_codes[int(self.persons.isco[p])]
             wanted = titles.get(isco, ("any work",))
 
