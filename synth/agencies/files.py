@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from synth import reference
 from synth.employers import SIZE_BANDS
@@ -28,7 +29,11 @@ LFS_COLUMNS = (
     "isco",
     "isic",
     "monthly_earnings",
+    "panel_household_no",  # the same in each of a household's visits
+    "visit",  # 1..4: the household's visit in the rotation panel
 )
+#: Quarters a household stays in the LFS panel.
+PANEL_VISITS = 4
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, object]], columns: Sequence[str]) -> None:
@@ -86,13 +91,36 @@ def business_register(nation: Nation, folder: Path) -> int:
     return len(rows)
 
 
+def _quarter_label(nation: Nation, q: int) -> tuple[int, int]:
+    """(year, quarter) of quarter ``q`` from the start (negative: before the period)."""
+    first = nation.calendar.first
+    years, month = divmod(first.month - 1 + 3 * q + 1, 12)
+    return first.year + years, month // 3 + 1
+
+
+def lfs_panel(nation: Nation, q: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+    """The LFS rotation panel in quarter ``q``: (households in the sample, the quarter
+    each entered it). Households fall in four rotation groups; each quarter one group
+    leaves and a fresh sample of it enters, so a household is visited in four
+    consecutive quarters and three quarters of the sample carry over."""
+    cfg = nation.config
+    households = np.unique(nation.persons.household)
+    group = np.random.default_rng([cfg.seed, 3]).integers(0, PANEL_VISITS, size=households.size)
+    cohort = (q + group) // PANEL_VISITS
+    draw = np.empty(households.size)
+    for k in np.unique(cohort).tolist():
+        mine = cohort == k
+        draw[mine] = np.random.default_rng([cfg.seed, 3, k]).random(households.size)[mine]
+    sampled = draw < cfg.lfs_household_sample
+    return households[sampled], (PANEL_VISITS * cohort - group)[sampled]
+
+
 def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
     """LFS microdata of quarter ``q`` (0-based from the start; reference: its middle month)."""
     cfg, persons = nation.config, nation.persons
     m = 3 * q + 1
-    rng = np.random.default_rng([cfg.seed, 3, q])
+    sampled, entered = lfs_panel(nation, q)
     households = np.unique(persons.household)
-    sampled = households[rng.random(households.size) < cfg.lfs_household_sample]
     in_sample = np.isin(persons.household, sampled)
     # Weight: households in the region / households sampled in the region.
     hh_region = np.zeros(households.size, dtype=np.int16)
@@ -100,9 +128,19 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
     total = np.bincount(hh_region, minlength=len(cfg.regions))
     got = np.bincount(hh_region[np.isin(households, sampled)], minlength=len(cfg.regions))
     weight = total / np.maximum(got, 1)
+    # The panel number: quarter of entry and rank among the households entering with it.
+    by_entry = np.lexsort((sampled, entered))
+    first_of = np.searchsorted(entered[by_entry], entered[by_entry])
+    rank = np.empty(sampled.size, dtype=np.int64)
+    rank[by_entry] = np.arange(sampled.size) - first_of + 1
+    panel = {
+        int(h): (f"{y}{qq}{r:06d}", q - int(e) + 1)
+        for h, e, r in zip(sampled.tolist(), entered.tolist(), rank.tolist(), strict=True)
+        for y, qq in [_quarter_label(nation, int(e))]
+    }
     status = nation.truth.status[m]
     start = nation.calendar.month_start(m)
-    year, quarter = start.year, (start.month - 1) // 3 + 1
+    year, quarter = _quarter_label(nation, q)
     isco = reference.isco_unit_groups()
     isic = reference.isic_classes()
     employer_at = nation.truth.employer_at[m]
@@ -119,6 +157,7 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
         e = int(employer_at[p])
         born = persons.dob[p].astype(object)
         age = start.year - born.year - ((start.month, start.day) < (born.month, born.day))
+        panel_no, visit = panel[h]
         rows.append(
             {
                 "year": year,
@@ -134,6 +173,8 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
                 "isco": isco[int(persons.isco[p])][0] if employed else None,
                 "isic": isic[int(nation.employers.isic[e])][1] if employed and e >= 0 else None,
                 "monthly_earnings": float(persons.earnings[p]) if employed else None,
+                "panel_household_no": panel_no,
+                "visit": visit,
             }
         )
     write_csv(folder / "lfs" / f"lfs_{year}Q{quarter}.csv", rows, LFS_COLUMNS)
