@@ -176,9 +176,59 @@ class ColumnTable:
         self._batches: list[_Batch] = []
         self._changes: list[_Changes] = []
         self._size = 0
+        # Rows and changes recorded one at a time, until :meth:`flush` makes them columns.
+        self._rows: list[tuple[int, int, int, int, int, tuple[object, ...]]] = []
+        self._pending: list[tuple[int, int, int, str, object]] = []
 
     def __len__(self) -> int:
-        return self._size
+        return self._size + len(self._rows)
+
+    def add(
+        self, key: int, month: int, at: int, person: int, employer: int, **values: object
+    ) -> int:
+        """Record one row (columns once :meth:`flush` is called); returns its index."""
+        self._rows.append(
+            (key, month, at, person, employer, tuple(values[c] for c in self.columns))
+        )
+        return len(self) - 1
+
+    def change_one(self, row: int, month: int, at: int, column: str, value: object) -> None:
+        """Record one change (columns once :meth:`flush` is called)."""
+        self._pending.append((row, month, at, column, value))
+
+    def flush(self) -> None:
+        """Turn the rows and changes recorded one at a time into a batch of each."""
+        if self._rows:
+            key, month, at, person, employer, values = zip(*self._rows, strict=True)
+            columns = list(zip(*values, strict=True))
+            dtypes = (
+                {c: self._batches[0].values[c].dtype for c in self.columns} if self._batches else {}
+            )
+            self._append(
+                np.array(key, dtype=np.int64),
+                np.array(month, dtype=np.int64),
+                np.array(at, dtype=np.int64),
+                {
+                    c: np.array(v, dtype=dtypes.get(c))
+                    for c, v in zip(self.columns, columns, strict=True)
+                },
+                np.array(person, dtype=np.int32),
+                np.array(employer, dtype=np.int32),
+            )
+            self._rows = []
+        for column in self.columns:
+            mine = [c for c in self._pending if c[3] == column]
+            if mine:
+                rows, month, at, _, values = zip(*mine, strict=True)
+                kind = self._batches[0].values[column].dtype if self._batches else None
+                self.change(
+                    np.array(rows, dtype=np.int64),
+                    month=np.array(month, dtype=np.int64),
+                    at=np.array(at, dtype=np.int64),
+                    column=column,
+                    values=np.array(values, dtype=kind),
+                )
+        self._pending = []
 
     def append(
         self,
@@ -191,17 +241,37 @@ class ColumnTable:
         employer: npt.NDArray[np.int32] | None = None,
     ) -> Int64s:
         """Add rows written in ``month``; returns their row indexes (for :meth:`change`)."""
+        self.flush()
+        n = int(key.shape[0])
+        none = np.full(n, -1, dtype=np.int32)
+        return self._append(
+            key,
+            np.full(n, month, dtype=np.int64),
+            at,
+            values,
+            none if person is None else person,
+            none if employer is None else employer,
+        )
+
+    def _append(
+        self,
+        key: Int64s,
+        month: Int64s,
+        at: Int64s,
+        values: dict[str, npt.NDArray[np.generic]],
+        person: npt.NDArray[np.int32],
+        employer: npt.NDArray[np.int32],
+    ) -> Int64s:
         n = int(key.shape[0])
         if set(values) != set(self.columns) or any(v.shape[0] != n for v in values.values()):
             raise ValueError("every column, each with one value per row")
-        none = np.full(n, -1, dtype=np.int32)
         batch = _Batch(
             self._size,
             key.astype(np.int64),
-            np.full(n, month, dtype=np.int64),
+            month,
             at.astype(np.int64),
-            none if person is None else person.astype(np.int32),
-            none if employer is None else employer.astype(np.int32),
+            person.astype(np.int32),
+            employer.astype(np.int32),
             dict(values),
         )
         self._batches.append(batch)
@@ -234,6 +304,7 @@ class ColumnTable:
 
     def count(self, last: int) -> int:
         """Rows written by the end of month ``last``."""
+        self.flush()
         return sum(int((b.month <= last).sum()) for b in self._batches)
 
     def _applied(self, last: int) -> tuple[Int64s, Int64s, Int64s, Int64s, Int64s, Int64s]:
@@ -257,8 +328,9 @@ class ColumnTable:
 
     def as_of(self, last: int, *, only_month: int | None = None) -> Iterator[Snapshot]:
         """The rows written by ``last`` with every change made by ``last`` applied, one
-        :class:`Snapshot` per month written; with ``only_month``, only the rows whose last
+        :class:`Snapshot` per batch written; with ``only_month``, only the rows whose last
         write or change falls in that month."""
+        self.flush()
         parts = [c for c in self._changes if c.rows.size]
         rows, month, at, part, pos, _ = self._applied(last)
         # The last change of each row sets its timestamp; per column, its last change

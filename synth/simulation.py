@@ -17,7 +17,7 @@ import numpy.typing as npt
 from synth import noise, reference
 from synth.config import SynthConfig
 from synth.employers import Employers, make_employers
-from synth.ledger import Calendar, ColumnTable, Ledger, Row
+from synth.ledger import Calendar, ColumnTable, Ledger, Row, to_seconds
 from synth.population import (
     EMPLOYED,
     OUTSIDE,
@@ -60,6 +60,7 @@ _UNIONS = ("OWTU", "BIGWU", "NUGFW", "CWU", "SWWTU", "ATGWTU")
 _SEVERITY = ("minor", "lost-time", "serious", "fatal")
 _HAZARDOUS = frozenset("ABCF")
 #: Value columns of the NIS contributions (see :func:`synth.records.contributions`).
+SPELL_COLUMNS = ("person_id", "employer_id", "start_date", "end_date", "formal", "isco")
 CONTRIBUTION_COLUMNS = ("nis_number", "employer", "period", "insurable_earnings", "weeks")
 
 
@@ -83,6 +84,10 @@ def steady_transitions(
     return out
 
 
+def _days(day: date) -> int:
+    return (day - date(1970, 1, 1)).days
+
+
 @dataclass
 class Truth:
     """What really happened, kept apart from every agency's records."""
@@ -90,7 +95,8 @@ class Truth:
     status: npt.NDArray[np.int8]  # months x persons
     insured: npt.NDArray[np.bool_]  # months x persons: NIS contribution in the month
     certified_month: npt.NDArray[np.int32]  # persons: month of last TVET certification, -1
-    spells: list[Row] = field(default_factory=list)
+    #: True job spells, see :data:`SPELL_COLUMNS` (dates as days from 1970-01-01, -1: none).
+    spells: ColumnTable = field(default_factory=lambda: ColumnTable(SPELL_COLUMNS))
     #: LFS reference month (3q + 1) -> persons: employer of the job held at its end, -1
     employer_at: dict[int, npt.NDArray[np.int32]] = field(default_factory=dict)
 
@@ -139,7 +145,7 @@ class Simulation:
         self.status = self.persons.initial_status.copy()
         self.employer = np.full(n, -1, dtype=np.int32)
         self.formal = np.zeros(n, dtype=bool)
-        self.spell: list[Row | None] = [None] * n
+        self.spell = np.full(n, -1, dtype=np.int64)  # row in self.spells of the job held
         self.nis_no: list[str] = [""] * n
         self.nis_serial = np.full(n, -1, dtype=np.int64)  # nis_no as a number
         self.contribution_table = ColumnTable(CONTRIBUTION_COLUMNS)
@@ -150,7 +156,7 @@ class Simulation:
         self.tvet_until = np.full(n, -1, dtype=np.int32)
         self.certified = np.full(n, -1, dtype=np.int32)
         self.counters: dict[str, int] = {}
-        self.spells: list[Row] = []
+        self.spells = ColumnTable(SPELL_COLUMNS)
         self.isco_codes = [c for c, _ in reference.isco_unit_groups()]
         self.sections = [s for s, _, _ in reference.isic_classes()]
         self.isic_codes = [c for _, c, _ in reference.isic_classes()]
@@ -203,29 +209,31 @@ class Simulation:
     def start_job(self, mo: _Month, p: int, e: int, start: date) -> None:
         formal = bool(self.employers.formal[e]) and mo.rng.random() < 0.93
         self.employer[p], self.formal[p] = e, formal
-        key = self.next_id("spell", "S", 8)
+        self.next_id("spell", "S", 8)
         month, when = mo.at()
-        values: dict[str, object] = {
-            "key": key,
-            "person_id": p,
-            "employer_id": e,
-            "start_date": start.isoformat(),
-            "end_date": None,
-            "formal": formal,
-            "isco": self.isco_codes[int(self.persons.isco[p])],
-        }
-        row = Row(key, month, when, values, person=p, employer=e)
-        self.spell[p] = row
-        self.spells.append(row)
+        self.spell[p] = self.spells.add(
+            self.counters["spell"],
+            month,
+            to_seconds(when),
+            p,
+            e,
+            person_id=p,
+            employer_id=e,
+            start_date=_days(start),
+            end_date=-1,
+            formal=formal,
+            isco=int(self.persons.isco[p]),
+        )
         if formal and not self.nis_no[p]:
             self.register_nis(mo, p, start)
 
     def end_job(self, mo: _Month, p: int) -> None:
-        row = self.spell[p]
-        if row is not None:
+        row = int(self.spell[p])
+        if row >= 0:
             month, when = mo.at()
-            row.change(month, when, end_date=self.cal.day(mo.rng, mo.m).isoformat())
-        self.spell[p], self.employer[p], self.formal[p] = None, -1, False
+            end = _days(self.cal.day(mo.rng, mo.m))
+            self.spells.change_one(row, month, to_seconds(when), "end_date", end)
+        self.spell[p], self.employer[p], self.formal[p] = -1, -1, False
 
     def register_nis(self, mo: _Month, p: int, registered: date) -> None:
         number = self.next_id("nis", "", 9)
@@ -596,8 +604,10 @@ class Simulation:
         self.start()
         for m in range(months):
             self.month(m, truth)
+            self.spells.flush()
             if on_month is not None:
                 on_month(m)
+        self.spells.flush()
         truth.spells = self.spells
         return Nation(
             self.config, self.cal, months, self.persons, self.employers, self.ledger, truth

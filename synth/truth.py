@@ -11,8 +11,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
-from synth import records
+from synth import records, reference
 from synth.population import EMPLOYED, POTENTIAL, UNEMPLOYED
 from synth.simulation import Nation
 
@@ -120,16 +121,29 @@ def write_truth(nation: Nation, folder: Path) -> dict[str, int]:
             "formal": e.formal.tolist(),
         },
     )
-    spell_columns = ("key", "person_id", "employer_id", "start_date", "end_date", "formal", "isco")
     spells = 0
+    isco = np.array([code for code, _ in reference.isco_unit_groups()])
     with (folder / "job_spells.csv").open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f, lineterminator="\n")
-        out.writerow(spell_columns)
-        for spell in nation.truth.spells:
-            state = spell.as_of(last)
-            if state is not None:
-                out.writerow(["" if (v := state[0][c]) is None else v for c in spell_columns])
-                spells += 1
+        out.writerow(
+            ("key", "person_id", "employer_id", "start_date", "end_date", "formal", "isco")
+        )
+        for snap in nation.truth.spells.as_of(last):
+            v = snap.values
+            end = v["end_date"]
+            out.writerows(
+                zip(
+                    [f"S{k:08d}" for k in snap.key.tolist()],
+                    v["person_id"].tolist(),
+                    v["employer_id"].tolist(),
+                    _dates(v["start_date"]),
+                    [d if e >= 0 else "" for d, e in zip(_dates(end), end.tolist(), strict=True)],
+                    v["formal"].tolist(),
+                    isco[v["isco"]].tolist(),
+                    strict=True,
+                )
+            )
+            spells += len(snap)
     (folder / "indicators.json").write_text(
         json.dumps(indicators(nation), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
@@ -140,6 +154,12 @@ def write_truth(nation: Nation, folder: Path) -> dict[str, int]:
         "truth.employers": len(e),
         "truth.job_spells": spells,
     }
+
+
+def _dates(days: npt.NDArray[np.generic]) -> list[str]:
+    """Days from 1970-01-01 as ISO dates."""
+    out: list[str] = np.datetime_as_string(days.astype("datetime64[D]")).tolist()
+    return out
 
 
 def _write_columns(path: Path, columns: dict[str, Iterable[object]]) -> None:
