@@ -55,26 +55,26 @@ def _both(
         objects.append(Row(str(i), month, START + timedelta(seconds=second), values))
     for batch in changes:
         for column in ("count", "amount"):
-            mine = [(r % len(rows), *rest) for r, *rest in batch if rest[2] == column]
-            if not mine:
+            picked = [(r % len(rows), later, s, v) for r, later, s, c, v in batch if c == column]
+            if not picked:
                 continue
-            months = [rows[r][0] + later for r, later, _, _, _ in mine]
-            seconds = [s for _, _, s, _, _ in mine]
-            new = [v if column == "count" else v / 4 for *_, v in mine]
+            months = [rows[r][0] + later for r, later, _, _ in picked]
+            seconds = [s for _, _, s, _ in picked]
+            new = [v if column == "count" else v / 4 for _, _, _, v in picked]
             table.change(
-                np.array([index[r] for r, *_ in mine], dtype=np.int64),
+                np.array([index[r] for r, _, _, _ in picked], dtype=np.int64),
                 month=np.array(months, dtype=np.int64),
                 at=np.array([to_seconds(START) + s for s in seconds], dtype=np.int64),
                 column=column,
                 values=np.array(new, dtype=np.int64 if column == "count" else np.float64),
             )
-            for (r, *_), m, s, v in zip(mine, months, seconds, new, strict=True):
+            for (r, _, _, _), m, s, v in zip(picked, months, seconds, new, strict=True):
                 objects[r].change(m, START + timedelta(seconds=s), **{column: v})
     return objects, table
 
 
 def _from_rows(objects: list[Row], last: int, only: int | None) -> dict[str, tuple[object, ...]]:
-    out = {}
+    out: dict[str, tuple[object, ...]] = {}
     for row in objects:
         state = row.as_of(last)
         if state is None or (only is not None and state[2] != only):
@@ -85,7 +85,7 @@ def _from_rows(objects: list[Row], last: int, only: int | None) -> dict[str, tup
 
 
 def _from_columns(table: ColumnTable, last: int, only: int | None) -> dict[str, tuple[object, ...]]:
-    out = {}
+    out: dict[str, tuple[object, ...]] = {}
     for snap in table.as_of(last, only_month=only):
         stamps = timestamps(snap.at)
         for i, key in enumerate(snap.key.tolist()):
