@@ -289,7 +289,12 @@ class Simulation:
         boost = np.ones(n)
         boost[(self.certified >= 0) & (self.certified <= m) & (m - self.certified <= 6)] = 2.0
         boost[self.registered] *= 1.3
-        p_e = np.where(before == EMPLOYED, p_move[:, 0], np.minimum(p_move[:, 0] * boost, 0.6))
+        # Graduates and registered jobseekers find work faster than others, but the
+        # boosts share out the month's expected job finds rather than add to them, so
+        # the statuses keep their steady state as more people register and graduate.
+        looking = before != EMPLOYED
+        boost /= (p_move[looking, 0] * boost[looking]).sum() / max(p_move[looking, 0].sum(), 1e-9)
+        p_e = np.where(looking, np.minimum(p_move[:, 0] * boost, 0.6), p_move[:, 0])
         rest = (1 - p_e) / np.maximum(1 - p_move[:, 0], 1e-9)
         p_move[:, 1:] *= rest[:, None]
         p_move[:, 0] = p_e
