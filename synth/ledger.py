@@ -8,16 +8,17 @@ it for N+1 months.
 
 Two stores keep that history. A :class:`Row` is one record as a Python object: fine
 for the tables of thousands to a few hundred thousand rows whose values are built one
-by one. A :class:`ColumnTable` keeps a table column-wise in numpy arrays, one batch per
+by one. A :class:`ColumnTable` keeps a table column-wise in numpy arrays, a batch per
 month, with its changes in columnar batches of their own: the NIS contributions (ten
-million rows for a million persons over two years) live there. Both materialise the
-same as-of values (``tests/synth/test_ledger.py`` checks it property-wise).
+million rows for a million persons over two years) and the true job spells live
+there. Both materialise the same as-of values (``tests/synth/test_ledger.py`` checks it
+property-wise).
 """
 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -377,12 +378,9 @@ class ColumnTable:
             )
 
 
-Render = Callable[[Snapshot], list[tuple[object, ...]]]
-
-
 @dataclass
 class Ledger:
-    """Every table of every agency, plus the true job spells."""
+    """Every table of every agency: Row tables, and the column-wise ones."""
 
     tables: dict[tuple[str, str], list[Row]] = field(default_factory=dict)
     columnar: dict[tuple[str, str], ColumnTable] = field(default_factory=dict)
