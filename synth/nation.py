@@ -22,6 +22,7 @@ from pathlib import Path
 from synth.agencies import files, sql
 from synth.config import SynthConfig
 from synth.errors import NationExists, NationNotFound, SynthConfigError
+from synth.records import sql_batches
 from synth.simulation import Nation, simulate
 from synth.truth import write_truth
 
@@ -75,6 +76,56 @@ def _write_manifest(targets: Targets, config: SynthConfig, months: int) -> None:
     )
 
 
+Counts = dict[str, int]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One writer of :func:`make`: an agency's source (``nis``, ``dol``, ``jobboard``,
+    ``tvet``, ``nso``) or the ``truth``; ``run`` returns the records it wrote per
+    ``agency.table`` (or ``truth.<file>``)."""
+
+    name: str
+    run: Callable[[], Counts]
+
+
+def stages(nation: Nation, targets: Targets) -> list[Stage]:
+    """What :func:`make` writes once the nation is simulated, in order."""
+    last = nation.months - 1
+    sources = targets.folder / "sources"
+
+    def database(agency: str) -> Stage:
+        def run() -> Counts:
+            tables = {t: sql_batches(nation, agency, t, last) for t in sql.TABLES[agency]}
+            url, schema = targets.agency_url(agency), targets.schema(agency)
+            written = sql.write_tables(url, agency, tables, schema=schema)
+            return {f"{agency}.{t}": n for t, n in written.items()}
+
+        return Stage(agency, run)
+
+    def tvet() -> Counts:
+        columns = files.tvet_columns(nation)
+        out: Counts = {}
+        for m in range(nation.months):
+            for table, n in files.tvet_month(nation, sources / "tvet", m, columns).items():
+                out[f"tvet.{table}"] = out.get(f"tvet.{table}", 0) + n
+        return out
+
+    def nso() -> Counts:
+        out = {"nso.business_register": files.business_register(nation, sources / "nso")}
+        out["nso.lfs"] = sum(
+            files.lfs_quarter(nation, sources / "nso", q) for q in range(nation.months // 3)
+        )
+        return out
+
+    return [
+        *(database(agency) for agency in sql.TABLES),
+        Stage("tvet", tvet),
+        Stage("nso", nso),
+        Stage("truth", lambda: write_truth(nation, targets.folder / "truth")),
+    ]
+
+
 def make(
     config: SynthConfig, targets: Targets, *, overwrite: bool = False, progress: Progress = _noop
 ) -> Nation:
@@ -89,20 +140,10 @@ def make(
     nation = simulate(
         config, config.months, on_month=lambda m: progress("simulate", m + 1, config.months)
     )
-    last = nation.months - 1
-    for i, agency in enumerate(sql.TABLES):
-        tables = {t: nation.ledger.materialise(agency, t, last) for t in sql.TABLES[agency]}
-        sql.write_tables(targets.agency_url(agency), agency, tables, schema=targets.schema(agency))
-        progress("databases", i + 1, len(sql.TABLES))
-    sources = folder / "sources"
-    for m in range(nation.months):
-        files.tvet_month(nation, sources / "tvet", m)
-        progress("tvet exports", m + 1, nation.months)
-    files.business_register(nation, sources / "nso")
-    for q in range(nation.months // 3):
-        files.lfs_quarter(nation, sources / "nso", q)
-        progress("labour force survey", q + 1, nation.months // 3)
-    write_truth(nation, folder / "truth")
+    writers = stages(nation, targets)
+    for i, stage in enumerate(writers):
+        stage.run()
+        progress("write sources and truth", i + 1, len(writers))
     _write_manifest(targets, config, nation.months)
     return nation
 
@@ -123,11 +164,9 @@ def extend(folder: Path, *, database_url: str | None = None, progress: Progress 
     nation = simulate(config, months, on_month=lambda m: progress("simulate", m + 1, months))
     m = months - 1
     for agency in sql.TABLES:
-        tables = {
-            t: nation.ledger.materialise(agency, t, m, only_month=m) for t in sql.TABLES[agency]
-        }
+        tables = {t: sql_batches(nation, agency, t, m, only_month=m) for t in sql.TABLES[agency]}
         sql.write_tables(targets.agency_url(agency), agency, tables, schema=targets.schema(agency))
-    files.tvet_month(nation, folder / "sources" / "tvet", m)
+    files.tvet_month(nation, folder / "sources" / "tvet", m, files.tvet_columns(nation))
     if months % 3 == 0:
         files.lfs_quarter(nation, folder / "sources" / "nso", months // 3 - 1)
     write_truth(nation, folder / "truth")

@@ -38,9 +38,10 @@ LF_STATUS_NAMES: tuple[str, ...] = (
     "outside the labour force",
 )
 
-# Age bands and the initial LF-status distribution in each (E, U, P, O).
-_AGE_EDGES = np.array([15, 20, 25, 55, 65, 200])
-_INITIAL_LF = np.array(
+#: Age bands (15-19, 20-24, 25-54, 55-64, 65+) and the LF-status distribution in each
+#: (E, U, P, O): drawn at the start, and the steady state the monthly moves keep.
+AGE_EDGES = np.array([15, 20, 25, 55, 65, 200])
+INITIAL_LF = np.array(
     [
         [0.15, 0.05, 0.03, 0.77],
         [0.50, 0.12, 0.05, 0.33],
@@ -59,6 +60,8 @@ _MAJOR_BY_TIER = np.array(
 )
 #: Median monthly earnings (TTD) by ISCO major group.
 MEDIAN_EARNINGS = np.array([9000, 18000, 14000, 10000, 7000, 5500, 4500, 6500, 6000, 4200])
+#: Share of employed women aged 25-54 who are outside the labour force instead.
+WOMEN_AWAY = 0.12
 _HOUSEHOLD_SIZE_P = np.array([0.22, 0.24, 0.20, 0.17, 0.10, 0.07])
 
 
@@ -84,6 +87,21 @@ class Persons:
     def age_at(self, day: date) -> npt.NDArray[np.int64]:
         years = (np.datetime64(day, "D") - self.dob).astype(np.int64)
         return years // 365  # close enough for banding; exact ages are computed on output
+
+
+def age_band(age: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+    """Index of each age's band in :data:`AGE_EDGES`."""
+    band: npt.NDArray[np.intp] = np.searchsorted(AGE_EDGES, age, side="right") - 1
+    return band.clip(0, len(AGE_EDGES) - 2)
+
+
+def steady_shares() -> npt.NDArray[np.float64]:
+    """LF-status shares (E, U, P, O) by age band and sex (1 male, 2 female; index sex - 1)."""
+    shares = np.repeat(INITIAL_LF[:, None, :], 2, axis=1)
+    away = shares[2, 1, EMPLOYED] * WOMEN_AWAY
+    shares[2, 1, EMPLOYED] -= away
+    shares[2, 1, OUTSIDE] += away
+    return shares
 
 
 def _names(
@@ -159,10 +177,10 @@ def make_persons(config: SynthConfig, rng: np.random.Generator) -> Persons:
         isco[mask] = units[rng.integers(0, units.size, size=int(mask.sum()))]
     earnings = np.round(MEDIAN_EARNINGS[major] * rng.lognormal(0.0, 0.35, size=n), -1)
 
-    band = np.searchsorted(_AGE_EDGES, age, side="right") - 1
-    cum_lf = _INITIAL_LF.cumsum(axis=1)
+    band = age_band(age)
+    cum_lf = INITIAL_LF.cumsum(axis=1)
     status = (rng.random(n)[:, None] > cum_lf[band]).sum(axis=1)
-    women_prime = (sex == 2) & (band == 2) & (status == EMPLOYED) & (rng.random(n) < 0.12)
+    women_prime = (sex == 2) & (band == 2) & (status == EMPLOYED) & (rng.random(n) < WOMEN_AWAY)
     status = np.where(women_prime, OUTSIDE, np.minimum(status, 3)).astype(np.int8)
 
     return Persons(

@@ -17,10 +17,20 @@ import numpy.typing as npt
 from synth import noise, reference
 from synth.config import SynthConfig
 from synth.employers import Employers, make_employers
-from synth.ledger import Calendar, Ledger, Row
-from synth.population import EMPLOYED, OUTSIDE, POTENTIAL, UNEMPLOYED, Persons, make_persons
+from synth.ledger import Calendar, ColumnTable, Ledger, Row, to_seconds
+from synth.population import (
+    EMPLOYED,
+    OUTSIDE,
+    POTENTIAL,
+    UNEMPLOYED,
+    Persons,
+    age_band,
+    make_persons,
+    steady_shares,
+)
 
-# Monthly transition probabilities between E, U, P, O.
+# Monthly transition probabilities between E, U, P, O before they are fitted to each
+# group's steady state (see :func:`steady_transitions`).
 _TRANSITIONS = np.array(
     [
         [0.976, 0.012, 0.003, 0.009],
@@ -49,6 +59,33 @@ _DISPUTES = ("wages and conditions", "dismissal of a member", "recognition", "re
 _UNIONS = ("OWTU", "BIGWU", "NUGFW", "CWU", "SWWTU", "ATGWTU")
 _SEVERITY = ("minor", "lost-time", "serious", "fatal")
 _HAZARDOUS = frozenset("ABCF")
+#: Value columns of the NIS contributions (see :func:`synth.records.contributions`).
+SPELL_COLUMNS = ("person_id", "employer_id", "start_date", "end_date", "formal", "isco")
+CONTRIBUTION_COLUMNS = ("nis_number", "employer", "period", "insurable_earnings", "weeks")
+
+
+def steady_transitions(
+    base: npt.NDArray[np.float64], shares: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Monthly transition matrices, one per row of ``shares`` (any leading shape), each
+    as close to ``base`` as detailed balance allows with that row as its steady state.
+
+    Metropolis-Hastings with ``base`` as the proposal: the flow i -> j is
+    ``min(pi_i T_ij, pi_j T_ji)`` both ways, so drawing the starting statuses from the
+    shares and moving people month by month keeps the shares (no drift of the
+    unemployment rate over the period other than from training, job search and ageing).
+    """
+    pi = shares[..., :, None]
+    flow = np.minimum(pi * base, np.swapaxes(pi * base, -1, -2))
+    out = np.where(pi > 0, flow / np.where(pi > 0, pi, 1), 0.0)
+    diagonal = np.arange(base.shape[0])
+    out[..., diagonal, diagonal] = 0.0
+    out[..., diagonal, diagonal] = 1.0 - out.sum(axis=-1)
+    return out
+
+
+def _days(day: date) -> int:
+    return (day - date(1970, 1, 1)).days
 
 
 @dataclass
@@ -58,7 +95,10 @@ class Truth:
     status: npt.NDArray[np.int8]  # months x persons
     insured: npt.NDArray[np.bool_]  # months x persons: NIS contribution in the month
     certified_month: npt.NDArray[np.int32]  # persons: month of last TVET certification, -1
-    spells: list[Row] = field(default_factory=list)
+    #: True job spells, see :data:`SPELL_COLUMNS` (dates as days from 1970-01-01, -1: none).
+    spells: ColumnTable = field(default_factory=lambda: ColumnTable(SPELL_COLUMNS))
+    #: LFS reference month (3q + 1) -> persons: employer of the job held at its end, -1
+    employer_at: dict[int, npt.NDArray[np.int32]] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,6 +112,10 @@ class Nation:
     employers: Employers
     ledger: Ledger
     truth: Truth
+
+    def record_counts(self) -> dict[str, int]:
+        """Records the agencies hold at the end of the period, per ``agency.table``."""
+        return self.ledger.record_counts(self.months - 1)
 
 
 class _Month:
@@ -95,19 +139,24 @@ class Simulation:
         self.persons = make_persons(config, base)
         self.employers = make_employers(config, base)
         self.hire_p = self.employers.hire_probabilities()
+        self.transitions = steady_transitions(_TRANSITIONS, steady_shares())
         self.ledger = Ledger()
         n = len(self.persons)
         self.status = self.persons.initial_status.copy()
         self.employer = np.full(n, -1, dtype=np.int32)
         self.formal = np.zeros(n, dtype=bool)
-        self.spell: list[Row | None] = [None] * n
+        self.spell = np.full(n, -1, dtype=np.int64)  # row in self.spells of the job held
         self.nis_no: list[str] = [""] * n
+        self.nis_serial = np.full(n, -1, dtype=np.int64)  # nis_no as a number
+        self.contribution_table = ColumnTable(CONTRIBUTION_COLUMNS)
+        self.ledger.columnar[("nis", "contributions")] = self.contribution_table
         self.trainee: list[str] = [""] * n
         self.jobseeker: list[str] = [""] * n
+        self.registered = np.zeros(n, dtype=bool)  # has a job-board registration
         self.tvet_until = np.full(n, -1, dtype=np.int32)
         self.certified = np.full(n, -1, dtype=np.int32)
         self.counters: dict[str, int] = {}
-        self.spells: list[Row] = []
+        self.spells = ColumnTable(SPELL_COLUMNS)
         self.isco_codes = [c for c, _ in reference.isco_unit_groups()]
         self.sections = [s for s, _, _ in reference.isic_classes()]
         self.isic_codes = [c for _, c, _ in reference.isic_classes()]
@@ -160,33 +209,36 @@ class Simulation:
     def start_job(self, mo: _Month, p: int, e: int, start: date) -> None:
         formal = bool(self.employers.formal[e]) and mo.rng.random() < 0.93
         self.employer[p], self.formal[p] = e, formal
-        key = self.next_id("spell", "S", 8)
+        self.next_id("spell", "S", 8)
         month, when = mo.at()
-        values: dict[str, object] = {
-            "key": key,
-            "person_id": p,
-            "employer_id": e,
-            "start_date": start.isoformat(),
-            "end_date": None,
-            "formal": formal,
-            "isco": self.isco_codes[int(self.persons.isco[p])],
-        }
-        row = Row(key, month, when, values, person=p, employer=e)
-        self.spell[p] = row
-        self.spells.append(row)
+        self.spell[p] = self.spells.add(
+            self.counters["spell"],
+            month,
+            to_seconds(when),
+            p,
+            e,
+            person_id=p,
+            employer_id=e,
+            start_date=_days(start),
+            end_date=-1,
+            formal=formal,
+            isco=int(self.persons.isco[p]),
+        )
         if formal and not self.nis_no[p]:
             self.register_nis(mo, p, start)
 
     def end_job(self, mo: _Month, p: int) -> None:
-        row = self.spell[p]
-        if row is not None:
+        row = int(self.spell[p])
+        if row >= 0:
             month, when = mo.at()
-            row.change(month, when, end_date=self.cal.day(mo.rng, mo.m).isoformat())
-        self.spell[p], self.employer[p], self.formal[p] = None, -1, False
+            end = _days(self.cal.day(mo.rng, mo.m))
+            self.spells.change_one(row, month, to_seconds(when), "end_date", end)
+        self.spell[p], self.employer[p], self.formal[p] = -1, -1, False
 
     def register_nis(self, mo: _Month, p: int, registered: date) -> None:
         number = self.next_id("nis", "", 9)
         self.nis_no[p] = number
+        self.nis_serial[p] = self.counters["nis"]
 
         def build(copy: str) -> dict[str, object]:
             key = number if copy == "0" else self.next_id("nis", "", 9)
@@ -233,13 +285,16 @@ class Simulation:
         n = self.status.size
         before = self.status.copy()
         age = self.persons.age_at(self.cal.month_start(m))
-        p_move = _TRANSITIONS[before].copy()
+        p_move = self.transitions[age_band(age), self.persons.sex - 1, before]
         boost = np.ones(n)
         boost[(self.certified >= 0) & (self.certified <= m) & (m - self.certified <= 6)] = 2.0
-        boost[np.array([bool(j) for j in self.jobseeker])] *= 1.3
-        boost[age >= 65] *= 0.3
-        boost[age < 20] *= 0.6
-        p_e = np.where(before == EMPLOYED, p_move[:, 0], np.minimum(p_move[:, 0] * boost, 0.6))
+        boost[self.registered] *= 1.3
+        # Graduates and registered jobseekers find work faster than others, but the
+        # boosts share out the month's expected job finds rather than add to them, so
+        # the statuses keep their steady state as more people register and graduate.
+        looking = before != EMPLOYED
+        boost /= (p_move[looking, 0] * boost[looking]).sum() / max(p_move[looking, 0].sum(), 1e-9)
+        p_e = np.where(looking, np.minimum(p_move[:, 0] * boost, 0.6), p_move[:, 0])
         rest = (1 - p_e) / np.maximum(1 - p_move[:, 0], 1e-9)
         p_move[:, 1:] *= rest[:, None]
         p_move[:, 0] = p_e
@@ -256,6 +311,8 @@ class Simulation:
             self.start_job(mo, p, e, self.cal.day(rng, m))
         self.status = after
         truth.status[m] = after
+        if m % 3 == 1:
+            truth.employer_at[m] = self.employer.copy()
 
         self.contributions(mo, truth)
         self.benefit_claims(mo, lost_formal)
@@ -264,34 +321,41 @@ class Simulation:
         self.dol(mo)
 
     def contributions(self, mo: _Month, truth: Truth) -> None:
+        """The month's NIS contributions, column-wise: one per insured job, 1 % of them
+        corrected (earnings + 250) one or two months later."""
         m = mo.m
         insured = np.flatnonzero(self.formal)
         truth.insured[m, insured] = True
-        weeks = self.cal.mondays(m)
+        n = insured.size
         growth = 1 + 0.002 * m
         earnings = np.minimum(
-            np.round(
-                self.persons.earnings[insured] * growth * mo.rng.normal(1, 0.03, insured.size)
-            ),
-            25_000,
+            np.round(self.persons.earnings[insured] * growth * mo.rng.normal(1, 0.03, n)), 25_000
         )
-        late = mo.rng.random(insured.size) < 0.01
-        for i, p in enumerate(insured.tolist()):
-            e = int(self.employer[p])
-            key = self.next_id("contribution", "K", 10)
-            month, when = mo.at()
-            values: dict[str, object] = {
-                "key": key,
-                "nis_number": self.nis_no[p],
-                "employer_number": str(self.employers.nis_employer_no[e]),
-                "period": self.cal.period(m),
-                "insurable_earnings": float(earnings[i]),
-                "weeks": weeks,
-            }
-            row = self.ledger.add("nis", "contributions", Row(key, month, when, values, person=p))
-            if late[i]:
-                cm, cat = mo.at(int(mo.rng.integers(1, 3)))
-                row.change(cm, cat, insurable_earnings=float(earnings[i]) + 250.0)
+        late = np.flatnonzero(mo.rng.random(n) < 0.01)
+        first = self.counters.get("contribution", 0) + 1
+        self.counters["contribution"] = first + n - 1
+        at = self.cal.moments(mo.rng, np.full(n, m, dtype=np.int64))
+        rows = self.contribution_table.append(
+            key=np.arange(first, first + n, dtype=np.int64),
+            month=m,
+            at=at,
+            person=insured.astype(np.int32),
+            values={
+                "nis_number": self.nis_serial[insured],
+                "employer": self.employer[insured].copy(),
+                "period": np.full(n, m, dtype=np.int16),
+                "insurable_earnings": earnings,
+                "weeks": np.full(n, self.cal.mondays(m), dtype=np.int16),
+            },
+        )
+        later = m + mo.rng.integers(1, 3, size=late.size)
+        self.contribution_table.change(
+            rows[late],
+            month=later,
+            at=self.cal.moments(mo.rng, later),
+            column="insurable_earnings",
+            values=earnings[late] + 250.0,
+        )
 
     def benefit_claims(self, mo: _Month, lost: list[int]) -> None:
         for p in lost:
@@ -382,6 +446,7 @@ class Simulation:
                 continue
             jid = self.next_id("jobseeker", "J", 7)
             self.jobseeker[p] = jid
+            self.registered[p] = True
             isco = self.isco_codes[int(self.persons.isco[p])]
             wanted = titles.get(isco, ("any work",))
 
@@ -544,8 +609,10 @@ class Simulation:
         self.start()
         for m in range(months):
             self.month(m, truth)
+            self.spells.flush()
             if on_month is not None:
                 on_month(m)
+        self.spells.flush()
         truth.spells = self.spells
         return Nation(
             self.config, self.cal, months, self.persons, self.employers, self.ledger, truth

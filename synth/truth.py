@@ -5,12 +5,15 @@ Kept in ``<nation>/truth``, apart from ``<nation>/sources`` which is all a pipel
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
-from synth.agencies.files import write_csv
+from synth import records, reference
 from synth.population import EMPLOYED, POTENTIAL, UNEMPLOYED
 from synth.simulation import Nation
 
@@ -54,76 +57,113 @@ def indicators(nation: Nation) -> dict[str, object]:
     }
 
 
-def write_truth(nation: Nation, folder: Path) -> None:
-    """Links of every source record to its true person or employer, and the indicators."""
+def _links(nation: Nation) -> Iterator[tuple[str, str, str, int, str, int]]:
+    """(agency, table, record id, person, noise, employer) of every record written."""
     last = nation.months - 1
-    links, employer_links = [], []
     for (agency, table), rows in nation.ledger.tables.items():
         for row in rows:
-            if row.month > last:
-                continue
-            if row.person >= 0:
-                links.append(
-                    {
-                        "agency": agency,
-                        "table": table,
-                        "record_id": row.key,
-                        "person_id": row.person,
-                        "noise": ";".join(row.noise),
-                    }
-                )
-            if row.employer >= 0:
-                employer_links.append(
-                    {
-                        "agency": agency,
-                        "table": table,
-                        "record_id": row.key,
-                        "employer_id": row.employer,
-                    }
-                )
-    write_csv(
-        folder / "person_links.csv", links, ["agency", "table", "record_id", "person_id", "noise"]
-    )
-    write_csv(
-        folder / "employer_links.csv",
-        employer_links,
-        ["agency", "table", "record_id", "employer_id"],
-    )
+            if row.month <= last:
+                yield agency, table, row.key, row.person, ";".join(row.noise), row.employer
+    for (agency, table), columnar in nation.ledger.columnar.items():
+        for snap in columnar.as_of(last):
+            keys = records.contributions_keys(snap.key)
+            for key, p, e in zip(keys, snap.person.tolist(), snap.employer.tolist(), strict=True):
+                yield agency, table, key, p, "", e
+
+
+def write_truth(nation: Nation, folder: Path) -> dict[str, int]:
+    """Links of every source record to its true person or employer, and the indicators;
+    returns the rows written per ``truth.<file>``."""
+    last = nation.months - 1
+    folder.mkdir(parents=True, exist_ok=True)
+    with (
+        (folder / "person_links.csv").open("w", newline="", encoding="utf-8") as pf,
+        (folder / "employer_links.csv").open("w", newline="", encoding="utf-8") as ef,
+    ):
+        persons_out, employers_out = (
+            csv.writer(pf, lineterminator="\n"),
+            csv.writer(ef, lineterminator="\n"),
+        )
+        persons_out.writerow(["agency", "table", "record_id", "person_id", "noise"])
+        employers_out.writerow(["agency", "table", "record_id", "employer_id"])
+        linked = [0, 0]
+        for agency, table, key, person, noise, employer in _links(nation):
+            if person >= 0:
+                persons_out.writerow((agency, table, key, person, noise))
+                linked[0] += 1
+            if employer >= 0:
+                employers_out.writerow((agency, table, key, employer))
+                linked[1] += 1
     p = nation.persons
-    persons = [
+    regions = [r.code for r in nation.config.regions]
+    _write_columns(
+        folder / "persons.csv",
         {
-            "person_id": i,
-            "national_id": str(p.national_id[i]),
-            "given_name": p.given_name[i],
-            "family_name": p.family_name[i],
-            "date_of_birth": str(p.dob[i]),
-            "sex": int(p.sex[i]),
-            "region": nation.config.regions[int(p.region[i])].code,
-            "household": int(p.household[i]),
-            "isced": int(p.isced[i]),
-        }
-        for i in range(len(p))
-    ]
-    write_csv(folder / "persons.csv", persons, list(persons[0]))
-    e = nation.employers
-    employers = [
-        {
-            "employer_id": i,
-            "business_reg_no": str(e.business_reg_no[i]),
-            "nis_employer_no": str(e.nis_employer_no[i]),
-            "name": e.name[i],
-            "formal": bool(e.formal[i]),
-        }
-        for i in range(len(e))
-    ]
-    write_csv(folder / "employers.csv", employers, list(employers[0]))
-    states = (s.as_of(last) for s in nation.truth.spells)
-    spells = [state[0] for state in states if state is not None]
-    write_csv(
-        folder / "job_spells.csv",
-        spells,
-        ["key", "person_id", "employer_id", "start_date", "end_date", "formal", "isco"],
+            "person_id": range(len(p)),
+            "national_id": p.national_id.tolist(),
+            "given_name": p.given_name.tolist(),
+            "family_name": p.family_name.tolist(),
+            "date_of_birth": p.dob.astype(str).tolist(),
+            "sex": p.sex.tolist(),
+            "region": [regions[r] for r in p.region.tolist()],
+            "household": p.household.tolist(),
+            "isced": p.isced.tolist(),
+        },
     )
+    e = nation.employers
+    _write_columns(
+        folder / "employers.csv",
+        {
+            "employer_id": range(len(e)),
+            "business_reg_no": e.business_reg_no.tolist(),
+            "nis_employer_no": e.nis_employer_no.tolist(),
+            "name": e.name.tolist(),
+            "formal": e.formal.tolist(),
+        },
+    )
+    spells = 0
+    isco = np.array([code for code, _ in reference.isco_unit_groups()])
+    with (folder / "job_spells.csv").open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(
+            ("key", "person_id", "employer_id", "start_date", "end_date", "formal", "isco")
+        )
+        for snap in nation.truth.spells.as_of(last):
+            v = snap.values
+            end = v["end_date"]
+            out.writerows(
+                zip(
+                    [f"S{k:08d}" for k in snap.key.tolist()],
+                    v["person_id"].tolist(),
+                    v["employer_id"].tolist(),
+                    _dates(v["start_date"]),
+                    [d if e >= 0 else "" for d, e in zip(_dates(end), end.tolist(), strict=True)],
+                    v["formal"].tolist(),
+                    isco[v["isco"]].tolist(),
+                    strict=True,
+                )
+            )
+            spells += len(snap)
     (folder / "indicators.json").write_text(
         json.dumps(indicators(nation), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
+    return {
+        "truth.person_links": linked[0],
+        "truth.employer_links": linked[1],
+        "truth.persons": len(p),
+        "truth.employers": len(e),
+        "truth.job_spells": spells,
+    }
+
+
+def _dates(days: npt.NDArray[np.generic]) -> list[str]:
+    """Days from 1970-01-01 as ISO dates."""
+    out: list[str] = np.datetime_as_string(days.astype("datetime64[D]")).tolist()
+    return out
+
+
+def _write_columns(path: Path, columns: dict[str, Iterable[object]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(list(columns))
+        out.writerows(zip(*columns.values(), strict=True))

@@ -58,10 +58,7 @@ def make(
         "persons": len(made.persons),
         "employers": len(made.employers),
         "months": made.months,
-        "records": {
-            f"{a}.{t}": sum(row.month < made.months for row in rows)
-            for (a, t), rows in sorted(made.ledger.tables.items())
-        },
+        "records": made.record_counts(),
     }
     cli.emit(summary, lambda c: _render_summary(c, summary))
 

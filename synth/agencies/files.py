@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from synth import reference
 from synth.employers import SIZE_BANDS
@@ -28,7 +29,11 @@ LFS_COLUMNS = (
     "isco",
     "isic",
     "monthly_earnings",
+    "panel_household_no",  # the same in each of a household's visits
+    "visit",  # 1..4: the household's visit in the rotation panel
 )
+#: Quarters a household stays in the LFS panel.
+PANEL_VISITS = 4
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, object]], columns: Sequence[str]) -> None:
@@ -40,26 +45,32 @@ def write_csv(path: Path, rows: Sequence[dict[str, object]], columns: Sequence[s
             w.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
 
 
-def tvet_month(nation: Nation, folder: Path, m: int) -> dict[str, int]:
-    """The TVET authority's export for month ``m``: rows written or changed in it."""
+def tvet_month(
+    nation: Nation, folder: Path, m: int, columns: dict[str, list[str]]
+) -> dict[str, int]:
+    """The TVET authority's export for month ``m``: rows written or changed in it, with
+    the ``columns`` of :func:`tvet_columns`."""
     out = {}
     for table in TVET_TABLES:
         rows = nation.ledger.materialise("tvet", table, m, only_month=m)
-        columns = _columns(nation.ledger.materialise("tvet", table, nation.months - 1))
-        if not columns:
-            columns = ["updated_at"]
-        write_csv(folder / "exports" / nation.calendar.period(m) / f"{table}.csv", rows, columns)
+        path = folder / "exports" / nation.calendar.period(m) / f"{table}.csv"
+        write_csv(path, rows, columns[table])
         out[table] = len(rows)
     return out
 
 
-def _columns(rows: Sequence[dict[str, object]]) -> list[str]:
-    cols: list[str] = []
-    for row in rows:
-        for c in row:
-            if c != "key" and c not in cols:
-                cols.append(c)
-    return cols
+def tvet_columns(nation: Nation) -> dict[str, list[str]]:
+    """Each TVET export's columns: every field its rows carry over the period, in the
+    order first seen, then ``updated_at``."""
+    last = nation.months - 1
+    out: dict[str, list[str]] = {}
+    for table in TVET_TABLES:
+        seen: dict[str, None] = {}
+        for row in nation.ledger.rows("tvet", table):
+            if row.month <= last:
+                seen |= dict.fromkeys(c for c in row.values if c != "key")
+        out[table] = [*seen, "updated_at"]
+    return out
 
 
 def business_register(nation: Nation, folder: Path) -> int:
@@ -80,13 +91,36 @@ def business_register(nation: Nation, folder: Path) -> int:
     return len(rows)
 
 
+def _quarter_label(nation: Nation, q: int) -> tuple[int, int]:
+    """(year, quarter) of quarter ``q`` from the start (negative: before the period)."""
+    first = nation.calendar.first
+    years, month = divmod(first.month - 1 + 3 * q + 1, 12)
+    return first.year + years, month // 3 + 1
+
+
+def lfs_panel(nation: Nation, q: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+    """The LFS rotation panel in quarter ``q``: (households in the sample, the quarter
+    each entered it). Households fall in four rotation groups; each quarter one group
+    leaves and a fresh sample of it enters, so a household is visited in four
+    consecutive quarters and three quarters of the sample carry over."""
+    cfg = nation.config
+    households = np.unique(nation.persons.household)
+    group = np.random.default_rng([cfg.seed, 3]).integers(0, PANEL_VISITS, size=households.size)
+    cohort = (q + group) // PANEL_VISITS
+    draw = np.empty(households.size)
+    for k in np.unique(cohort).tolist():
+        mine = cohort == k
+        draw[mine] = np.random.default_rng([cfg.seed, 3, k]).random(households.size)[mine]
+    sampled = draw < cfg.lfs_household_sample
+    return households[sampled], (PANEL_VISITS * cohort - group)[sampled]
+
+
 def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
     """LFS microdata of quarter ``q`` (0-based from the start; reference: its middle month)."""
     cfg, persons = nation.config, nation.persons
     m = 3 * q + 1
-    rng = np.random.default_rng([cfg.seed, 3, q])
+    sampled, entered = lfs_panel(nation, q)
     households = np.unique(persons.household)
-    sampled = households[rng.random(households.size) < cfg.lfs_household_sample]
     in_sample = np.isin(persons.household, sampled)
     # Weight: households in the region / households sampled in the region.
     hh_region = np.zeros(households.size, dtype=np.int16)
@@ -94,12 +128,22 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
     total = np.bincount(hh_region, minlength=len(cfg.regions))
     got = np.bincount(hh_region[np.isin(households, sampled)], minlength=len(cfg.regions))
     weight = total / np.maximum(got, 1)
+    # The panel number: quarter of entry and rank among the households entering with it.
+    by_entry = np.lexsort((sampled, entered))
+    first_of = np.searchsorted(entered[by_entry], entered[by_entry])
+    rank = np.empty(sampled.size, dtype=np.int64)
+    rank[by_entry] = np.arange(sampled.size) - first_of + 1
+    panel = {
+        int(h): (f"{y}{qq}{r:06d}", q - int(e) + 1)
+        for h, e, r in zip(sampled.tolist(), entered.tolist(), rank.tolist(), strict=True)
+        for y, qq in [_quarter_label(nation, int(e))]
+    }
     status = nation.truth.status[m]
     start = nation.calendar.month_start(m)
-    year, quarter = start.year, (start.month - 1) // 3 + 1
+    year, quarter = _quarter_label(nation, q)
     isco = reference.isco_unit_groups()
     isic = reference.isic_classes()
-    employer_at = _employer_at(nation, m)
+    employer_at = nation.truth.employer_at[m]
     rows: list[dict[str, object]] = []
     idx = np.flatnonzero(in_sample)
     idx = idx[np.lexsort((idx, persons.household[idx]))]
@@ -110,9 +154,10 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
         hh_no.setdefault(h, len(hh_no) + 1)
         line[h] = line.get(h, 0) + 1
         employed = status[p] == 0
-        e = employer_at.get(p, -1)
+        e = int(employer_at[p])
         born = persons.dob[p].astype(object)
         age = start.year - born.year - ((start.month, start.day) < (born.month, born.day))
+        panel_no, visit = panel[h]
         rows.append(
             {
                 "year": year,
@@ -128,17 +173,9 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
                 "isco": isco[int(persons.isco[p])][0] if employed else None,
                 "isic": isic[int(nation.employers.isic[e])][1] if employed and e >= 0 else None,
                 "monthly_earnings": float(persons.earnings[p]) if employed else None,
+                "panel_household_no": panel_no,
+                "visit": visit,
             }
         )
     write_csv(folder / "lfs" / f"lfs_{year}Q{quarter}.csv", rows, LFS_COLUMNS)
     return len(rows)
-
-
-def _employer_at(nation: Nation, m: int) -> dict[int, int]:
-    """Person -> employer of the job held at the end of month ``m``."""
-    out: dict[int, int] = {}
-    for spell in nation.truth.spells:
-        state = spell.as_of(m)
-        if state is not None and state[0]["end_date"] is None:
-            out[spell.person] = spell.employer
-    return out

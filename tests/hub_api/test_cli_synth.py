@@ -25,6 +25,7 @@ def test_make_extend_describe(tmp_path):
     out = tmp_path / "nation"
     made = _run("synth", "make", "--config", str(config), "--seed", "3", "--out", str(out))
     assert made["persons"] == 1000 and made["months"] == 3
+    assert made["records"]["nis.contributions"] > 1000  # kept column-wise, counted too
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["noise"]["jobboard"]["missing_national_id"] == 0.9
     assert manifest["seed"] == 3

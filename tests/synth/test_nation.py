@@ -8,10 +8,11 @@ import httpx
 import pytest
 
 from synth import nation
-from synth.agencies import sql
+from synth.agencies import files, sql
 from synth.config import AgencyNoise, NoiseConfig, SynthConfig
 from synth.errors import SynthConfigError
 from synth.jobboard_api import serve
+from synth.simulation import simulate
 
 SMALL = SynthConfig(persons=2000, months=6, seed=11)
 
@@ -203,3 +204,26 @@ def test_nis_and_dol_write_to_postgresql(postgres_url, tmp_path, twins):
     nation.extend(tmp_path, database_url=postgres_url)
     claims = sql.dump(postgres_url, "nis", schema=f"{prefix}nis")
     assert len(claims) > len(sql.dump(sql.sqlite_url(a / "sources", "nis"), "nis"))
+
+
+def test_lfs_is_a_rotation_panel_of_four_visits(twins):
+    a, _ = twins
+    quarters = []
+    for path in sorted((a / "sources/nso/lfs").glob("lfs_*.csv")):
+        with path.open() as f:
+            rows = list(csv.DictReader(f))
+        quarters.append({r["panel_household_no"]: int(r["visit"]) for r in rows})
+    first, second = quarters[:2]
+    assert set(first.values()) == {1, 2, 3, 4}
+    back = {h: v for h, v in second.items() if v > 1}
+    assert all(first[h] == v - 1 for h, v in back.items())
+    assert all(v == 1 for h, v in second.items() if h not in first)
+    assert all(h not in second for h, v in first.items() if v == 4)
+    assert 0.6 < len(back) / len(second) < 0.9  # three quarters carry over
+    # Over two years each entry into the panel brings four consecutive visits at most.
+    made = simulate(SMALL, 1)
+    seen: dict[tuple[int, int], list[int]] = {}
+    for q in range(8):
+        for h, entered in zip(*(x.tolist() for x in files.lfs_panel(made, q)), strict=True):
+            seen.setdefault((h, entered), []).append(q)
+    assert all(qs == list(range(max(e, 0), min(e + 4, 8))) for (_, e), qs in seen.items())
