@@ -10,7 +10,7 @@ import pytest
 
 from connectors.sdk.sources.http import HttpSource, HttpSourceConfig
 from connectors.sdk.watermark import Watermark
-from synth.agencies.sql import write_tables
+from synth.agencies.sql import LAYOUTS, write_tables
 from synth.jobboard_api import JobBoardServer, serve
 
 # Five vacancies, three of them written in the same second (a tie on the watermark).
@@ -28,11 +28,20 @@ PLACEMENTS: list[dict[str, object]] = [
 ]
 
 
+def in_layout(table: str, rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    """Rows as ``write_tables`` takes them: the layout's column order, then ``updated_at``."""
+    columns = [name for name, _ in LAYOUTS["jobboard"][table]] + ["updated_at"]
+    return [tuple(row.get(c) for c in columns) for row in rows]
+
+
 @pytest.fixture(scope="module")
 def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("board")
     db = folder / "jobboard.db"
-    write_tables(f"sqlite:///{db}", "jobboard", {"vacancies": VACANCIES, "placements": PLACEMENTS})
+    tables = {"vacancies": VACANCIES, "placements": PLACEMENTS}
+    write_tables(
+        f"sqlite:///{db}", "jobboard", {t: [in_layout(t, rows)] for t, rows in tables.items()}
+    )
     server: JobBoardServer = serve(Path(db), "127.0.0.1", 0)
     server.start_background()
     try:
