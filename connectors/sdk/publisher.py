@@ -24,6 +24,7 @@ list of ``[name, value]`` header pairs (the envelope's header values are ASCII).
 from __future__ import annotations
 
 import json
+import logging
 import struct
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -43,6 +44,8 @@ from governance.keys.material import key_id_for, load_private_pem
 from schemas.catalog import SchemaVersion
 from schemas.envelope import DEFAULT_MAX_MESSAGE_BYTES, Message, parse_headers, seal_batch
 from schemas.signing import Signer
+
+log = logging.getLogger(__name__)
 
 _LEN = struct.Struct(">I")
 #: Room for the headers and the record batch framing on top of the envelope's limit.
@@ -116,18 +119,24 @@ class Sender(Protocol):
 
 
 class KafkaSender:
-    """confluent-kafka producer that waits for every delivery report."""
+    """confluent-kafka producer that waits for every delivery report.
+
+    The producer is idempotent, so a broker that loses its state (the memory-only
+    embedded broker restarted) no longer knows its producer id, and librdkafka then
+    holds the messages without ever reporting them. A send that times out therefore
+    drops its producer (purging what it still holds: the outbox keeps every batch) and
+    the next send starts a new one, so a long-running connector recovers by itself.
+    """
 
     def __init__(self, config: dict[str, Any], *, timeout_s: float = 30.0) -> None:
-        self._producer = Producer(
-            {
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                "message.max.bytes": DEFAULT_MAX_MESSAGE_BYTES + PRODUCER_OVERHEAD_BYTES,
-                **config,
-            }
-        )
+        self._config = {
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "message.max.bytes": DEFAULT_MAX_MESSAGE_BYTES + PRODUCER_OVERHEAD_BYTES,
+            **config,
+        }
+        self._producer = Producer(self._config)
         self._timeout_s = timeout_s
 
     def send(self, topic: str, messages: Sequence[Message]) -> None:
@@ -160,9 +169,18 @@ class KafkaSender:
         remaining = self._producer.flush(self._timeout_s)
         if remaining or errors or delivered != len(messages):
             detail = "; ".join(errors[:3]) or f"{remaining} not delivered in {self._timeout_s} s"
+            if remaining:
+                self._renew()
             raise PublishFailed(
                 f"topic {topic}: {delivered} of {len(messages)} parts delivered ({detail})"
             )
+
+    def _renew(self) -> None:
+        """Replace a producer that could not deliver within the timeout."""
+        log.warning("producer could not deliver within %.0f s; starting a new one", self._timeout_s)
+        self._producer.purge()
+        self._producer.flush(0)
+        self._producer = Producer(self._config)
 
     def close(self) -> None:
         self._producer.flush(self._timeout_s)
