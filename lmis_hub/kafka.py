@@ -20,6 +20,9 @@ from typing import Any
 from lmis_hub.settings import KafkaSettings
 
 GROUP_HEARTBEAT_INTERVAL_MS = 500
+#: A group subscribed by pattern (the ingest workers) finds a topic created after it
+#: joined at its next metadata refresh: within 10 s rather than librdkafka's 5 minutes.
+GROUP_TOPIC_REFRESH_MS = 10_000
 
 
 def _heartbeat_ms(settings: KafkaSettings) -> int:
@@ -100,6 +103,7 @@ def librdkafka_group_config(settings: KafkaSettings, group_id: str, **extra: Any
             "auto.offset.reset": "earliest",
             "session.timeout.ms": settings.group_session_timeout_ms,
             "heartbeat.interval.ms": _heartbeat_ms(settings),
+            "topic.metadata.refresh.interval.ms": GROUP_TOPIC_REFRESH_MS,
             **extra,
         },
     )
