@@ -189,7 +189,13 @@ class Connector:
     """One agency connector wired as `lmis-hub connector run` wires it."""
 
     def __init__(
-        self, config: ConnectorConfig, *, hub: Hub, schemas: Catalog, resend_after_s: float
+        self,
+        config: ConnectorConfig,
+        *,
+        hub: Hub,
+        schemas: Catalog,
+        resend_after_s: float,
+        send_timeout_s: float,
     ) -> None:
         self.config = config
         self.key = f"{config.agency}/{config.dataset}"
@@ -210,7 +216,7 @@ class Connector:
         schema = schemas.get(config.agency, config.dataset, config.schema_major)
         self._schema = schema
         self._signer = hub.signers[config.agency]
-        self._sender = KafkaSender(self.kafka)
+        self._sender = KafkaSender(self.kafka, timeout_s=send_timeout_s)
         self.publisher = self._publisher()
         applier = ReceiptApplier(
             self.state,
@@ -243,13 +249,6 @@ class Connector:
         """Read the source after the watermark and publish every new batch."""
         return self.pipeline.run(self.publisher)
 
-    def reconnect(self) -> None:
-        """A new producer (as a fresh `connector run` has): an idempotent producer whose
-        broker lost its state can be left in a fatal state."""
-        self._sender.close()
-        self._sender = KafkaSender(self.kafka)
-        self.publisher = self._publisher()
-
     def receipts(self, timeout_s: float = 1.0) -> ReceiptReport:
         return self.reader.poll(timeout_s=timeout_s, max_messages=10_000)
 
@@ -279,13 +278,20 @@ def connector(
     schemas: Catalog,
     batch_size: int,
     resend_after_s: float = 600.0,
+    send_timeout_s: float = 30.0,
 ) -> Connector:
     """The agency config ``connectors/agencies/<dataset>.yaml`` deployed in ``data_dir``."""
     path = AGENCIES / f"{dataset}.yaml"
     document = deployment_document(path, nation=nation, data_dir=data_dir, bootstrap=bootstrap)
     document["batch_size"] = batch_size
     config = parse_config(document, origin=str(path))
-    return Connector(config, hub=hub, schemas=schemas, resend_after_s=resend_after_s)
+    return Connector(
+        config,
+        hub=hub,
+        schemas=schemas,
+        resend_after_s=resend_after_s,
+        send_timeout_s=send_timeout_s,
+    )
 
 
 # The worker ----------------------------------------------------------------------------

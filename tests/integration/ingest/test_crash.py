@@ -21,13 +21,12 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from infra.broker import BrokerProcess, free_port, start_broker, stop_process
 from schemas.catalog import Catalog
+from tests.fixtures.kafka import Broker
 from tests.integration.spine import (
     Connector,
     Hub,
@@ -51,6 +50,12 @@ KILLS = 10
 BATCH_SIZE = 500
 #: A killed worker's successor consumes again 4 s after it joins with a 2 s session
 #: (11 s with the default 6 s: the dead member keeps its partitions until it expires).
+#: The connectors' receipt timeout in the broker test: what has no receipt this long
+#: after it was sent is sent again from the outbox.
+RESEND_AFTER_S = 8.0
+#: A send the broker does not acknowledge fails after this long (the batch stays in
+#: the outbox); 30 s by default, shorter so the test does not wait on it.
+SEND_TIMEOUT_S = 5.0
 WORKER_SETTINGS = {
     "HUB_INGEST__MAX_GROUP_MESSAGES": "4",
     "HUB_INGEST__MAX_GROUP_WAIT_MS": "50",
@@ -69,14 +74,9 @@ def schemas() -> Catalog:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[BrokerProcess]:
-    """A broker of this test's own (the test may kill it)."""
-    process = start_broker(
-        host="127.0.0.1", port=free_port(), log_path=tmp_path / "broker.log", detach=False
-    )
-    holder = [process]
-    yield process
-    stop_process(holder[-1].pid)
+def broker(restartable_broker: Broker) -> Broker:
+    """A broker of this test's own: the worker subscribes to every agency topic."""
+    return restartable_broker
 
 
 def _connectors(
@@ -92,6 +92,7 @@ def _connectors(
             schemas=schemas,
             batch_size=BATCH_SIZE,
             resend_after_s=resend_s,
+            send_timeout_s=SEND_TIMEOUT_S,
         )
         for d in DATASETS
     ]
@@ -150,7 +151,7 @@ def _assert_exact(hub: Hub, nation: Path, connectors: list[Connector]) -> None:
 
 
 def test_sigkill_the_worker_again_and_again(
-    nation: Path, schemas: Catalog, broker: BrokerProcess, tmp_path: Path
+    nation: Path, schemas: Catalog, broker: Broker, tmp_path: Path
 ) -> None:
     started = time.monotonic()
     rng = random.Random(SEED)
@@ -198,4 +199,51 @@ def test_sigkill_the_worker_again_and_again(
         f"\n{worker.kills} kills (kill, delay s, ledger batches): {kill_log}; setup "
         f"{kills_from - started:.1f} s, kills {killed - kills_from:.1f} s, drain "
         f"{drained - killed:.1f} s, total {time.monotonic() - started:.1f} s"
+    )
+
+
+def test_restart_the_broker_mid_load(
+    nation: Path, schemas: Catalog, broker: Broker, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    hub = provision_hub(tmp_path, DATASETS, schemas=schemas)
+    connectors = _connectors(
+        hub, nation, tmp_path, broker.bootstrap, schemas, resend_s=RESEND_AFTER_S
+    )
+    worker = WorkerProcess(
+        hub.worker_env(broker.bootstrap, tmp_path / "worker", **WORKER_SETTINGS),
+        tmp_path / "worker.log",
+    )
+    publishing = Publishing(connectors)
+    try:
+        worker.start()
+        publishing.start()
+        wait_until(lambda: ledger_size(hub) >= 20, timeout_s=60, what="the first batches")
+        before = ledger_size(hub)
+        broker.restart()  # topics, offsets, receipts and the consumer group are gone
+        restarted = time.monotonic()
+        publishing.join(90)
+        assert not publishing.is_alive()
+        # `connector run` again: the rows after the watermark (a run that failed left
+        # some), then receipts, and resending from the outbox whatever has had no receipt
+        # for the timeout.
+        for c in connectors:
+            c.publish()
+        _drain(connectors, timeout_s=90, resend=True)
+        drained = time.monotonic()
+        # The worker rode out the broker's restart: it rejoined the group it lost.
+        assert worker.alive() and worker.starts == 1, worker.log_path.read_text()[-3000:]
+        worker.stop()
+        _assert_exact(hub, nation, connectors)
+        total = sum(len(c.part_ids()) for c in connectors)
+    finally:
+        worker.stop()
+        for c in connectors:
+            c.close()
+    assert broker.restarts == 1 and before < total
+    print(
+        f"\nbroker restarted after {before} of {total} batches; publishing failures "
+        f"{publishing.failures}; setup-to-restart "
+        f"{restarted - started:.1f} s, drain {drained - restarted:.1f} s, total "
+        f"{time.monotonic() - started:.1f} s"
     )
