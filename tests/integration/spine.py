@@ -307,9 +307,11 @@ class WorkerProcess:
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
     kills: int = 0
+    seen_at_start: int = 0
     _log: IO[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> None:
+        self.seen_at_start = self.outcomes() if self.log_path.exists() else 0
         self._log = self.log_path.open("ab")
         exe = Path(sys.executable).with_name("lmis-hub")
         self.proc = subprocess.Popen(
@@ -326,6 +328,10 @@ class WorkerProcess:
         words = (b"accepted", b"duplicate", b"quarantined")
         lines = self.log_path.read_bytes().splitlines()
         return sum(1 for line in lines if line.split(b" ", 1)[0] in words)
+
+    def worked(self) -> bool:
+        """Whether this life of the worker has decided on a group yet."""
+        return self.outcomes() > self.seen_at_start
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -8,8 +8,9 @@ source rows, no batch landed twice (the lineage column against the ledger), ever
 is in the ledger once and receipted as accepted to its connector, nothing is
 quarantined, and the audit chain verifies.
 
-- ``test_sigkill_the_worker_again_and_again``: the worker is SIGKILLed at seeded random
-  moments while it works through the load, ten times, and started again each time.
+- ``test_sigkill_the_workers_again_and_again``: two workers in one consumer group are
+  SIGKILLed in turn at seeded random moments while they work through the load, ten
+  times, and each is started again at once.
 - ``test_restart_the_broker_mid_load``: the memory-only broker is killed and started
   again on the same port in the middle of the load (every topic, offset and receipt is
   gone); the connectors send again what has no receipt from their outboxes.
@@ -150,36 +151,37 @@ def _assert_exact(hub: Hub, nation: Path, connectors: list[Connector]) -> None:
     assert r.audit_intact and r.audit_entries > len(sent)
 
 
-def test_sigkill_the_worker_again_and_again(
+@pytest.mark.slow
+def test_sigkill_the_workers_again_and_again(
     nation: Path, schemas: Catalog, broker: Broker, tmp_path: Path
 ) -> None:
+    """Two workers in one group, as in production, killed in turn: while one starts
+    again (imports, group join) the other works, and takes over the partitions of the
+    dead one once its session expires."""
     started = time.monotonic()
     rng = random.Random(SEED)
     hub = provision_hub(tmp_path, DATASETS, schemas=schemas)
     # No resend in this test: a killed worker must lose nothing the broker still holds.
     connectors = _connectors(hub, nation, tmp_path, broker.bootstrap, schemas, resend_s=3600)
-    worker = WorkerProcess(
-        hub.worker_env(broker.bootstrap, tmp_path / "worker", **WORKER_SETTINGS),
-        tmp_path / "worker.log",
-    )
+    env = hub.worker_env(broker.bootstrap, tmp_path / "worker", **WORKER_SETTINGS)
+    workers = [WorkerProcess(env, tmp_path / f"worker-{n}.log") for n in ("a", "b")]
     publishing = Publishing(connectors)
     try:
         kills_from = time.monotonic()
-        worker.start()
+        for worker in workers:
+            worker.start()
         publishing.start()
-        kill_log: list[tuple[int, float, int]] = []
-        for _ in range(KILLS):
-            seen = worker.outcomes()
+        kill_log: list[tuple[str, float, int]] = []
+        for n in range(KILLS):
+            victim = workers[n % 2]
             # a random moment after this life's first decision: somewhere in a later group
-            wait_until(
-                lambda seen=seen: worker.outcomes() > seen, timeout_s=60, what="the worker's work"
-            )
+            wait_until(victim.worked, timeout_s=60, what=f"{victim.log_path.name} to work")
             delay = rng.uniform(0.0, 0.8)
             time.sleep(delay)
-            assert worker.alive(), worker.log_path.read_text()[-3000:]
-            worker.kill()
-            kill_log.append((worker.kills, round(delay, 2), ledger_size(hub)))
-            worker.start()
+            assert victim.alive(), victim.log_path.read_text()[-3000:]
+            victim.kill()
+            kill_log.append((victim.log_path.stem, round(delay, 2), ledger_size(hub)))
+            victim.start()
         publishing.join(60)
         assert not publishing.is_alive() and publishing.failures == []
         total = sum(len(c.part_ids()) for c in connectors)
@@ -188,20 +190,25 @@ def test_sigkill_the_worker_again_and_again(
         killed = time.monotonic()
         _drain(connectors, timeout_s=90, resend=False)
         drained = time.monotonic()
-        worker.stop()
+        for worker in workers:
+            assert worker.alive(), worker.log_path.read_text()[-3000:]
+            worker.stop()
         _assert_exact(hub, nation, connectors)
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
         for c in connectors:
             c.close()
-    assert worker.kills >= KILLS
+    kills = sum(w.kills for w in workers)
+    assert kills >= KILLS
     print(
-        f"\n{worker.kills} kills (kill, delay s, ledger batches): {kill_log}; setup "
+        f"\n{kills} kills (worker, delay s, ledger batches): {kill_log}; setup "
         f"{kills_from - started:.1f} s, kills {killed - kills_from:.1f} s, drain "
         f"{drained - killed:.1f} s, total {time.monotonic() - started:.1f} s"
     )
 
 
+@pytest.mark.slow
 def test_restart_the_broker_mid_load(
     nation: Path, schemas: Catalog, broker: Broker, tmp_path: Path
 ) -> None:
