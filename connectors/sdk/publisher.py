@@ -23,6 +23,7 @@ list of ``[name, value]`` header pairs (the envelope's header values are ASCII).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import struct
@@ -31,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka import Message as KafkaMessage
 from pydantic import SecretStr
 
@@ -123,9 +124,10 @@ class KafkaSender:
 
     The producer is idempotent, so a broker that loses its state (the memory-only
     embedded broker restarted) no longer knows its producer id, and librdkafka then
-    holds the messages without ever reporting them. A send that times out therefore
-    drops its producer (purging what it still holds: the outbox keeps every batch) and
-    the next send starts a new one, so a long-running connector recovers by itself.
+    holds the messages without ever reporting them, or fails with a fatal error. A
+    send that fails therefore drops its producer (purging what it still holds: the
+    outbox keeps every batch) and the next send starts a new one, so a long-running
+    connector recovers by itself.
     """
 
     def __init__(self, config: dict[str, Any], *, timeout_s: float = 30.0) -> None:
@@ -140,6 +142,18 @@ class KafkaSender:
         self._timeout_s = timeout_s
 
     def send(self, topic: str, messages: Sequence[Message]) -> None:
+        try:
+            self._send(topic, messages)
+        except PublishFailed as exc:
+            log.warning("%s; the next send starts a new producer", exc.message)
+            self._renew()
+            raise
+        except KafkaException as exc:  # a fatal producer error raised by poll or flush
+            log.warning("topic %s: %s; the next send starts a new producer", topic, exc)
+            self._renew()
+            raise PublishFailed(f"topic {topic}: the producer failed ({exc})") from exc
+
+    def _send(self, topic: str, messages: Sequence[Message]) -> None:
         errors: list[str] = []
         delivered = 0
 
@@ -169,17 +183,15 @@ class KafkaSender:
         remaining = self._producer.flush(self._timeout_s)
         if remaining or errors or delivered != len(messages):
             detail = "; ".join(errors[:3]) or f"{remaining} not delivered in {self._timeout_s} s"
-            if remaining:
-                self._renew()
             raise PublishFailed(
                 f"topic {topic}: {delivered} of {len(messages)} parts delivered ({detail})"
             )
 
     def _renew(self) -> None:
-        """Replace a producer that could not deliver within the timeout."""
-        log.warning("producer could not deliver within %.0f s; starting a new one", self._timeout_s)
-        self._producer.purge()
-        self._producer.flush(0)
+        """Replace a producer that failed a send."""
+        with contextlib.suppress(KafkaException):  # a producer in a fatal state
+            self._producer.purge()
+            self._producer.flush(0)
         self._producer = Producer(self._config)
 
     def close(self) -> None:

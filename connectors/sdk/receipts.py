@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from connectors.sdk.errors import ReceiptConflict, SigningKeyInvalid, UnknownBatch
@@ -198,6 +198,13 @@ class ReceiptReader:
         self._assigned = False
 
     def _assign(self, timeout_s: float) -> None:
+        try:
+            self._assign_from_stored(timeout_s)
+        except KafkaException as exc:
+            # The broker did not answer in time: keep reading where the reader is.
+            log.warning("receipts topic %s: cannot assign (%s)", self.topic, exc)
+
+    def _assign_from_stored(self, timeout_s: float) -> None:
         meta = self._consumer.list_topics(self.topic, timeout=timeout_s).topics.get(self.topic)
         if meta is None or meta.error is not None:
             return  # no receipts topic yet: nothing to read

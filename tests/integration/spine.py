@@ -163,7 +163,7 @@ def provision_hub(root: Path, datasets: list[str], *, schemas: Catalog) -> Hub:
                     ],
                 )
                 agreement = agreements.create(doc, actor="lmis")
-                for party, (key_id, key) in {
+                for party, (key_id, signing) in {
                     agency: (row.key_id, private),
                     "hub": (hub.key_id, hub.private_key),
                 }.items():
@@ -172,7 +172,7 @@ def provision_hub(root: Path, datasets: list[str], *, schemas: Catalog) -> Hub:
                         agreement.version,
                         agency=party,
                         key_id=key_id,
-                        private_key=key,
+                        private_key=signing,
                         actor=party,
                     )
                 agreements.activate(agreement.id, agreement.version, actor="lmis", reason="test")
