@@ -167,4 +167,3 @@ def make_employers(config: SynthConfig, rng: np.random.Generator) -> Employers:
         registered_on=(registered - _EPOCH).astype(np.int32),
         nis_registered_on=(nis_registered - _EPOCH).astype(np.int32),
     )
-

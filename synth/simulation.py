@@ -301,6 +301,7 @@ class Simulation:
                 "key": key,
                 "nis_number": key,
                 "sex": int(self.persons.sex[p]),
+                "region": self.config.regions[int(self.persons.region[p])].code,
                 "registered_on": registered.isoformat(),
             }
 
@@ -655,9 +656,9 @@ class Simulation:
             )
             if severity in ("serious", "fatal"):  # the inspectorate visits the workplace
                 self.inspection(mo, e, "accident")
-            if severity in ("lost-time", "serious") and self.formal[p]:
-                if x.random() < _INJURY_CLAIMED:
-                    self.claim(mo, p, "employment injury", x)
+            injured = severity in ("lost-time", "serious") and self.formal[p]
+            if injured and x.random() < _INJURY_CLAIMED:
+                self.claim(mo, p, "employment injury", x)
         band = np.searchsorted(SIZE_EDGES, self.headcount, side="right")
         for e in np.flatnonzero(rng.random(band.size) < DISPUTE_RATE[band]).tolist():
             size = int(self.headcount[e])

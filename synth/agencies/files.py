@@ -82,14 +82,10 @@ def business_register(nation: Nation, folder: Path) -> int:
     emp = nation.employers
     classes = reference.isic_classes()
     last = nation.months - 1
-    reference_date = nation.calendar.month_start(last).replace(
-        day=nation.calendar.days_in(last)
-    )
+    reference_date = nation.calendar.month_start(last).replace(day=nation.calendar.days_in(last))
     headcount = nation.truth.headcount.tolist()
     bands = np.searchsorted(SIZE_EDGES, nation.truth.headcount, side="right").tolist()
-    registered = np.datetime_as_string(
-        emp.registered_on.astype("datetime64[D]"), unit="D"
-    ).tolist()
+    registered = np.datetime_as_string(emp.registered_on.astype("datetime64[D]"), unit="D").tolist()
     rows: list[dict[str, object]] = [
         {
             "business_reg_no": str(emp.business_reg_no[e]),

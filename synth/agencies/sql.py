@@ -30,7 +30,9 @@ _CASE = (
 #: agency -> table -> columns (the first is the primary key); ``updated_at`` is added.
 LAYOUTS: dict[str, dict[str, tuple[tuple[str, Any], ...]]] = {
     "nis": {
-        "insured_persons": (("nis_number", _T), *_PERSON, ("sex", _I), ("registered_on", _D)),
+        "insured_persons": (
+            ("nis_number", _T), *_PERSON, ("sex", _I), ("region", _T), ("registered_on", _D),
+        ),
         "employers": (
             ("employer_number", _T), ("business_reg_no", _T), ("name", _T), ("isic", _T),
             ("region", _T), ("registered_on", _D), ("status", _T),
