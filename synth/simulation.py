@@ -133,6 +133,8 @@ class Truth:
     spells: ColumnTable = field(default_factory=lambda: ColumnTable(SPELL_COLUMNS))
     #: LFS reference month (3q + 1) -> persons: employer of the job held at its end, -1
     employer_at: dict[int, npt.NDArray[np.int32]] = field(default_factory=dict)
+    #: LFS reference month -> persons: whether the job held is insured (formal)
+    formal_at: dict[int, npt.NDArray[np.bool_]] = field(default_factory=dict)
     #: employers: persons working there at the end of the last month
     headcount: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
@@ -374,6 +376,7 @@ class Simulation:
         self.headcount = np.bincount(working, minlength=len(self.employers))
         if m % 3 == 1:
             truth.employer_at[m] = self.employer.copy()
+            truth.formal_at[m] = self.formal.copy()
 
         self.contributions(mo, truth)
         self.employer_status(mo)

@@ -26,10 +26,13 @@ LFS_COLUMNS = (
     "region",
     "sex",
     "age",
+    "birth_year",
     "isced",
     "lf_status",
+    "status_in_employment",  # ICSE-18 code of the employed
     "isco",
     "isic",
+    "usual_hours",  # usual weekly hours of the employed
     "monthly_earnings",
     "panel_household_no",  # the same in each of a household's visits
     "visit",  # 1..4: the household's visit in the rotation panel
@@ -158,6 +161,23 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
     isco = reference.isco_unit_groups()
     isic = reference.isic_classes()
     employer_at = nation.truth.employer_at[m]
+    # Status in employment (ICSE-18) and usual weekly hours of the employed: insured
+    # jobs are permanent or fixed-term employees; the others casual employees,
+    # own-account workers or contributing family workers. About one in eight works
+    # part-time.
+    detail = np.random.default_rng([cfg.seed, 8, q])
+    formal = nation.truth.formal_at[m]
+    draw = detail.random(len(persons))
+    icse = np.where(
+        formal,
+        np.where(draw < 0.85, 41, 42),
+        np.select([draw < 0.6, draw < 0.85], [43, 22], 51),
+    )
+    part_time = detail.random(len(persons)) < 0.12
+    hours = np.where(
+        part_time, detail.normal(20, 6, len(persons)), detail.normal(41, 5, len(persons))
+    )
+    hours = np.clip(np.round(hours), 4, 84).astype(np.int64)
     # Each household is interviewed on one day of the quarter.
     days = sum(nation.calendar.days_in(3 * q + i) for i in range(3))
     first_day = nation.calendar.month_start(3 * q)
@@ -191,10 +211,13 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
                 "region": cfg.regions[int(persons.region[p])].code,
                 "sex": int(persons.sex[p]),
                 "age": age,
+                "birth_year": born.year,
                 "isced": int(persons.isced[p]),
                 "lf_status": int(status[p]) + 1,
+                "status_in_employment": int(icse[p]) if employed else None,
                 "isco": isco[int(persons.isco[p])][0] if employed else None,
                 "isic": isic[int(nation.employers.isic[e])][1] if employed and e >= 0 else None,
+                "usual_hours": int(hours[p]) if employed else None,
                 "monthly_earnings": float(persons.earnings[p]) if employed else None,
                 "panel_household_no": panel_no,
                 "visit": visit,

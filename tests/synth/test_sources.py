@@ -174,7 +174,13 @@ def test_registrations_lfs_interviews_and_vacancies_are_dated(made) -> None:
     days: dict[tuple[str, str], set[str]] = defaultdict(set)
     for q, first in ((1, date(2024, 1, 1)), (2, date(2024, 4, 1))):
         rows = _csv(folder / f"sources/nso/lfs/lfs_2024Q{q}.csv")
+        employed = [line for line in rows if line["lf_status"] == "1"]
+        assert employed and all(line["usual_hours"] and line["isco"] for line in employed)
+        statuses = Counter(line["status_in_employment"] for line in employed)
+        assert statuses.most_common(1)[0][0] == "41" and len(statuses) >= 4
+        assert all(line["status_in_employment"] == "" for line in rows if line not in employed)
         for line in rows:
+            assert int(line["birth_year"]) in {2024 - int(line["age"]) - d for d in (0, 1)}
             day = date.fromisoformat(line["interview_date"])
             assert first <= day < first + timedelta(days=91)
             days[(line["quarter"], line["household_no"])].add(line["interview_date"])
