@@ -105,8 +105,8 @@ class ReceiptApplier:
         """Record ``receipt`` against its part; the outbox batch ids it settles.
 
         Nothing is settled while a batch waits for other parts or when the receipt was
-        already applied. Two batches whose parts are byte-identical (the same records
-        sent twice) share envelope ids, so one receipt answers both. Raises
+        already applied. A part id normally belongs to one batch (the envelope covers the
+        source batch id); should two batches share one, the receipt answers both. Raises
         :class:`UnknownBatch` / :class:`ReceiptConflict`.
         """
         settled: list[str] = []
