@@ -217,7 +217,7 @@ def encode_records(
     out = io.BytesIO()
     fastavro.writer(
         out,
-        schema.raw,  # not .parsed: its key order depends on PYTHONHASHSEED
+        dict(schema.raw),  # not .parsed: its key order depends on PYTHONHASHSEED
         records,
         codec="null",
         metadata=None if source_batch is None else {SOURCE_BATCH_META: source_batch},
