@@ -8,7 +8,7 @@ holds. Tables are partitioned by month of the dataset's event date when it has o
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,13 +16,19 @@ from typing import Any
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
-from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
-from pyiceberg.table import Table
+from pyiceberg.table import Table, Transaction
 from pyiceberg.transforms import MonthTransform
 from pyiceberg.types import DateType, TimestampType, TimestamptzType
 
+from integration.lake.data_files import (
+    LINEAGE_COLUMNS,
+    ColumnBatch,
+    arrow_table,
+    columns_of,
+    write_data_files,
+)
 from integration.lake.errors import LakeCommitFailed, UnsupportedAvroType
 from integration.lake.iceberg_schema import avro_to_iceberg
 
@@ -111,22 +117,60 @@ def ensure_bronze_table(
     return table
 
 
-def _arrow_rows(table: Table, batches: Iterable[LakeBatch]) -> pa.Table:
-    rows: list[dict[str, Any]] = []
-    for batch in batches:
-        lineage = {
-            "_batch_id": batch.lineage.batch_id,
-            "_agreement_id": batch.lineage.agreement_id,
-            "_agreement_version": batch.lineage.agreement_version,
-            "_schema_fingerprint": batch.lineage.schema_fingerprint,
-            "_received_at": batch.lineage.received_at,
-        }
-        rows.extend({**record, **lineage} for record in batch.records)
-    arrow_schema = schema_to_pyarrow(table.schema(), include_field_ids=True)
-    return pa.Table.from_pylist(rows, schema=arrow_schema)
+def _column_batch(table: Table, batch: LakeBatch | ColumnBatch) -> ColumnBatch:
+    if isinstance(batch, ColumnBatch):
+        return batch
+    names = [f.name for f in table.schema().fields if f.name not in LINEAGE_COLUMNS]
+    return ColumnBatch(
+        columns_of(batch.records, names), len(batch.records), lineage_values(batch.lineage)
+    )
 
 
-def append_batches(table: Table, batches: Sequence[LakeBatch]) -> int:
+def lineage_values(lineage: Lineage) -> dict[str, Any]:
+    """The lineage columns' values for every row of a batch."""
+    return {
+        "_batch_id": lineage.batch_id,
+        "_agreement_id": lineage.agreement_id,
+        "_agreement_version": lineage.agreement_version,
+        "_schema_fingerprint": lineage.schema_fingerprint,
+        "_received_at": lineage.received_at,
+    }
+
+
+class _SingleAttempt(Transaction):
+    """A transaction whose commit is not retried by pyiceberg on a conflict.
+
+    pyiceberg re-applies a conflicting append on the refreshed table by itself; for a
+    bronze append that could land a batch another worker has just committed a second
+    time. The caller refreshes, drops the batches a snapshot summary already names and
+    tries again instead.
+    """
+
+    def _register_snapshot_producer(self, producer: Any) -> None:
+        return None  # no producer to rebuild: a conflict is raised to the caller
+
+
+def commit_append(table: Table, data: pa.Table, properties: dict[str, str]) -> int:
+    """Write ``data`` as data files and add them in ONE fast append (a single attempt);
+    returns the new snapshot id. A conflict raises :class:`LakeCommitFailed`."""
+    try:
+        with (
+            _SingleAttempt(table) as tx,
+            tx.update_snapshot(snapshot_properties=properties).fast_append() as append,
+        ):
+            for data_file in write_data_files(
+                table.metadata, table.io, data, write_uuid=append.commit_uuid
+            ):
+                append.append_data_file(data_file)
+    except CommitFailedException as exc:
+        ids = properties.get(BATCH_IDS_PROPERTY, "")
+        raise LakeCommitFailed(f"lake commit for batches {ids} failed: {exc}") from exc
+    snapshot = table.current_snapshot()
+    assert snapshot is not None
+    return snapshot.snapshot_id
+
+
+def append_batches(table: Table, batches: Sequence[LakeBatch | ColumnBatch]) -> int:
     """Append the batches in ONE lake commit; returns the new snapshot id.
 
     The snapshot summary records the batch ids (``lmis.batch-ids``). Either every batch
@@ -134,16 +178,12 @@ def append_batches(table: Table, batches: Sequence[LakeBatch]) -> int:
     """
     if not batches:
         raise ValueError("append_batches needs at least one batch")
-    data = _arrow_rows(table, batches)
-    ids = ",".join(b.lineage.batch_id for b in batches)
-    try:
-        table.append(data, snapshot_properties={BATCH_IDS_PROPERTY: ids})
-    except CommitFailedException as exc:
-        raise LakeCommitFailed(f"lake commit for batches {ids} failed: {exc}") from exc
-    snapshot = table.current_snapshot()
-    assert snapshot is not None
+    columns = [_column_batch(table, b) for b in batches]
+    data = arrow_table(table.metadata, columns)
+    ids = ",".join(str(b.lineage["_batch_id"]) for b in columns)
+    snapshot_id = commit_append(table, data, {BATCH_IDS_PROPERTY: ids})
     log.debug("committed %d rows of %d batches to %s", data.num_rows, len(batches), table.name())
-    return snapshot.snapshot_id
+    return snapshot_id
 
 
 def committed_batch_ids(table: Table) -> set[str]:
