@@ -1,0 +1,84 @@
+"""Column-wise Arrow and the one-sort partition split against a real bronze table."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+
+from integration.lake.bronze import append_batches, ensure_bronze_table, lineage_values
+from integration.lake.data_files import ColumnBatch, arrow_table, columns_of, partitions
+from tests.integration.lake.test_bronze import contribution_schema, fresh_dataset, lineage
+
+OPTIONAL_DATE = {"name": "closed", "type": ["null", {"type": "int", "logicalType": "date"}]}
+
+
+def _table(lake_catalog: SqlCatalog, *, event_date: str = "period") -> Any:
+    return ensure_bronze_table(
+        lake_catalog,
+        agency="nis",
+        dataset=fresh_dataset(),
+        avro_schema=contribution_schema(OPTIONAL_DATE),
+        event_date_field=event_date,
+    )
+
+
+def _batch(batch_id: str, periods: list[date | None], *, closed: bool = True) -> ColumnBatch:
+    n = len(periods)
+    columns: dict[str, list[Any]] = {
+        "record_id": [f"{batch_id}-{i}" for i in range(n)],
+        "nis_number_token": [bytes([i]) * 32 for i in range(n)],
+        "period": list(periods),
+        "earnings": [Decimal("10.25") + i for i in range(n)],
+    }
+    if closed:
+        columns["closed"] = list(periods)
+    return ColumnBatch(columns, n, lineage_values(lineage(batch_id)))
+
+
+def test_columns_become_one_arrow_table_with_lineage_and_nulls(lake_catalog: SqlCatalog) -> None:
+    table = _table(lake_catalog)
+    a = _batch("a", [date(2024, 1, 3), date(2024, 2, 3)])
+    b = _batch("b", [date(2024, 3, 3)], closed=False)  # a column this batch lacks
+    data = arrow_table(table.metadata, [a, b])
+    assert data.num_rows == 3
+    assert data["record_id"].to_pylist() == ["a-0", "a-1", "b-0"]
+    assert data["_batch_id"].to_pylist() == ["a", "a", "b"]
+    assert data["_agreement_version"].to_pylist() == [2, 2, 2]
+    assert data["closed"].to_pylist() == [date(2024, 1, 3), date(2024, 2, 3), None]
+    assert data.schema.field("record_id").metadata[b"PARQUET:field_id"]
+    records = [{"record_id": "x", "period": date(2024, 1, 1)}]
+    assert columns_of(records, ["record_id", "closed"]) == {"record_id": ["x"], "closed": [None]}
+
+
+def test_one_sort_splits_by_month_and_keeps_every_row_once(lake_catalog: SqlCatalog) -> None:
+    table = _table(lake_catalog, event_date="closed")  # a nullable event date
+    periods = [date(2024, 3, 9), None, date(2024, 1, 2), date(2024, 3, 1), None, date(2024, 1, 31)]
+    data = arrow_table(table.metadata, [_batch("a", periods)])
+    parts = partitions(table.metadata, data)
+    keys = [p.key.partition[0] if p.key is not None else "?" for p in parts]
+    # Months since 1970: 2024-01 is 648, 2024-03 is 650; nulls last, in their own part.
+    assert keys == [648, 650, None]
+    assert [p.rows.num_rows for p in parts] == [2, 2, 2]
+    assert [p.rows["closed"].to_pylist() for p in parts] == [
+        [date(2024, 1, 2), date(2024, 1, 31)],
+        [date(2024, 3, 9), date(2024, 3, 1)],
+        [None, None],
+    ]
+    rows = pa.concat_tables([p.rows for p in parts])
+    assert sorted(rows["record_id"].to_pylist()) == sorted(data["record_id"].to_pylist())
+
+
+def test_an_append_writes_one_file_per_month_and_reads_back(lake_catalog: SqlCatalog) -> None:
+    table = _table(lake_catalog)
+    periods = [date(2024, 1, 2), date(2024, 2, 2), date(2024, 1, 20), date(2024, 4, 1)]
+    append_batches(table, [_batch("a", periods[:2]), _batch("b", periods[2:])])
+    files = list(table.scan().plan_files())
+    # One file per month for the whole group: January's rows of both batches together.
+    assert sorted(f.file.partition[0] for f in files) == [648, 649, 651]
+    assert sum(f.file.record_count for f in files) == 4
+    january = table.scan(row_filter="period < '2024-02-01'").to_arrow()
+    assert sorted(january["record_id"].to_pylist()) == ["a-0", "b-0"]
