@@ -46,6 +46,7 @@ from governance.agreements.coverage import Coverage
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
 from governance.errors import KeyUnknown
+from governance.keys.models import AgencyKey
 from governance.keys.services import KeyService
 from governance.timestamps import Clock
 from integration.ingest.errors import (
@@ -190,7 +191,7 @@ class IngestWorker:
         commit_attempts: int = 6,
         commit_backoff_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
-        max_snapshots: int = 32,
+        max_snapshots: int = 16,
     ) -> None:
         self.session = session
         self.schemas = schemas
@@ -212,6 +213,9 @@ class IngestWorker:
         self._tables: dict[str, Table] = {}
         self._accepted: dict[str, IngestedBatch] = {}
         self._coverage: dict[tuple[str, str, frozenset[str], str, int], Coverage] = {}
+        # Rows the group reads again and again (agency keys, agreements), held so the
+        # session's weak identity map answers instead of the database.
+        self._pinned: dict[tuple[str, ...], Any] = {}
 
     # The decision --------------------------------------------------------------------
 
@@ -256,6 +260,7 @@ class IngestWorker:
         # The group's lookups: the ledger in one query, each agreement's coverage once.
         self._accepted = self.ledger.accepted_many(_batch_ids(deliveries))
         self._coverage = {}
+        self._pinned = {}
         decisions = [
             self._check(d, now, pending, replay=i in replaying) for i, d in enumerate(deliveries)
         ]
@@ -344,6 +349,7 @@ class IngestWorker:
             )
 
         def public_key_for(key_id: str) -> Ed25519PublicKey | None:
+            self._pin(("key", key_id), lambda: self.session.get(AgencyKey, key_id))
             try:
                 status = self.keys.status(key_id)
             except KeyUnknown:
@@ -415,6 +421,10 @@ class IngestWorker:
             if a.id == agreement_id
         ]
         return max(versions) if versions else None
+
+    def _pin(self, key: tuple[str, ...], load: Callable[[], Any]) -> None:
+        if key not in self._pinned:
+            self._pinned[key] = load()
 
     # The lake ------------------------------------------------------------------------
 
@@ -556,6 +566,10 @@ class IngestWorker:
     ) -> Outcome:
         headers, records = p.headers, len(p.opened.records)
         agreement = (headers.agreement_id, p.agreement_version)
+        self._pin(
+            ("agreement", *map(str, agreement)),
+            lambda: self.agreements.get(headers.agreement_id, p.agreement_version),
+        )
         self.ledger.record_accepted(
             IngestedBatch(
                 batch_id=headers.batch_id,

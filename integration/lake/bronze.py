@@ -38,6 +38,18 @@ BATCH_IDS_PROPERTY = "lmis.batch-ids"
 PARTITION_FIELD_ID = 1000
 
 
+#: A table takes a commit per ingest group. Every commit writes a new metadata file and
+#: logs the previous one, and pyiceberg copies the whole metadata several times per
+#: commit: the log is kept short and the files it no longer names are deleted. Every
+#: append adds a manifest that later snapshots carry on: past 32 they are merged.
+METADATA_PROPERTIES = {
+    "write.metadata.previous-versions-max": "10",
+    "write.metadata.delete-after-commit.enabled": "true",
+    "commit.manifest-merge.enabled": "true",
+    "commit.manifest.min-count-to-merge": "32",
+}
+
+
 def bronze_identifier(agency: str, dataset: str) -> str:
     """``bronze.<agency>__<dataset>``, as in the design."""
     return f"bronze.{agency}__{dataset}"
@@ -107,8 +119,11 @@ def ensure_bronze_table(
             identifier,
             schema=schema,
             partition_spec=_partition_spec(schema, event_date_field),
-            properties={"lmis.agency": agency, "lmis.dataset": dataset},
+            properties={"lmis.agency": agency, "lmis.dataset": dataset, **METADATA_PROPERTIES},
         )
+    if any(table.properties.get(k) != v for k, v in METADATA_PROPERTIES.items()):
+        with table.transaction() as tx:  # a table created before these properties
+            tx.set_properties(METADATA_PROPERTIES)
     current = {f.name for f in table.schema().fields}
     if any(f.name not in current for f in schema.fields):
         with table.update_schema() as update:
@@ -156,7 +171,7 @@ def commit_append(table: Table, data: pa.Table, properties: dict[str, str]) -> i
     try:
         with (
             _SingleAttempt(table) as tx,
-            tx.update_snapshot(snapshot_properties=properties).fast_append() as append,
+            tx.update_snapshot(snapshot_properties=properties).merge_append() as append,
         ):
             for data_file in write_data_files(
                 table.metadata, table.io, data, write_uuid=append.commit_uuid

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 
-from integration.lake.bronze import append_batches, ensure_bronze_table, lineage_values
+from integration.lake.bronze import (
+    METADATA_PROPERTIES,
+    append_batches,
+    ensure_bronze_table,
+    lineage_values,
+)
 from integration.lake.data_files import ColumnBatch, arrow_table, columns_of, partitions
+from integration.lake.iceberg_schema import avro_to_iceberg
 from tests.integration.lake.test_bronze import contribution_schema, fresh_dataset, lineage
 
 OPTIONAL_DATE = {"name": "closed", "type": ["null", {"type": "int", "logicalType": "date"}]}
@@ -26,7 +34,7 @@ def _table(lake_catalog: SqlCatalog, *, event_date: str = "period") -> Any:
     )
 
 
-def _batch(batch_id: str, periods: list[date | None], *, closed: bool = True) -> ColumnBatch:
+def _batch(batch_id: str, periods: Sequence[date | None], *, closed: bool = True) -> ColumnBatch:
     n = len(periods)
     columns: dict[str, list[Any]] = {
         "record_id": [f"{batch_id}-{i}" for i in range(n)],
@@ -82,3 +90,30 @@ def test_an_append_writes_one_file_per_month_and_reads_back(lake_catalog: SqlCat
     assert sum(f.file.record_count for f in files) == 4
     january = table.scan(row_filter="period < '2024-02-01'").to_arrow()
     assert sorted(january["record_id"].to_pylist()) == ["a-0", "b-0"]
+
+
+def test_many_commits_keep_metadata_and_manifests_bounded(lake_catalog: SqlCatalog) -> None:
+    table = _table(lake_catalog)
+    for n in range(36):
+        append_batches(table, [_batch(f"b{n}", [date(2024, 1 + n % 2, 1)])])
+    snapshot = table.current_snapshot()
+    assert snapshot is not None
+    assert len(snapshot.manifests(table.io)) <= 32  # merged past the threshold
+    assert len(table.metadata.metadata_log) <= 10
+    metadata_dir = table.metadata_location.rsplit("/", 1)[0].removeprefix("file://")
+    assert len(list(Path(metadata_dir).glob("*.metadata.json"))) <= 11  # old ones deleted
+    assert table.scan().to_arrow().num_rows == 36
+
+
+def test_an_older_table_gets_the_metadata_properties(lake_catalog: SqlCatalog) -> None:
+    dataset = fresh_dataset()
+    created = lake_catalog.create_table(
+        f"bronze.nis__{dataset}",
+        schema=avro_to_iceberg(contribution_schema()),
+        properties={"lmis.agency": "nis", "lmis.dataset": dataset},
+    )
+    assert "write.metadata.delete-after-commit.enabled" not in created.properties
+    table = ensure_bronze_table(
+        lake_catalog, agency="nis", dataset=dataset, avro_schema=contribution_schema()
+    )
+    assert {k: table.properties.get(k) for k in METADATA_PROPERTIES} == METADATA_PROPERTIES
