@@ -31,7 +31,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -142,6 +142,7 @@ class _Pending:
     digest: str
     agreement_version: int  # the version whose terms cover it (see replay)
     columns: dict[str, list[Any]]  # the records column-wise, by reader field name
+    rows: int  # (``opened`` keeps no records: the group holds them column-wise only)
 
     @property
     def batch_id(self) -> str:
@@ -327,7 +328,11 @@ class IngestWorker:
             return _Refused(
                 delivered, value, known, Undecodable.code, f"{type(exc).__name__}: {exc}", digest
             )
-        decision = _Pending(delivered, opened, headers, digest, version, columns)
+        # Only the columns stay: a group's record dicts would otherwise live until the
+        # lake commit, and every garbage collection pass would walk all of them.
+        rows = len(opened.records)
+        opened = replace(opened, records=[])
+        decision = _Pending(delivered, opened, headers, digest, version, columns, rows)
         pending[headers.batch_id] = decision
         return decision
 
@@ -503,7 +508,7 @@ class IngestWorker:
             schema_fingerprint=p.headers.schema_fingerprint,
             received_at=now,
         )
-        return ColumnBatch(columns, len(p.opened.records), lineage_values(lineage))
+        return ColumnBatch(columns, p.rows, lineage_values(lineage))
 
     def _bound_snapshots(self, keys: set[str]) -> None:
         """Keep the tables' snapshot lists short: pyiceberg copies the whole table
@@ -564,7 +569,7 @@ class IngestWorker:
         now: datetime,
         replaying: QuarantinedMessage | None,
     ) -> Outcome:
-        headers, records = p.headers, len(p.opened.records)
+        headers, records = p.headers, p.rows
         agreement = (headers.agreement_id, p.agreement_version)
         self._pin(
             ("agreement", *map(str, agreement)),
@@ -648,7 +653,7 @@ class IngestWorker:
             assert repeat.pending is not None
             p = repeat.pending
             batch_id, agency, dataset = p.batch_id, p.headers.agency, p.headers.dataset
-            records = len(p.opened.records)
+            records = p.rows
             snapshot = snapshots[batch_id]
             agreement = (p.headers.agreement_id, p.agreement_version)
             decided_at = now
