@@ -153,16 +153,18 @@ def lineage_values(lineage: Lineage) -> dict[str, Any]:
 
 
 class _SingleAttempt(Transaction):
-    """A transaction whose commit is not retried by pyiceberg on a conflict.
+    """A transaction whose append is not re-applied by pyiceberg after a conflict.
 
-    pyiceberg re-applies a conflicting append on the refreshed table by itself; for a
+    pyiceberg rebuilds a conflicting append on the refreshed table by itself; for a
     bronze append that could land a batch another worker has just committed a second
-    time. The caller refreshes, drops the batches a snapshot summary already names and
-    tries again instead.
+    time. Here the conflict ends the attempt instead (pyiceberg still deletes the
+    attempt's manifests, and still notices an attempt that did land despite a lost
+    response); the caller refreshes, drops the batches a snapshot summary already
+    names and tries again.
     """
 
-    def _register_snapshot_producer(self, producer: Any) -> None:
-        return None  # no producer to rebuild: a conflict is raised to the caller
+    def _rebuild_snapshot_updates(self) -> None:
+        raise CommitFailedException("the table changed since this append was planned")
 
 
 def commit_append(table: Table, data: pa.Table, properties: dict[str, str]) -> int:

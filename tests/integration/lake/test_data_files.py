@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
 from integration.lake.bronze import (
@@ -18,6 +19,7 @@ from integration.lake.bronze import (
     lineage_values,
 )
 from integration.lake.data_files import ColumnBatch, arrow_table, columns_of, partitions
+from integration.lake.errors import LakeCommitFailed
 from integration.lake.iceberg_schema import avro_to_iceberg
 from tests.integration.lake.test_bronze import contribution_schema, fresh_dataset, lineage
 
@@ -117,3 +119,15 @@ def test_an_older_table_gets_the_metadata_properties(lake_catalog: SqlCatalog) -
         lake_catalog, agency="nis", dataset=dataset, avro_schema=contribution_schema()
     )
     assert {k: table.properties.get(k) for k in METADATA_PROPERTIES} == METADATA_PROPERTIES
+
+
+def test_a_stale_append_fails_instead_of_being_reapplied(lake_catalog: SqlCatalog) -> None:
+    table = _table(lake_catalog)
+    append_batches(table, [_batch("first", [date(2024, 1, 1)])])
+    stale = lake_catalog.load_table(table.name())
+    append_batches(table, [_batch("other", [date(2024, 1, 2)])])  # another writer, meanwhile
+    with pytest.raises(LakeCommitFailed):
+        append_batches(stale, [_batch("other", [date(2024, 1, 2)])])
+    stale.refresh()
+    rows = stale.scan().to_arrow()
+    assert sorted(rows["_batch_id"].to_pylist()) == ["first", "other"]  # not twice
