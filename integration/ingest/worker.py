@@ -67,6 +67,7 @@ from integration.lake.bronze import (
     append_batches,
     bronze_identifier,
     ensure_bronze_table,
+    expire_appends,
     lineage_values,
 )
 from integration.lake.data_files import ColumnBatch, columns_of
@@ -517,8 +518,9 @@ class IngestWorker:
         Past ``max_snapshots``, snapshots are expired (never the newest half) when the
         ledger holds every batch id their summaries name: crash recovery only looks up
         batches that reached the lake but not the ledger (:func:`snapshots_holding`),
-        and those stay. Data files are untouched (every append's files stay live). A
-        failed expiry is only logged: the next group tries again.
+        and those stay. Their manifest lists and merged-away manifests are deleted; data
+        files stay (every append's files are still live). A failed expiry is only
+        logged: the next group tries again.
         """
         for key in keys:
             table = self._tables.get(key)
@@ -536,11 +538,11 @@ class IngestWorker:
             if not doomed:
                 continue
             try:
-                table.maintenance.expire_snapshots().by_ids(doomed).commit()
-            except (CommitFailedException, LakeCommitFailed) as exc:
+                deleted = expire_appends(table, doomed)
+            except (CommitFailedException, OSError) as exc:
                 log.warning("expiring %d snapshot(s) of %s failed: %s", len(doomed), key, exc)
                 continue
-            log.debug("expired %d snapshot(s) of %s", len(doomed), table.name())
+            log.debug("expired %d snapshot(s) of %s, %d file(s) deleted", len(doomed), key, deleted)
 
     # The records ---------------------------------------------------------------------
 

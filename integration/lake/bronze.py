@@ -8,7 +8,7 @@ holds. Tables are partitioned by month of the dataset's event date when it has o
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table, Transaction
+from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.transforms import MonthTransform
 from pyiceberg.types import DateType, TimestampType, TimestamptzType
 
@@ -201,6 +202,34 @@ def append_batches(table: Table, batches: Sequence[LakeBatch | ColumnBatch]) -> 
     snapshot_id = commit_append(table, data, {BATCH_IDS_PROPERTY: ids})
     log.debug("committed %d rows of %d batches to %s", data.num_rows, len(batches), table.name())
     return snapshot_id
+
+
+def _metadata_files(table: Table, snapshots: Iterable[Snapshot]) -> set[str]:
+    paths: set[str] = set()
+    for snapshot in snapshots:
+        paths.add(snapshot.manifest_list)
+        paths.update(m.manifest_path for m in snapshot.manifests(table.io))
+    return paths
+
+
+def expire_appends(table: Table, snapshot_ids: Sequence[int]) -> int:
+    """Expire append snapshots (never the current one) and delete the manifest lists
+    and manifests no remaining snapshot names; returns the files deleted.
+
+    Data files are kept: on an append-only table every data file an older snapshot
+    references is still live (retention, which deletes rows, deletes their files).
+    """
+    current = table.current_snapshot()
+    ids = {i for i in snapshot_ids if current is None or i != current.snapshot_id}
+    doomed = [s for s in table.metadata.snapshots if s.snapshot_id in ids]
+    if not doomed:
+        return 0
+    candidates = _metadata_files(table, doomed)
+    table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in doomed]).commit()
+    unreferenced = candidates - _metadata_files(table, table.metadata.snapshots)
+    for path in unreferenced:
+        table.io.delete(path)
+    return len(unreferenced)
 
 
 def committed_batch_ids(table: Table) -> set[str]:

@@ -3,6 +3,7 @@ recovery needs: snapshots whose batches the ledger holds go, the rest stay."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
@@ -39,7 +40,11 @@ def test_recorded_snapshots_are_expired_and_an_unrecorded_one_is_kept(hub, monke
     table = hub.worker.lake.load_table(TABLE)
     landed = snapshots_holding(table, {crashed_id})[crashed_id]
 
-    accepted = [hub.worker.process(delivered(hub.seal(1), offset=n)) for n in range(1, 11)]
+    accepted, manifest_lists = [], {}
+    for n in range(1, 11):
+        accepted.append(hub.worker.process(delivered(hub.seal(1), offset=n)))
+        current = hub.worker.lake.load_table(TABLE).current_snapshot()
+        manifest_lists[current.snapshot_id] = Path(current.manifest_list.removeprefix("file://"))
     table = hub.worker.lake.load_table(TABLE)
     live = {s.snapshot_id for s in table.metadata.snapshots}
     ours = [o.snapshot_id for o in accepted]
@@ -47,6 +52,8 @@ def test_recorded_snapshots_are_expired_and_an_unrecorded_one_is_kept(hub, monke
     # bound's worth gathers again before the next expiry) ...
     assert set(ours[:-3]).isdisjoint(live)
     assert ours[-1] in live
+    # Their manifest lists are gone from storage; the live ones are still there.
+    assert [manifest_lists[i].exists() for i in ours] == [i in live for i in ours]
     # ... the one holding the unrecorded batch stayed, so the crash still recovers.
     assert landed in live
     again = hub.worker.process(delivered(crashed))
