@@ -19,7 +19,7 @@ from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table, Transaction
-from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.snapshots import Operation, Snapshot
 from pyiceberg.transforms import MonthTransform
 from pyiceberg.types import DateType, TimestampType, TimestamptzType
 
@@ -204,6 +204,10 @@ def append_batches(table: Table, batches: Sequence[LakeBatch | ColumnBatch]) -> 
     return snapshot_id
 
 
+def _is_append(snapshot: Snapshot) -> bool:
+    return snapshot.summary is not None and snapshot.summary.operation == Operation.APPEND
+
+
 def _metadata_files(table: Table, snapshots: Iterable[Snapshot]) -> set[str]:
     paths: set[str] = set()
     for snapshot in snapshots:
@@ -213,15 +217,24 @@ def _metadata_files(table: Table, snapshots: Iterable[Snapshot]) -> set[str]:
 
 
 def expire_appends(table: Table, snapshot_ids: Sequence[int]) -> int:
-    """Expire append snapshots (never the current one) and delete the manifest lists
-    and manifests no remaining snapshot names; returns the files deleted.
+    """Expire those of ``snapshot_ids`` that are appends made after the table's last
+    other change (never the current one), and delete the manifest lists and manifests
+    no remaining snapshot names; returns the files deleted.
 
-    Data files are kept: on an append-only table every data file an older snapshot
-    references is still live (retention, which deletes rows, deletes their files).
+    Data files are kept, and that is why only such appends go: every data file they
+    reference is still live. A snapshot from before a delete or overwrite (retention)
+    references files the delete removed; those are retention's to expire and delete,
+    so the deleted rows are really gone.
     """
     current = table.current_snapshot()
+    snapshots = table.metadata.snapshots
+    last_change = max((s.sequence_number or 0 for s in snapshots if not _is_append(s)), default=-1)
     ids = {i for i in snapshot_ids if current is None or i != current.snapshot_id}
-    doomed = [s for s in table.metadata.snapshots if s.snapshot_id in ids]
+    doomed = [
+        s
+        for s in snapshots
+        if s.snapshot_id in ids and _is_append(s) and (s.sequence_number or 0) > last_change
+    ]
     if not doomed:
         return 0
     candidates = _metadata_files(table, doomed)

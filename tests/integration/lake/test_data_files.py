@@ -16,6 +16,7 @@ from integration.lake.bronze import (
     METADATA_PROPERTIES,
     append_batches,
     ensure_bronze_table,
+    expire_appends,
     lineage_values,
 )
 from integration.lake.data_files import ColumnBatch, arrow_table, columns_of, partitions
@@ -131,3 +132,23 @@ def test_a_stale_append_fails_instead_of_being_reapplied(lake_catalog: SqlCatalo
     stale.refresh()
     rows = stale.scan().to_arrow()
     assert sorted(rows["_batch_id"].to_pylist()) == ["first", "other"]  # not twice
+
+
+def test_only_appends_after_the_last_delete_are_expired(lake_catalog: SqlCatalog) -> None:
+    table = _table(lake_catalog)
+
+    def append(name: str, day: int) -> int:
+        return append_batches(table, [_batch(name, [date(2024, 1, day)])])
+
+    before = [append("a", 1), append("b", 2)]
+    table.delete(delete_filter="record_id == 'a-0'")  # as retention does
+    deleted_at = table.current_snapshot().snapshot_id
+    after = [append("c", 3), append("d", 4)]
+    every = [*before, deleted_at, *after]
+    deleted_files = expire_appends(table, every)
+    live = {s.snapshot_id for s in table.metadata.snapshots}
+    # Snapshots from before the delete still name the file holding the deleted row:
+    # they are retention's to expire (with that file). The current one always stays.
+    assert live == {*before, deleted_at, after[1]}
+    assert deleted_files >= 1  # the expired append's manifest list
+    assert sorted(table.scan().to_arrow()["record_id"].to_pylist()) == ["b-0", "c-0", "d-0"]
