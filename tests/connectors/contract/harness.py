@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import re
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -95,6 +97,27 @@ def read_topic(bootstrap: str, topic: str) -> list[Message]:
         c.close()
     assert len(out) == count, (len(out), count)
     return out
+
+
+def sqlite_cells(path: Path) -> bytes:
+    """Every value of every table of a SQLite file, one per line.
+
+    The raw file is no place to look for numbers: a value that overflows a page is cut
+    by the next page's number, so the contribution id ``K0000000369`` can read as
+    ``K000000036`` followed by binary bytes, a whole run of digits that is no value.
+    """
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        cells: list[bytes] = []
+        for table in tables:
+            for row in db.execute(f'SELECT * FROM "{table}"'):
+                cells.extend(v if isinstance(v, bytes) else str(v).encode() for v in row)
+    return b"\n".join(cells)
+
+
+def is_sqlite(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(16) == b"SQLite format 3\x00"
 
 
 def message_bytes(m: Message) -> bytes:
@@ -301,15 +324,16 @@ class Secrets:
             )
         return cls(names, full, numbers, dates)
 
-    def found(self, data: bytes, *, single_names: bool = True) -> list[bytes]:
+    def found(self, data: bytes, *, single_names: bool = True, numbers: bool = True) -> list[bytes]:
         """Every secret in ``data``.
 
         Numbers count only as a whole run of digits (an NIS number ``000000214`` is part
         of the contribution id ``K0000000214``, which is no identifier); names and dates
-        anywhere in a run of printable characters.
+        anywhere in a run of printable characters. ``numbers=False`` leaves numbers out,
+        for bytes where a page boundary can cut a longer run of digits short.
         """
         hits: set[bytes] = set()
-        for run in re.findall(rb"[0-9]+", data):
+        for run in re.findall(rb"[0-9]+", data) if numbers else ():
             if run in self.numbers:
                 hits.add(run)
         words = self.full_names | self.dates | (self.names if single_names else set())
