@@ -124,17 +124,25 @@ def _draw_spine(console: Console, spine: SpineResult) -> None:
         f"{ingest.get('quarantined', 0)} quarantined"
     )
     table = Table(
-        title="reconciliation: source -> connector -> hub -> lake", box=box.SIMPLE, padding=(0, 1)
+        title="reconciliation: source -> connector -> hub -> lake", box=box.SIMPLE, pad_edge=False
     )
     table.add_column("agency/dataset", no_wrap=True)
     for name in ("source", "published", "accepted", "quarantined", "in lake"):
         table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("check")
     rows = list(render_rows(spine.reconciliation))
-    for i, (agency, dataset, *rest) in enumerate(rows):
+    for i, (agency, dataset, *counts, _check) in enumerate(rows):
         name = f"{agency}/{dataset}" if dataset else agency
-        table.add_row(name, *rest, end_section=i == len(rows) - 2)
+        table.add_row(name, *counts, end_section=i == len(rows) - 2)
     console.print(table)
+    result = spine.reconciliation
+    if result.ok:
+        console.print(
+            "reconciliation: [green]every dataset adds up[/] (source = published = "
+            "accepted = in lake, nothing quarantined, every batch receipted)"
+        )
+    for line in result.lines:
+        if not line.ok:
+            console.print(f"[red]{line.agency}/{line.dataset}[/]: {'; '.join(line.problems)}")
     audit = spine.audit
     mark = "[green]verified[/]" if audit["ok"] else "[red]FAILED[/]"
     console.print(f"audit chain: {mark} ({audit['summary']})")
