@@ -11,7 +11,8 @@ connector's state folder, so ``lmis-hub connector status --config …`` works on
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -203,43 +204,41 @@ def _open_batches(outbox: Outbox, dataset: str) -> int:
 
 
 def take_receipts(
-    configs: Sequence[ConnectorConfig],
-    kit: ConnectorKit,
-    *,
-    timeout_s: float = 30.0,
-    on_pass: Callable[[int], None] | None = None,
+    configs: Sequence[ConnectorConfig], kit: ConnectorKit, *, timeout_s: float = 30.0
 ) -> dict[str, int]:
     """Each connector reads its agency's receipts until its outbox is settled (or the
-    time is up); returns ``agency/dataset -> batches still without a receipt``."""
-    waiting: dict[str, int] = {}
-    for config in configs:
-        assert config.hub_public_key_file is not None
-        state = StateDB.open(config.state_db_path)
-        applier = ReceiptApplier(
-            state,
-            catalog=kit.catalog,
-            hub_keys=[load_hub_key(config.hub_public_key_file)],
-            agency=config.agency,
-            clock=_now,
-            max_skew=kit.max_skew,
-        )
-        reader = ReceiptReader(
-            state,
-            topic=receipt_topic(config.agency),
-            consumer_config=librdkafka_config(config.kafka.settings()),
-            applier=applier,
-        )
-        outbox = Outbox(state)
-        deadline = time.monotonic() + timeout_s
-        try:
+    time is up), all at once (each waits on the broker, not the CPU); returns
+    ``agency/dataset -> batches still without a receipt``."""
+    with ThreadPoolExecutor(max_workers=len(configs) or 1) as pool:
+        waiting = pool.map(lambda c: _take_receipts(c, kit, timeout_s), configs)
+        return {f"{c.agency}/{c.dataset}": n for c, n in zip(configs, waiting, strict=True)}
+
+
+def _take_receipts(config: ConnectorConfig, kit: ConnectorKit, timeout_s: float) -> int:
+    assert config.hub_public_key_file is not None
+    state = StateDB.open(config.state_db_path)
+    applier = ReceiptApplier(
+        state,
+        catalog=kit.catalog,
+        hub_keys=[load_hub_key(config.hub_public_key_file)],
+        agency=config.agency,
+        clock=_now,
+        max_skew=kit.max_skew,
+    )
+    reader = ReceiptReader(
+        state,
+        topic=receipt_topic(config.agency),
+        consumer_config=librdkafka_config(config.kafka.settings()),
+        applier=applier,
+    )
+    outbox = Outbox(state)
+    deadline = time.monotonic() + timeout_s
+    try:
+        left = _open_batches(outbox, config.dataset)
+        while left and time.monotonic() < deadline:
+            reader.poll(timeout_s=2.0, max_messages=10_000)
             left = _open_batches(outbox, config.dataset)
-            while left and time.monotonic() < deadline:
-                report = reader.poll(timeout_s=2.0, max_messages=10_000)
-                if on_pass is not None:
-                    on_pass(report.applied)
-                left = _open_batches(outbox, config.dataset)
-        finally:
-            reader.close()
-            state.close()
-        waiting[f"{config.agency}/{config.dataset}"] = left
-    return waiting
+    finally:
+        reader.close()
+        state.close()
+    return left
