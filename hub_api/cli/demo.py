@@ -10,6 +10,7 @@ with the audit-chain verification. A second demo publishes nothing new.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich import box
@@ -18,11 +19,13 @@ from rich.table import Table
 
 from hub_api.cli.context import CliContext, get_context
 from hub_api.cli.stack import render_status
-from hub_api.demo.spine import SpineResult, run_spine
 from infra.stack import EmbeddedStack
 from integration.reconciliation import render_rows
 from synth import nation as nation_mod
 from synth.config import load_config
+
+if TYPE_CHECKING:
+    from hub_api.demo.spine import SpineResult
 
 #: A first demo on two cores finishes in about the time the README states.
 DEFAULT_PERSONS = 20_000
@@ -64,6 +67,10 @@ def demo(
     ),
 ) -> None:
     """Bring the embedded stack up, run the whole spine on it and reconcile."""
+    # The spine wires the ingest worker from hub_api.cli; imported here, not at the top,
+    # so that hub_api.demo can be imported on its own (the benchmarks do).
+    from hub_api.demo.spine import run_spine
+
     cli = get_context(ctx)
     settings = cli.settings
     status = EmbeddedStack(settings).up()
