@@ -26,7 +26,7 @@ from connectors.sdk.linkkey import LinkKey
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.pipeline import Pipeline, RunReport
 from connectors.sdk.publisher import EnvelopePublisher, KafkaSender, load_signer
-from connectors.sdk.receipts import ReceiptApplier, ReceiptReader, load_hub_key
+from connectors.sdk.receipts import ReceiptApplier, ReceiptReader, load_hub_key, resend_due
 from connectors.sdk.state import StateDB
 from lmis_hub.kafka import librdkafka_config
 from schemas.catalog import Catalog
@@ -134,10 +134,13 @@ class ConnectorRun:
     records_published: int
     batches: int
     refused_rows: int
+    batches_resent: int
     seconds: float
 
     @classmethod
-    def of(cls, config: ConnectorConfig, report: RunReport, seconds: float) -> ConnectorRun:
+    def of(
+        cls, config: ConnectorConfig, report: RunReport, resent: int, seconds: float
+    ) -> ConnectorRun:
         return cls(
             config.agency,
             config.dataset,
@@ -145,14 +148,18 @@ class ConnectorRun:
             report.records_published,
             len(report.batches),
             len(report.refusals),
+            resent,
             seconds,
         )
 
 
 def run_connector(config: ConnectorConfig, kit: ConnectorKit) -> ConnectorRun:
-    """Publish the rows new since the watermark (``lmis-hub connector run --once``)."""
+    """Publish the rows new since the watermark, then send again every batch of an earlier
+    run that has no receipt yet (a memory-only broker restarted since may have lost it;
+    the hub answers a batch it has already decided with the same receipt)."""
     assert config.signing_key_file is not None and config.agreement_id is not None
     started = time.perf_counter()
+    run_started = _now()
     signer = load_signer(config.signing_key_file, kit.signing_passphrase, agency=config.agency)
     state = StateDB.open(config.state_db_path)
     sender = KafkaSender(librdkafka_config(config.kafka.settings()))
@@ -178,10 +185,11 @@ def run_connector(config: ConnectorConfig, kit: ConnectorKit) -> ConnectorRun:
             regions=frozenset(kit.code_lists["region"]),
         )
         report = pipeline.run(publisher)
+        resent = resend_due(publisher, state, now=run_started, timeout=timedelta(0))
     finally:
         sender.close()
         state.close()
-    return ConnectorRun.of(config, report, time.perf_counter() - started)
+    return ConnectorRun.of(config, report, len(resent), time.perf_counter() - started)
 
 
 def unsettled_parts(configs: Sequence[ConnectorConfig]) -> set[str]:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.audit.services import AuditLog
@@ -35,7 +34,6 @@ from hub_api.demo.connectors import (
     unsettled_parts,
 )
 from hub_api.demo.parties import PartiesReport, demo_secrets, ensure_link_key, ensure_parties
-from integration.ingest.models import IngestedBatch, QuarantinedMessage
 from integration.ingest.worker import TOPIC_PATTERN, Outcome, run
 from integration.lake.catalog import open_catalog
 from integration.reconciliation import Reconciliation, reconcile
@@ -76,39 +74,20 @@ class _SkipOtherDatasetsReceipts(logging.Filter):
         return not record.getMessage().startswith("receipt skipped")
 
 
-def _decided(session: Session, parts: set[str]) -> set[str]:
-    """Those of ``parts`` the hub already accepted or quarantined."""
-    found: set[str] = set()
-    ids = sorted(parts)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        found.update(
-            session.scalars(select(IngestedBatch.batch_id).where(IngestedBatch.batch_id.in_(chunk)))
-        )
-        found.update(
-            b
-            for b in session.scalars(
-                select(QuarantinedMessage.batch_id).where(QuarantinedMessage.batch_id.in_(chunk))
-            )
-            if b is not None
-        )
-    return found
-
-
 def drain(
     settings: Settings, expected: set[str], *, idle_timeout_s: float = 30.0, say: Say
 ) -> dict[str, int]:
-    """Run the ingest worker until every part in ``expected`` has an outcome (or nothing
-    arrived for ``idle_timeout_s``), then stop it; counts of outcomes."""
+    """Run the ingest worker until every part in ``expected`` (each sent in this run) has
+    an outcome, or nothing arrived for ``idle_timeout_s``; then stop it. Returns counts of
+    outcomes and of parts that ``never_arrived``."""
     counts = {"accepted": 0, "duplicate": 0, "quarantined": 0, "processed": 0}
+    waiting = set(expected)
+    if not waiting:
+        return counts | {"never_arrived": 0}
     engine = make_engine(settings.database_url_value())
     try:
         migrate(engine)
         with Session(engine) as session:
-            waiting = expected - _decided(session, expected)
-            session.rollback()
-            if not waiting:
-                return counts
             worker, _ = build_worker(session, settings, actor="ingest")
             consumer = Consumer(librdkafka_group_config(settings.kafka, INGEST_GROUP))
             producer = Producer(librdkafka_config(settings.kafka))
@@ -188,8 +167,8 @@ def run_spine(
                 done = run_connector(config, kit)
                 say(
                     f"connector {config.agency}/{config.dataset}: {done.rows_read:,} rows, "
-                    f"{done.records_published:,} records in {done.batches} batches "
-                    f"({done.seconds:.1f} s)"
+                    f"{done.records_published:,} records in {done.batches} batches, "
+                    f"{done.batches_resent} resent ({done.seconds:.1f} s)"
                 )
                 runs.append(done)
             seconds["connectors"] = time.perf_counter() - t
