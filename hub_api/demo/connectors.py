@@ -225,6 +225,14 @@ def take_receipts(
 def _take_receipts(config: ConnectorConfig, kit: ConnectorKit, timeout_s: float) -> int:
     assert config.hub_public_key_file is not None
     state = StateDB.open(config.state_db_path)
+    topic = receipt_topic(config.agency)
+    if _open_batches(Outbox(state), config.dataset):
+        # The embedded broker keeps topics in memory only: after a restart the receipts
+        # topic starts again at offset 0 in every partition, and offsets kept from before
+        # point past (or into) the new receipts. Read the topic from the start whenever a
+        # receipt is awaited; applying a receipt again changes nothing.
+        with state.transaction() as conn:
+            conn.execute("DELETE FROM offsets WHERE topic = ?", (topic,))
     applier = ReceiptApplier(
         state,
         catalog=kit.catalog,
@@ -235,8 +243,11 @@ def _take_receipts(config: ConnectorConfig, kit: ConnectorKit, timeout_s: float)
     )
     reader = ReceiptReader(
         state,
-        topic=receipt_topic(config.agency),
-        consumer_config=librdkafka_config(config.kafka.settings()),
+        topic=topic,
+        consumer_config={
+            **librdkafka_config(config.kafka.settings()),
+            "auto.offset.reset": "earliest",
+        },
         applier=applier,
     )
     outbox = Outbox(state)

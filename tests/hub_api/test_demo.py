@@ -4,6 +4,7 @@ on a small nation, the real embedded broker and a SQLite hub database, twice."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ def by_dataset(out: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     return {f"{x['agency']}/{x['dataset']}": tuple(x[c] for c in COUNTS) for x in lines}
 
 
-def test_demo_runs_the_spine_and_a_second_run_publishes_nothing(tmp_path: Path) -> None:
+def test_demo_runs_the_spine_and_a_second_run_lands_nothing_new(tmp_path: Path) -> None:
     data = tmp_path / "d"
     env = {"HUB_DATA_DIR": str(data), "HUB_STACK__BROKER_PORT": str(free_port())}
     try:
@@ -54,16 +55,34 @@ def test_demo_runs_the_spine_and_a_second_run_publishes_nothing(tmp_path: Path) 
         assert "PRIVATE KEY" not in first.stdout + first.stderr
         assert passphrase not in first.stdout + first.stderr
 
+        # Before the second run: a batch whose receipt never reached its connector, and
+        # a broker restart (the memory-only broker forgets every topic).
+        state = data / "connectors" / "nis" / "insured_person" / "state.db"
+        with sqlite3.connect(state) as conn:
+            conn.execute(
+                "UPDATE batches SET state = 'sent', last_sent_at = '2000-01-01T00:00:00+00:00'"
+            )
+            conn.execute("UPDATE batch_parts SET outcome = NULL, reason_code = NULL")
+            parts = conn.execute("SELECT COUNT(*) FROM batch_parts").fetchone()[0]
+        assert run_cli("stack", "down", env=env).returncode == 0
+
         again = run_cli("--json", "demo", "--persons", "300", env=env)
         assert again.returncode == 0, again.stderr[-3000:]
         second = json.loads(again.stdout)
+        spine2 = second["spine"]
         assert second["nation"]["made_now"] is False
-        assert [c["records_published"] for c in second["spine"]["connectors"]] == [0] * 16
-        assert second["spine"]["ingest"]["processed"] == 0
-        assert second["spine"]["parties"]["keys_registered"] == {}
-        assert second["spine"]["parties"]["agreements_activated"] == []
-        assert by_dataset(second) == counts
-        assert second["spine"]["audit"]["ok"] is True
+        assert [c["records_published"] for c in spine2["connectors"]] == [0] * 16
+        assert spine2["parties"]["keys_registered"] == {}
+        assert spine2["parties"]["agreements_activated"] == []
+        # only the batch without a receipt is sent again; the hub answers it as a duplicate
+        resent = {
+            f"{c['agency']}/{c['dataset']}": c["batches_resent"] for c in spine2["connectors"]
+        }
+        assert resent.pop("nis/insured_person") > 0 and set(resent.values()) == {0}
+        assert spine2["ingest"]["duplicate"] == parts and spine2["ingest"]["accepted"] == 0
+        assert by_dataset(second) == counts  # nothing landed twice
+        assert spine2["reconciliation"]["ok"] is True
+        assert spine2["audit"]["ok"] is True
     finally:
         run_cli("stack", "down", env=env)
     assert run_cli("stack", "status", env=env).returncode == 1
