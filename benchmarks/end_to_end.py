@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from confluent_kafka import Consumer, Producer, TopicPartition
 from sqlalchemy.orm import Session
 
@@ -62,6 +63,7 @@ from integration.reconciliation import reconcile
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings, Settings
 from schemas.envelope import DEFAULT_MAX_MESSAGE_BYTES
+from synth import contribution_schedule as schedule
 
 
 class Stopwatch:
@@ -111,13 +113,19 @@ def patched(owner: Any, name: str, replacement: Any) -> Iterator[None]:
 
 
 def make_source(path: Path, n: int) -> None:
-    """``contributions`` as the synthetic NIS keeps it, ``n`` rows over 24 months."""
+    """``contributions`` as the synthetic NIS keeps it, ``n`` rows over 24 months, the
+    contribution set by the scheme's schedule (:mod:`synth.contribution_schedule`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    earnings = 4000 + (np.arange(n, dtype=np.int64) * 37) % 9000
+    weeks = 4 + np.arange(n, dtype=np.int64) % 2
+    classes = schedule.earnings_class(earnings.astype(np.float64))
+    paid = schedule.contribution(earnings.astype(np.float64), weeks)
     with sqlite3.connect(path) as conn:
         conn.execute(
             "CREATE TABLE contributions (contribution_id TEXT NOT NULL PRIMARY KEY, "
             "nis_number TEXT, employer_number TEXT, period TEXT, "
-            "insurable_earnings NUMERIC(12, 2), weeks SMALLINT, updated_at DATETIME NOT NULL)"
+            "insurable_earnings NUMERIC(12, 2), weeks SMALLINT, earnings_class TEXT, "
+            "contribution NUMERIC(12, 2), updated_at DATETIME NOT NULL)"
         )
 
         def rows() -> Iterator[tuple[object, ...]]:
@@ -129,12 +137,14 @@ def make_source(path: Path, n: int) -> None:
                     f"{(i * 7919) % 400_000 + 1:09d}",
                     f"E{200_000 + i % 4000}",
                     period,
-                    4000 + (i * 37) % 9000,
-                    4 + i % 2,
+                    int(earnings[i]),
+                    int(weeks[i]),
+                    schedule.CLASSES[int(classes[i])],
+                    f"{paid[i]:.2f}",
                     f"{period}-22 {i % 24:02d}:{i % 60:02d}:{(i // 60) % 60:02d}.000000",
                 )
 
-        conn.executemany("INSERT INTO contributions VALUES (?, ?, ?, ?, ?, ?, ?)", rows())
+        conn.executemany("INSERT INTO contributions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
         conn.execute("CREATE INDEX ix_contributions_updated_at ON contributions (updated_at)")
 
 
