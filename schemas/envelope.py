@@ -8,8 +8,13 @@ and is about the same size for 5,000 records; for 100 records it is about 9 % la
 because it carries the writer schema's JSON. Any Avro tool reads it without a registry
 server. Compression is left to Kafka (``compression.type``), so the codec is ``null``
 and decoding cannot be made to inflate a small message into a large one. The sync marker
-is derived from agency, dataset and fingerprint (not random), so the same records always
-give the same bytes and therefore the same batch id.
+is derived from agency, dataset and fingerprint (not random), and the embedded writer
+schema is the ``.avsc`` document as written (fastavro's parsed form orders keys by hash,
+so it would differ between processes), so the same records always give the same bytes
+and therefore the same batch id, in any process. A connector also names the source batch
+the records come from (``lmis.source-batch`` in the container's metadata: its own batch
+id, which covers the source rows' position), so two source batches whose records happen
+to be identical never share an envelope batch id and are not taken for a replay.
 
 Headers (ASCII values; all are covered by the signature, see :mod:`schemas.signing`):
 
@@ -83,6 +88,7 @@ _UINT = re.compile(rb"0|[1-9][0-9]{0,17}")
 _HEX16 = re.compile(rb"[0-9a-f]{16}")
 _HEX64 = re.compile(rb"[0-9a-f]{64}")
 _HEX128 = re.compile(rb"[0-9a-f]{128}")
+_SOURCE_BATCH = re.compile(r"[\x21-\x7e]{1,128}")
 _FORMATS: dict[str, re.Pattern[bytes]] = {
     "lmis-envelope": re.compile(rb"1"),
     "lmis-agency": _NAME,
@@ -200,11 +206,23 @@ def _sync_marker(schema: SchemaVersion) -> bytes:
     return hashlib.sha256(seed.encode()).digest()[:16]
 
 
-def encode_records(schema: SchemaVersion, records: Iterable[Mapping[str, Any]]) -> bytes:
-    """The object container file of ``records`` (deterministic for the same records)."""
+SOURCE_BATCH_META = "lmis.source-batch"
+
+
+def encode_records(
+    schema: SchemaVersion, records: Iterable[Mapping[str, Any]], *, source_batch: str | None = None
+) -> bytes:
+    """The object container file of ``records`` (the same bytes for the same records and
+    ``source_batch``, whatever the process's hash seed)."""
     out = io.BytesIO()
     fastavro.writer(
-        out, schema.parsed, records, codec="null", sync_marker=_sync_marker(schema), strict=True
+        out,
+        dict(schema.raw),  # not .parsed: its key order depends on PYTHONHASHSEED
+        records,
+        codec="null",
+        metadata=None if source_batch is None else {SOURCE_BATCH_META: source_batch},
+        sync_marker=_sync_marker(schema),
+        strict=True,
     )
     return out.getvalue()
 
@@ -352,20 +370,21 @@ _SAMPLE = 128
 
 
 def _split(
-    schema: SchemaVersion, records: list[Mapping[str, Any]], budget: int
+    schema: SchemaVersion, records: list[Mapping[str, Any]], budget: int, source: str | None
 ) -> list[tuple[list[Mapping[str, Any]], bytes]]:
     if len(records) > 2 * _SAMPLE:
         # Estimate the records per message from a sample, so a large batch is encoded
         # once in parts rather than once whole and again in parts.
-        one = len(encode_records(schema, records[:1]))
-        per_record = (len(encode_records(schema, records[:_SAMPLE])) - one) / (_SAMPLE - 1)
+        one = len(encode_records(schema, records[:1], source_batch=source))
+        sample = encode_records(schema, records[:_SAMPLE], source_batch=source)
+        per_record = (len(sample) - one) / (_SAMPLE - 1)
         per_message = max(1, int((budget - one) * 0.9 / max(per_record, 1.0)))
         if per_message < len(records):
             parts: list[tuple[list[Mapping[str, Any]], bytes]] = []
             for start in range(0, len(records), per_message):
-                parts.extend(_split(schema, records[start : start + per_message], budget))
+                parts.extend(_split(schema, records[start : start + per_message], budget, source))
             return parts
-    value = encode_records(schema, records)
+    value = encode_records(schema, records, source_batch=source)
     if len(value) <= budget:
         return [(records, value)]
     if len(records) == 1:
@@ -378,7 +397,7 @@ def _split(
     per_message = max(1, min(len(records) // 2, int(budget * 0.95 * len(records) / len(value))))
     parts = []
     for start in range(0, len(records), per_message):
-        parts.extend(_split(schema, records[start : start + per_message], budget))
+        parts.extend(_split(schema, records[start : start + per_message], budget, source))
     return parts
 
 
@@ -391,17 +410,23 @@ def seal_batch(
     signer: Signer,
     now: datetime,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    source_batch: str | None = None,
 ) -> list[Message]:
     """Encode, split (if larger than ``max_message_bytes``) and sign a batch.
 
     Each returned message verifies on its own. Records are encoded with ``schema``
     (strictly: a missing or mistyped field raises ``envelope.schema_violation``).
+    ``source_batch`` (the producer's own id of the batch, printable ASCII, at most 128
+    characters) goes into every part's container metadata, so it is part of the batch
+    ids: equal records from different source batches get different ids.
     """
+    if source_batch is not None and not _SOURCE_BATCH.fullmatch(source_batch):
+        raise BadHeader("source_batch must be 1 to 128 printable ASCII characters")
     if not records:
         raise SchemaViolation(f"a batch of {schema.key} needs at least one record")
     budget = max_message_bytes - HEADER_BUDGET
     try:
-        parts = _split(schema, list(records), budget)
+        parts = _split(schema, list(records), budget, source_batch)
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
         raise SchemaViolation(
             f"a record does not fit {schema.key} v{schema.version}: {exc}"

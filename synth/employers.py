@@ -1,4 +1,5 @@
-"""Employers: registration numbers, ISIC Rev.4 class, size band, region."""
+"""Employers: registration numbers, ISIC Rev.4 class, size band, region, legal form and
+the date each was registered."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ _SECTION_SHARES: dict[str, float] = {
     "U": 0.002,
 }
 SIZE_BANDS: tuple[str, ...] = ("1-4", "5-19", "20-99", "100+")
-_SIZE_EDGES = np.array([5, 20, 100])
+SIZE_EDGES = np.array([5, 20, 100])
 _NAME_WORDS = (
     "Enterprises",
     "Trading",
@@ -51,6 +52,26 @@ _NAME_WORDS = (
     "Agencies",
 )
 _SUFFIXES = ("Ltd", "Limited", "Co. Ltd", "& Sons Ltd", "Company Limited")
+#: Legal forms as the companies registry words them (the business register's column).
+LEGAL_FORMS: tuple[str, ...] = (
+    "company",
+    "partnership",
+    "sole trader",
+    "state enterprise",
+    "non-profit",
+)
+COMPANY, PARTNERSHIP, SOLE_TRADER, STATE_ENTERPRISE, NON_PROFIT = range(5)
+#: Legal form shares by size band: the smallest are mostly sole traders, the largest
+#: companies and state enterprises.
+_LEGAL_FORM_P = np.array(
+    [
+        [0.33, 0.10, 0.55, 0.00, 0.02],
+        [0.60, 0.10, 0.25, 0.00, 0.05],
+        [0.85, 0.03, 0.00, 0.05, 0.07],
+        [0.80, 0.00, 0.00, 0.15, 0.05],
+    ]
+)
+_EPOCH = np.datetime64("1970-01-01", "D")
 
 
 @dataclass
@@ -65,6 +86,9 @@ class Employers:
     size_weight: npt.NDArray[np.float64]  # relative attraction of hires
     size_band: npt.NDArray[np.int8]  # index into SIZE_BANDS (expected headcount)
     formal: npt.NDArray[np.bool_]  # registered with the NIS
+    legal_form: npt.NDArray[np.int8]  # index into LEGAL_FORMS
+    registered_on: npt.NDArray[np.int32]  # companies registry date, days from 1970-01-01
+    nis_registered_on: npt.NDArray[np.int32]  # NIS registration date (formal employers)
 
     def __len__(self) -> int:
         return int(self.business_reg_no.shape[0])
@@ -88,7 +112,7 @@ def make_employers(config: SynthConfig, rng: np.random.Generator) -> Employers:
     region = rng.choice(len(weights), size=n, p=weights / weights.sum()).astype(np.int16)
     size_weight = rng.pareto(1.1, size=n) + 1.0
     expected = size_weight / size_weight.sum() * config.persons * 0.45
-    size_band = np.searchsorted(_SIZE_EDGES, expected, side="right").astype(np.int8)
+    size_band = np.searchsorted(SIZE_EDGES, expected, side="right").astype(np.int8)
     formal = (rng.random(n) >= config.informal_employer_share) | (size_band >= 2)
 
     serial = rng.permutation(np.arange(100_000, 100_000 + n * 7))[:n]
@@ -103,6 +127,33 @@ def make_employers(config: SynthConfig, rng: np.random.Generator) -> Employers:
     words = np.array(_NAME_WORDS, dtype=object)[rng.integers(0, len(_NAME_WORDS), size=n)]
     suffixes = np.array(_SUFFIXES, dtype=object)[rng.integers(0, len(_SUFFIXES), size=n)]
     name = owners + " " + words + " " + suffixes
+
+    # Attributes added later draw from their own stream, so the ones above stay as they
+    # were for a given seed.
+    more = np.random.default_rng([config.seed, 6])
+    cum = _LEGAL_FORM_P.cumsum(axis=1)
+    legal_form = (more.random(n)[:, None] > cum[size_band]).sum(axis=1).astype(np.int8)
+    # Charities work in education, health, the arts and other services; state
+    # enterprises in mining, utilities, transport, finance and administration.
+    section = sections[isic]
+    legal_form[(legal_form == NON_PROFIT) & ~np.isin(section, list("PQRS"))] = COMPANY
+    legal_form[(legal_form == STATE_ENTERPRISE) & ~np.isin(section, list("BDEHKO"))] = COMPANY
+    sole = legal_form == SOLE_TRADER
+    name[sole] = owners[sole] + " " + words[sole]
+    partners = family_pool[more.integers(0, family_pool.size, size=n)]
+    both = legal_form == PARTNERSHIP
+    name[both] = owners[both] + " & " + partners[both] + " " + words[both]
+    state = legal_form == STATE_ENTERPRISE
+    name[state] = "National " + words[state] + " Company Limited"
+    charity = legal_form == NON_PROFIT
+    name[charity] = owners[charity] + " Community Trust"
+    # Older the larger: years since registration, exponential around 6 to 18 years.
+    first = np.datetime64(config.first_month, "D")
+    age_days = 30 + more.exponential(365.25 * (6 + 4 * size_band.astype(np.float64)))
+    age_days = np.minimum(age_days, 365.25 * 55)
+    registered = first - age_days.astype("timedelta64[D]")
+    nis_lag = more.integers(0, 180, size=n).astype("timedelta64[D]")
+    nis_registered = np.minimum(registered + nis_lag, first - np.timedelta64(1, "D"))
     return Employers(
         business_reg_no=business_reg_no,
         nis_employer_no=nis_employer_no,
@@ -112,4 +163,7 @@ def make_employers(config: SynthConfig, rng: np.random.Generator) -> Employers:
         size_weight=size_weight,
         size_band=size_band,
         formal=formal,
+        legal_form=legal_form,
+        registered_on=(registered - _EPOCH).astype(np.int32),
+        nis_registered_on=(nis_registered - _EPOCH).astype(np.int32),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import islice
 
+from synth import contribution_schedule
 from synth.agencies.sql import LAYOUTS, TABLES
 from synth.ledger import Int64s, Snapshot, timestamps
 from synth.simulation import Nation
@@ -44,14 +45,18 @@ def contributions(nation: Nation, snap: Snapshot, start: int, stop: int) -> Batc
     v = snap.values
     periods = [nation.calendar.period(m) for m in range(nation.months + 12)]
     employer_numbers = nation.employers.nis_employer_no[v["employer"][start:stop]].tolist()
+    earnings, weeks = v["insurable_earnings"][start:stop], v["weeks"][start:stop]
+    classes = contribution_schedule.earnings_class(earnings)  # type: ignore[arg-type]
     return list(
         zip(
             contributions_keys(snap.key[start:stop]),
             [f"{n:09d}" for n in v["nis_number"][start:stop].tolist()],
             employer_numbers,
             [periods[m] for m in v["period"][start:stop].tolist()],
-            v["insurable_earnings"][start:stop].tolist(),
-            v["weeks"][start:stop].tolist(),
+            earnings.tolist(),
+            weeks.tolist(),
+            [contribution_schedule.CLASSES[c] for c in classes.tolist()],
+            contribution_schedule.contribution(earnings, weeks).tolist(),  # type: ignore[arg-type]
             timestamps(snap.at[start:stop]),
             strict=True,
         )

@@ -16,10 +16,11 @@ import numpy.typing as npt
 
 from synth import noise, reference
 from synth.config import SynthConfig
-from synth.employers import Employers, make_employers
+from synth.employers import SIZE_EDGES, Employers, make_employers
 from synth.ledger import Calendar, ColumnTable, Ledger, Row, to_seconds
 from synth.population import (
     EMPLOYED,
+    MEDIAN_EARNINGS,
     OUTSIDE,
     POTENTIAL,
     UNEMPLOYED,
@@ -58,6 +59,26 @@ _COMPLAINTS = ("unpaid wages", "wrongful dismissal", "vacation leave", "severanc
 _DISPUTES = ("wages and conditions", "dismissal of a member", "recognition", "retrenchment")
 _UNIONS = ("OWTU", "BIGWU", "NUGFW", "CWU", "SWWTU", "ATGWTU")
 _SEVERITY = ("minor", "lost-time", "serious", "fatal")
+#: Work days lost by severity: [low, high) of a uniform draw (none for a fatal accident).
+_DAYS_LOST = {"minor": (0, 4), "lost-time": (4, 31), "serious": (30, 181)}
+#: Trade disputes per employer and month by current size band (see SIZE_BANDS):
+#: unions organise the larger workplaces, so the few large employers carry most.
+DISPUTE_RATE = np.array([0.0005, 0.003, 0.012, 0.04])
+#: NIS benefits: kind -> (claim number prefix, share of earnings paid weekly, months
+#: until an approved claim closes [low, high)).
+_BENEFITS = {
+    "unemployment": ("UB", 0.6, (3, 7)),
+    "sickness": ("SB", 0.6, (1, 3)),
+    "maternity": ("MB", 0.6, (3, 5)),
+    "employment injury": ("EI", 0.75, (1, 5)),
+}
+_SICKNESS_RATE, _MATERNITY_RATE, _INJURY_CLAIMED = 0.004, 0.002, 0.85
+#: A formal employer with no insured worker for this many months turns dormant.
+_DORMANT_AFTER = 3
+_CONTRACTS = ("permanent", "fixed-term", "casual", "apprenticeship")
+_CONTRACT_CUM = np.cumsum([0.55, 0.3, 0.1])  # the rest apprenticeships
+#: Minimum education (ISCED level) employers ask for, by ISCO major group (index).
+_MIN_EDUCATION = ("3", "6", "6", "5", "3", "2", "2", "3", "3", "1")
 _HAZARDOUS = frozenset("ABCF")
 #: Value columns of the NIS contributions (see :func:`synth.records.contributions`).
 SPELL_COLUMNS = ("person_id", "employer_id", "start_date", "end_date", "formal", "isco")
@@ -88,6 +109,19 @@ def _days(day: date) -> int:
     return (day - date(1970, 1, 1)).days
 
 
+def _add_months(day: date, months: int) -> date:
+    """The same day ``months`` later (the month's last day where it is shorter)."""
+    y, m = divmod(day.month - 1 + months, 12)
+    first = date(day.year + y, m + 1, 1)
+    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return first.replace(day=min(day.day, last.day))
+
+
+def _iso(days: int) -> str:
+    """Days from 1970-01-01 as an ISO date."""
+    return (date(1970, 1, 1) + timedelta(days=days)).isoformat()
+
+
 @dataclass
 class Truth:
     """What really happened, kept apart from every agency's records."""
@@ -99,6 +133,10 @@ class Truth:
     spells: ColumnTable = field(default_factory=lambda: ColumnTable(SPELL_COLUMNS))
     #: LFS reference month (3q + 1) -> persons: employer of the job held at its end, -1
     employer_at: dict[int, npt.NDArray[np.int32]] = field(default_factory=dict)
+    #: LFS reference month -> persons: whether the job held is insured (formal)
+    formal_at: dict[int, npt.NDArray[np.bool_]] = field(default_factory=dict)
+    #: employers: persons working there at the end of the last month
+    headcount: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 @dataclass
@@ -124,9 +162,15 @@ class _Month:
     def __init__(self, sim: Simulation, m: int) -> None:
         self.sim, self.m = sim, m
         self.rng = np.random.default_rng([sim.config.seed, 1, m])
+        # Draws for the record details added later, so the ones above stay as they were.
+        self.extra = np.random.default_rng([sim.config.seed, 4, m])
 
     def at(self, offset: int = 0) -> tuple[int, datetime]:
         return self.m + offset, self.sim.cal.moment(self.rng, self.m + offset)
+
+    def later(self, offset: int = 0) -> tuple[int, datetime]:
+        """:meth:`at` from the details' stream."""
+        return self.m + offset, self.sim.cal.moment(self.extra, self.m + offset)
 
 
 class Simulation:
@@ -160,6 +204,10 @@ class Simulation:
         self.isco_codes = [c for c, _ in reference.isco_unit_groups()]
         self.sections = [s for s, _, _ in reference.isic_classes()]
         self.isic_codes = [c for _, c, _ in reference.isic_classes()]
+        self.headcount = np.zeros(len(self.employers), dtype=np.int64)
+        self.idle = np.zeros(len(self.employers), dtype=np.int32)  # months without insured
+        self.employer_rows: dict[int, Row] = {}
+        self.dormant = np.zeros(len(self.employers), dtype=bool)
 
     # -- identifiers -------------------------------------------------------------
     def next_id(self, kind: str, prefix: str, width: int = 7) -> str:
@@ -179,9 +227,17 @@ class Simulation:
         )
 
     def person_rows(
-        self, mo: _Month, agency: str, table: str, p: int, build: Callable[[str], dict[str, object]]
+        self,
+        mo: _Month,
+        agency: str,
+        table: str,
+        p: int,
+        build: Callable[[str], dict[str, object]],
+        *,
+        dated: str | None = None,
     ) -> list[Row]:
-        """The person's registration (and a duplicate one, at the agency's rate)."""
+        """The person's registration (and a duplicate one, at the agency's rate); with
+        ``dated``, that column holds the day the record was made."""
         rates = getattr(self.config.noise, agency)
         copies = 2 if mo.rng.random() < rates.duplicate else 1
         rows = []
@@ -189,6 +245,8 @@ class Simulation:
             ident = self.identity(mo, agency, p)
             month, when = mo.at()
             values = build(str(copy)) | ident.as_values()
+            if dated is not None:
+                values[dated] = when.date().isoformat()
             applied = [*ident.applied, "duplicate"] if copy else ident.applied
             row = Row(str(values["key"]), month, when, values, person=p, noise=tuple(applied))
             if ident.correct_after:
@@ -246,6 +304,7 @@ class Simulation:
                 "key": key,
                 "nis_number": key,
                 "sex": int(self.persons.sex[p]),
+                "region": self.config.regions[int(self.persons.region[p])].code,
                 "registered_on": registered.isoformat(),
             }
 
@@ -274,8 +333,10 @@ class Simulation:
                     "name": str(self.employers.name[e]),
                     "isic": self.isic_codes[int(self.employers.isic[e])],
                     "region": self.config.regions[int(self.employers.region[e])].code,
+                    "registered_on": _iso(int(self.employers.nis_registered_on[e])),
+                    "status": "active",
                 }
-                self.ledger.add(
+                self.employer_rows[e] = self.ledger.add(
                     "nis", "employers", Row(str(values["key"]), month, when, values, employer=e)
                 )
 
@@ -311,10 +372,14 @@ class Simulation:
             self.start_job(mo, p, e, self.cal.day(rng, m))
         self.status = after
         truth.status[m] = after
+        working = self.employer[self.employer >= 0]
+        self.headcount = np.bincount(working, minlength=len(self.employers))
         if m % 3 == 1:
             truth.employer_at[m] = self.employer.copy()
+            truth.formal_at[m] = self.formal.copy()
 
         self.contributions(mo, truth)
+        self.employer_status(mo)
         self.benefit_claims(mo, lost_formal)
         self.tvet(mo, age)
         self.jobboard(mo, joining)
@@ -357,25 +422,57 @@ class Simulation:
             values=earnings[late] + 250.0,
         )
 
+    def employer_status(self, mo: _Month) -> None:
+        """An NIS employer with no insured worker for a few months is marked dormant, and
+        active again when it contributes again."""
+        insured = np.bincount(self.employer[self.formal], minlength=len(self.employers))
+        self.idle = np.where(insured > 0, 0, self.idle + 1).astype(np.int32)
+        registered = self.employers.formal
+        asleep = registered & ~self.dormant & (self.idle >= _DORMANT_AFTER)
+        awake = self.dormant & (self.idle == 0)
+        for e in np.flatnonzero(asleep | awake).tolist():
+            self.dormant[e] = not self.dormant[e]
+            status = "dormant" if self.dormant[e] else "active"
+            self.employer_rows[e].change(*mo.later(), status=status)
+
     def benefit_claims(self, mo: _Month, lost: list[int]) -> None:
+        """Unemployment claims of those who lost an insured job, and sickness and
+        maternity claims of insured workers (employment injury: see :meth:`dol`)."""
         for p in lost:
             if mo.rng.random() >= 0.35:
                 continue
-            key = self.next_id("claim", "UB", 7)
-            month, when = mo.at()
-            values: dict[str, object] = {
-                "key": key,
-                "claim_no": key,
-                "nis_number": self.nis_no[p],
-                "claim_date": when.date().isoformat(),
-                "status": "pending",
-                "weekly_amount": float(round(self.persons.earnings[p] * 0.6 / 4.33, 2)),
-            }
-            row = self.ledger.add("nis", "benefit_claims", Row(key, month, when, values, person=p))
-            decided = "approved" if mo.rng.random() < 0.8 else "rejected"
-            row.change(*mo.at(1), status=decided)
-            if decided == "approved":
-                row.change(*mo.at(int(mo.rng.integers(3, 7))), status="closed")
+            self.claim(mo, p, "unemployment", mo.rng)
+        insured = np.flatnonzero(self.formal)
+        for p in insured[mo.extra.random(insured.size) < _SICKNESS_RATE].tolist():
+            self.claim(mo, p, "sickness", mo.extra)
+        age = self.persons.age_at(self.cal.month_start(mo.m))[insured]
+        mothers = (self.persons.sex[insured] == 2) & (age >= 18) & (age <= 45)
+        chance = np.where(mothers, _MATERNITY_RATE, 0.0)
+        for p in insured[mo.extra.random(insured.size) < chance].tolist():
+            self.claim(mo, p, "maternity", mo.extra)
+
+    def claim(self, mo: _Month, p: int, kind: str, rng: np.random.Generator) -> None:
+        """One benefit claim: pending, decided the next month, closed months later."""
+        prefix, share, (low, high) = _BENEFITS[kind]
+        key = self.next_id("claim", prefix, 7)
+        month, when = mo.m, self.cal.moment(rng, mo.m)
+        values: dict[str, object] = {
+            "key": key,
+            "claim_no": key,
+            "nis_number": self.nis_no[p],
+            "benefit_type": kind,
+            "claim_date": when.date().isoformat(),
+            "status": "pending",
+            "decided_on": None,
+            "weekly_amount": float(round(self.persons.earnings[p] * share / 4.33, 2)),
+        }
+        row = self.ledger.add("nis", "benefit_claims", Row(key, month, when, values, person=p))
+        decided = "approved" if rng.random() < 0.8 else "rejected"
+        dm, dat = mo.m + 1, self.cal.moment(rng, mo.m + 1)
+        row.change(dm, dat, status=decided, decided_on=dat.date().isoformat())
+        if decided == "approved":
+            cm = mo.m + int(rng.integers(low, high))
+            row.change(cm, self.cal.moment(rng, cm), status="closed")
 
     def tvet(self, mo: _Month, age: npt.NDArray[np.int64]) -> None:
         m, rng = mo.m, mo.rng
@@ -394,9 +491,10 @@ class Simulation:
                         "trainee_id": key,
                         "sex": int(self.persons.sex[p]),
                         "region": region,
+                        "education": int(self.persons.isced[p]),
                     }
 
-                self.person_rows(mo, "tvet", "trainees", p, build)
+                self.person_rows(mo, "tvet", "trainees", p, build, dated="registered_on")
             code, title, qual, level, months, _ = PROGRAMMES[int(rng.integers(0, len(PROGRAMMES)))]
             key = self.next_id("enrolment", "EN", 7)
             start = self.cal.day(rng, m)
@@ -410,6 +508,7 @@ class Simulation:
                 "qualification": qual,
                 "level": level,
                 "start_date": start.isoformat(),
+                "expected_end_date": _add_months(start, months).isoformat(),
                 "status": "enrolled",
             }
             row = self.ledger.add("tvet", "enrolments", Row(key, month, when, values, person=p))
@@ -460,10 +559,11 @@ class Simulation:
                     "jobseeker_id": key,
                     "sex": int(self.persons.sex[p]),
                     "region": region,
+                    "education": str(self.persons.isced[p]),
                     "desired_job": wanted[int(rng.integers(0, len(wanted)))],
                 }
 
-            self.person_rows(mo, "jobboard", "jobseekers", p, build)
+            self.person_rows(mo, "jobboard", "jobseekers", p, build, dated="registered_on")
         # Vacancies employers post, and the placements the board makes.
         for _ in range(int(rng.poisson(self.status.size * 0.003))):
             e = int(rng.choice(len(self.employers), p=self.hire_p))
@@ -487,6 +587,7 @@ class Simulation:
                 "vacancy_id": vacancy.key,
                 "employer_name": str(self.employers.name[e]),
                 "start_date": when.date().isoformat(),
+                "monthly_wage": f"{self.persons.earnings[p] * (1 + 0.002 * mo.m):.0f}",
             }
             self.ledger.add(
                 "jobboard", "placements", Row(key, month, when, values, person=p, employer=e)
@@ -496,20 +597,33 @@ class Simulation:
         titles = reference.job_titles().get(isco, ("worker",))
         key = self.next_id("vacancy", "V", 7)
         month, when = mo.at()
+        x = mo.extra
+        major = int(isco[0])
+        big = int(self.employers.size_band[e]) >= 2
+        u = x.random(4).tolist()  # one draw for the details below, cheaper than four
+        median = MEDIAN_EARNINGS[major] * (1 + 0.002 * mo.m) * np.exp(0.15 * x.standard_normal())
+        wages = u[0] < 0.45  # fewer than half of the adverts state the pay
         values: dict[str, object] = {
             "key": key,
             "vacancy_id": key,
             "employer_name": str(self.employers.name[e]),
             "title": titles[int(mo.rng.integers(0, len(titles)))],
             "isco_code": isco if mo.rng.random() < 0.35 else None,
+            "isic": self.isic_codes[int(self.employers.isic[e])],
             "region": self.config.regions[int(self.employers.region[e])].code,
+            "positions": str(1 + (int(x.poisson(1.5)) if big else int(u[1] < 0.1))),
+            "contract_type": _CONTRACTS[int(np.searchsorted(_CONTRACT_CUM, u[2], side="right"))],
+            "min_education": _MIN_EDUCATION[major] if u[3] < 0.7 else None,
+            "wage_min": f"{median * 0.85:.0f}" if wages else None,
+            "wage_max": f"{median * 1.2:.0f}" if wages else None,
             "posted_on": when.date().isoformat(),
+            "closing_on": (when.date() + timedelta(days=int(x.integers(14, 43)))).isoformat(),
             "status": "open",
         }
         return self.ledger.add("jobboard", "vacancies", Row(key, month, when, values, employer=e))
 
     def dol(self, mo: _Month) -> None:
-        rng = mo.rng
+        rng, x = mo.rng, mo.extra
         employed = np.flatnonzero(self.status == EMPLOYED)
         sections = np.array([self.sections[int(i)] for i in self.employers.isic])
         for p in employed[rng.random(employed.size) < 0.0008].tolist():
@@ -532,6 +646,7 @@ class Simulation:
         for p in employed[rng.random(employed.size) < risk].tolist():
             e = int(self.employer[p])
             severity = str(rng.choice(_SEVERITY, p=[0.6, 0.3, 0.09, 0.01]))
+            low_high = _DAYS_LOST.get(severity)
             self.case(
                 mo,
                 "osh_accidents",
@@ -539,10 +654,19 @@ class Simulation:
                 p,
                 e,
                 severity=severity,
+                days_lost=int(x.integers(*low_high)) if low_high else None,
+                sex=int(self.persons.sex[p]),
+                isco=self.isco_codes[int(self.persons.isco[p])],
                 steps=("reported", "investigated", "closed"),
             )
-        size = self.employers.size_band
-        for e in np.flatnonzero((size >= 1) & (rng.random(size.size) < 0.003)).tolist():
+            if severity in ("serious", "fatal"):  # the inspectorate visits the workplace
+                self.inspection(mo, e, "accident")
+            injured = severity in ("lost-time", "serious") and self.formal[p]
+            if injured and x.random() < _INJURY_CLAIMED:
+                self.claim(mo, p, "employment injury", x)
+        band = np.searchsorted(SIZE_EDGES, self.headcount, side="right")
+        for e in np.flatnonzero(rng.random(band.size) < DISPUTE_RATE[band]).tolist():
+            size = int(self.headcount[e])
             self.case(
                 mo,
                 "disputes",
@@ -551,22 +675,28 @@ class Simulation:
                 e,
                 union=str(rng.choice(_UNIONS)),
                 issue=str(rng.choice(_DISPUTES)),
+                workers_involved=max(1, int(x.binomial(size, x.uniform(0.2, 1.0)))),
                 steps=(
                     "reported",
                     "conciliation",
                     str(rng.choice(["settled", "referred to Industrial Court"])),
                 ),
             )
-        for e in np.flatnonzero(rng.random(size.size) < 0.01).tolist():
-            self.case(
-                mo,
-                "inspections",
-                "IN",
-                -1,
-                e,
-                kind=str(rng.choice(["routine", "complaint-led", "OSH"])),
-                steps=("scheduled", "inspected", str(rng.choice(["compliant", "notice issued"]))),
-            )
+        for e in np.flatnonzero(rng.random(band.size) < 0.01).tolist():
+            self.inspection(mo, e, str(rng.choice(["routine", "complaint-led", "OSH"])))
+
+    def inspection(self, mo: _Month, e: int, kind: str) -> None:
+        rng = mo.rng
+        self.case(
+            mo,
+            "inspections",
+            "IN",
+            -1,
+            e,
+            kind=kind,
+            workers_covered=int(self.headcount[e]),
+            steps=("scheduled", "inspected", str(rng.choice(["compliant", "notice issued"]))),
+        )
 
     def case(
         self,
@@ -586,6 +716,8 @@ class Simulation:
             "case_no": key,
             "employer_brn": str(self.employers.business_reg_no[e]),
             "employer_name": str(self.employers.name[e]),
+            "workplace_region": self.config.regions[int(self.employers.region[e])].code,
+            "isic": self.isic_codes[int(self.employers.isic[e])],
             "opened_on": when.date().isoformat(),
             "status": steps[0],
             **fields,
@@ -614,6 +746,7 @@ class Simulation:
                 on_month(m)
         self.spells.flush()
         truth.spells = self.spells
+        truth.headcount = self.headcount
         return Nation(
             self.config, self.cal, months, self.persons, self.employers, self.ledger, truth
         )

@@ -77,6 +77,12 @@ class UnknownBatch(ConnectorError):
     code = "outbox.unknown_batch"
 
 
+class BatchSettled(ConnectorError):
+    """The batch already has the hub's receipt; there is nothing to send again."""
+
+    code = "outbox.batch_settled"
+
+
 class ReceiptConflict(ConnectorError):
     """A receipt contradicts one already applied to the batch; report it to the LMIS unit."""
 

@@ -82,6 +82,8 @@ class RunReport:
     skipped_batches: list[str] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     watermark: Watermark | None = None
+    #: The run stopped early because ``should_stop`` said so (after a committed batch).
+    stopped: bool = False
 
 
 def _canonical(value: Any) -> Any:
@@ -224,8 +226,12 @@ class Pipeline:
             row_count=rows,
         )
 
-    def run(self, publish: Publish) -> RunReport:
-        """Read after the stored watermark; publish, store and advance batch by batch."""
+    def run(self, publish: Publish, *, should_stop: Callable[[], bool] | None = None) -> RunReport:
+        """Read after the stored watermark; publish, store and advance batch by batch.
+
+        ``should_stop`` is asked after each batch is committed (outbox and watermark);
+        when it answers True the run ends there, so a stop never leaves half a batch.
+        """
         report = RunReport(dataset=self.dataset)
         after = self._watermarks.get(self.dataset)
         for batch in self.batches(after):
@@ -261,4 +267,7 @@ class Pipeline:
                 report.skipped_batches.append(batch.batch_id)
             report.refusals.extend(batch.refusals)
             report.watermark = batch.watermark
+            if should_stop is not None and should_stop():
+                report.stopped = True
+                break
         return report

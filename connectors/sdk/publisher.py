@@ -3,8 +3,9 @@
 :class:`EnvelopePublisher` is the pipeline's ``publish`` seam. For each batch it
 
 1. seals the records with :func:`schemas.envelope.seal_batch` (agreement id/version and
-   the agency's signing key from the connector config), which may split the batch into
-   several parts, each a message that verifies on its own;
+   the agency's signing key from the connector config, the pipeline's batch id as the
+   source batch, so equal records in two source batches never share an envelope id),
+   which may split the batch into several parts, each a message that verifies on its own;
 2. stores the batch as ``pending`` in the outbox together with its parts' envelope batch
    ids (the ids the hub's receipts name), in one local transaction, BEFORE sending;
 3. produces every part with confluent-kafka (idempotent producer, ``acks=all``) and
@@ -250,6 +251,7 @@ class EnvelopePublisher:
             signer=self._signer,
             now=self._clock(),
             max_message_bytes=self._max_message_bytes,
+            source_batch=batch.batch_id,
         )
 
     def __call__(self, batch: Batch) -> Published:

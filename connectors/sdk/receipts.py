@@ -5,7 +5,9 @@ on ``lmis.receipts.<agency>``. :class:`ReceiptApplier` verifies a receipt with t
 public key (:func:`schemas.receipts.open_receipt`) and records it against the part it
 names; once every part of a batch has its receipt the outbox batch is settled:
 ``accepted`` when all parts were accepted, else ``rejected`` with the first rejected
-part's reason code. Applying the same receipt again changes nothing.
+part's reason code and the record ids of the rejected parts' records (the rows the
+operator must look at; ``connector status`` lists them). Applying the same receipt
+again changes nothing.
 
 :class:`ReceiptReader` reads the topic with assign + seek from the offsets stored in the
 state database (no consumer group, so no join delay), and stores the next offset in the
@@ -29,15 +31,21 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from connectors.sdk.errors import ReceiptConflict, SigningKeyInvalid, UnknownBatch
+from connectors.sdk.errors import (
+    BatchSettled,
+    OutboxDataInvalid,
+    ReceiptConflict,
+    SigningKeyInvalid,
+    UnknownBatch,
+)
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.outbox import Receipt as OutboxReceipt
-from connectors.sdk.publisher import EnvelopePublisher
+from connectors.sdk.publisher import EnvelopePublisher, unpack_messages
 from connectors.sdk.state import StateDB
 from governance.errors import KeyInvalid
 from governance.keys.material import key_id_for, load_public_pem
 from schemas.catalog import Catalog
-from schemas.envelope import HeaderInput
+from schemas.envelope import HeaderInput, decode_records, parse_headers
 from schemas.errors import EnvelopeError
 from schemas.receipts import HUB_AGENCY, Receipt, open_receipt
 
@@ -105,8 +113,8 @@ class ReceiptApplier:
         """Record ``receipt`` against its part; the outbox batch ids it settles.
 
         Nothing is settled while a batch waits for other parts or when the receipt was
-        already applied. Two batches whose parts are byte-identical (the same records
-        sent twice) share envelope ids, so one receipt answers both. Raises
+        already applied. A part id normally belongs to one batch (the envelope covers the
+        source batch id); should two batches share one, the receipt answers both. Raises
         :class:`UnknownBatch` / :class:`ReceiptConflict`.
         """
         settled: list[str] = []
@@ -142,7 +150,8 @@ class ReceiptApplier:
 
     def _settle(self, conn: Any, batch_id: str) -> bool:
         parts = conn.execute(
-            "SELECT outcome, reason_code FROM batch_parts WHERE batch_id = ? ORDER BY part_index",
+            "SELECT outcome, reason_code, part_index FROM batch_parts WHERE batch_id = ? "
+            "ORDER BY part_index",
             (batch_id,),
         ).fetchall()
         if any(p[0] is None for p in parts):
@@ -152,8 +161,30 @@ class ReceiptApplier:
             batch_id=batch_id,
             outcome="rejected" if rejected else "accepted",
             reason_code=str(rejected[0][1]) if rejected and rejected[0][1] else None,
+            rows=self._record_ids(batch_id, [int(p[2]) for p in rejected]),
         )
         return self._outbox.apply_receipt(receipt, at=self._clock())
+
+    def _record_ids(self, batch_id: str, part_indexes: list[int]) -> tuple[str, ...]:
+        """The record ids (the agency's own row keys, never identifiers) of some parts."""
+        if not part_indexes:
+            return ()
+        held = self._outbox.get(batch_id)
+        messages = unpack_messages(held.payload, held.headers, batch_id=batch_id)
+        rows: list[str] = []
+        for index in part_indexes:
+            message = messages[index]
+            try:
+                writer = self._catalog.by_fingerprint(
+                    parse_headers(message.headers).schema_fingerprint
+                )
+                records = decode_records(message.value, writer, writer)
+            except EnvelopeError as exc:
+                raise OutboxDataInvalid(
+                    f"outbox batch {batch_id}: part {index} does not decode ({exc.code})"
+                ) from exc
+            rows.extend(str(r.get(writer.record_id_field)) for r in records)
+        return tuple(rows)
 
     def apply_message(self, value: bytes, headers: HeaderInput, report: ReceiptReport) -> None:
         """Verify and apply one message, counting what happened in ``report``."""
@@ -278,6 +309,41 @@ def resend_due(
     """Send again every batch without a receipt for ``timeout``; their batch ids."""
     sent = []
     for held in Outbox(state).due_for_resend(now, timeout):
+        publisher.resend(held)
+        sent.append(held.batch_id)
+    return sent
+
+
+def resend_now(
+    publisher: EnvelopePublisher, state: StateDB, *, batch_ids: list[str] | None = None
+) -> list[str]:
+    """Send again, now, the named batches (default: every one without a receipt).
+
+    A named batch the outbox never held raises :class:`UnknownBatch`; one that already
+    has its receipt raises :class:`BatchSettled`. Nothing is sent unless every named
+    batch can be.
+    """
+    outbox = Outbox(state)
+    dataset = publisher.schema.dataset
+    if batch_ids is None:
+        chosen = [b for b in outbox.batches(dataset=dataset) if b.state in ("pending", "sent")]
+    else:
+        chosen = [outbox.get(batch_id) for batch_id in batch_ids]
+        other = [b for b in chosen if b.dataset != dataset]
+        if other:
+            raise UnknownBatch(
+                f"batch {other[0].batch_id!r} is of dataset {other[0].dataset}, not {dataset}",
+                batch_id=other[0].batch_id,
+            )
+        settled = [b for b in chosen if b.state in ("accepted", "rejected")]
+        if settled:
+            raise BatchSettled(
+                f"batch {settled[0].batch_id!r} is already {settled[0].state}; "
+                "only batches without a receipt are sent again",
+                batch_id=settled[0].batch_id,
+            )
+    sent = []
+    for held in chosen:
         publisher.resend(held)
         sent.append(held.batch_id)
     return sent

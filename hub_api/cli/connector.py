@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import tempfile
-import time
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +30,7 @@ from connectors.sdk.receipts import (
     ReceiptReport,
     load_hub_key,
     resend_due,
+    resend_now,
 )
 from connectors.sdk.state import StateDB
 from connectors.sdk.watermark import WatermarkStore
@@ -195,6 +198,7 @@ def _run_once(
     state: StateDB,
     publisher: EnvelopePublisher,
     reader: ReceiptReader | None,
+    stop: threading.Event,
 ) -> dict[str, Any]:
     pipeline = _pipeline(cli, w, state)
     with cli.progress() as bar:
@@ -205,11 +209,14 @@ def _run_once(
             bar.advance(task, len(batch.records))
             return published
 
-        report = pipeline.run(publish)
-    receipts = reader.poll(timeout_s=2.0) if reader is not None else ReceiptReport()
-    resent = resend_due(
-        publisher, state, now=_now(), timeout=timedelta(seconds=w.config.resend_after_s)
-    )
+        report = pipeline.run(publish, should_stop=stop.is_set)
+    receipts = ReceiptReport()
+    resent: list[str] = []
+    if not stop.is_set():
+        receipts = reader.poll(timeout_s=2.0) if reader is not None else ReceiptReport()
+        resent = resend_due(
+            publisher, state, now=_now(), timeout=timedelta(seconds=w.config.resend_after_s)
+        )
     return {
         "topic": publisher.topic,
         "rows_read": report.rows_read,
@@ -221,7 +228,28 @@ def _run_once(
         "receipts_invalid": len(receipts.invalid),
         "batches_settled": len(receipts.settled),
         "batches_resent": len(resent),
+        "stopped": stop.is_set(),
     }
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT (the previous handlers come back afterwards).
+
+    The run checks it after each committed batch and instead of sleeping, so a stop
+    finishes the batch in hand, keeps it in the outbox with its watermark and exits 0.
+    """
+    stop = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command()
@@ -233,7 +261,11 @@ def run(
     ),
     interval: float = typer.Option(60.0, "--interval", help="Seconds between runs with --follow."),
 ) -> None:
-    """Publish new rows, apply receipts and resend batches that have none."""
+    """Publish new rows, apply receipts and resend batches that have none.
+
+    SIGTERM or SIGINT (Ctrl-C) stops cleanly: the batch in hand is finished and kept
+    with its watermark, and the command exits 0.
+    """
     cli = get_context(ctx)
     w = _wiring(config)
     key_file, _ = _require(w.config)
@@ -258,19 +290,56 @@ def run(
             reader = ReceiptReader(
                 state, topic=receipt_topic(w.config.agency), consumer_config=kafka, applier=applier
             )
-        while True:
-            data = _run_once(cli, w, state, publisher, reader)
-            cli.emit(data, _render_run(data))
-            if not follow:
-                break
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        pass
+        with _stop_on_signals() as stop:
+            while True:
+                data = _run_once(cli, w, state, publisher, reader, stop)
+                cli.emit(data, _render_run(data))
+                if not follow or stop.wait(interval):
+                    break
     finally:
         if reader is not None:
             reader.close()
         sender.close()
         state.close()
+
+
+@app.command()
+def resend(
+    ctx: typer.Context,
+    config: Path = CONFIG,
+    every: bool = typer.Option(
+        False, "--all", help="Every batch the hub has not answered (pending or sent)."
+    ),
+    batch: list[str] = typer.Option(
+        [], "--batch", help="A batch id from `connector status` (repeat for several)."
+    ),
+) -> None:
+    """Send batches again now, byte for byte from the outbox, without waiting for
+    `resend_after_s` (the hub deduplicates by batch id)."""
+    if every == bool(batch):
+        raise typer.BadParameter("give either --all or --batch ID")
+    cli = get_context(ctx)
+    w = _wiring(config)
+    key_file, _ = _require(w.config)
+    signer = load_signer(
+        key_file, cli.settings.connector.signing_key_passphrase, agency=w.config.agency
+    )
+    state = StateDB.open(w.config.state_db_path)
+    sender = KafkaSender(librdkafka_config(w.config.kafka.settings()))
+    try:
+        publisher = _publisher(cli.settings, w, state, sender, signer)
+        sent = resend_now(publisher, state, batch_ids=None if every else list(batch))
+    finally:
+        sender.close()
+        state.close()
+    data = {"topic": publisher.topic, "resent": sent}
+
+    def render(c: Console) -> None:
+        c.print(f"{publisher.topic}: {len(sent)} batches sent again")
+        for batch_id in sent:
+            c.print(f"  {batch_id}")
+
+    cli.emit(data, render)
 
 
 def _render_run(data: dict[str, Any]) -> Callable[[Console], None]:
@@ -279,7 +348,7 @@ def _render_run(data: dict[str, Any]) -> Callable[[Console], None]:
             f"{data['topic']}: {data['rows_read']} rows, {data['records_published']} records in "
             f"{data['batches']} batches, {data['refused_rows']} refused; receipts applied "
             f"{data['receipts_applied']}, settled {data['batches_settled']}, "
-            f"resent {data['batches_resent']}"
+            f"resent {data['batches_resent']}" + ("; stopped on request" if data["stopped"] else "")
         )
 
     return render
@@ -300,8 +369,13 @@ def status(ctx: typer.Context, config: Path = CONFIG) -> None:
         ).fetchone()[0]
     finally:
         state.close()
-    rejected = [
-        {"batch_id": b.batch_id, "reason_code": b.reason_code}
+    rejected: list[dict[str, Any]] = [
+        {
+            "batch_id": b.batch_id,
+            "reason_code": b.reason_code,
+            "records": b.record_count,
+            "rows": list(b.rejected_rows),
+        }
         for b in held
         if b.state == "rejected"
     ]
@@ -323,6 +397,8 @@ def status(ctx: typer.Context, config: Path = CONFIG) -> None:
         c.print(table)
         c.print(f"refused rows: {refused}; watermark: {data['watermark'] or 'none'}")
         for r in rejected:
-            c.print(f"  rejected {r['batch_id']}: {r['reason_code']}")
+            rows = r["rows"]
+            shown = ", ".join(rows[:10]) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+            c.print(f"  rejected {r['batch_id']}: {r['reason_code']}; rows {shown or 'none named'}")
 
     cli.emit(data, render)

@@ -1,21 +1,34 @@
 """`lmis-hub demo`: the main job on the embedded default, end to end.
 
-Each stage of the hub adds its step here; the demo prints what runs and where to look.
-Today it brings the stack up and makes the synthetic nation whose agency source
-systems the connectors read (kept between runs: a second demo reuses it).
+It brings the stack up, makes the synthetic nation (kept between runs: a second demo
+reuses it), then runs the spine (:mod:`hub_api.demo.spine`): the five agencies, their
+keys and signed agreements, all sixteen connectors once, the ingest worker until every
+published batch has an outcome, the connectors' receipts, and a reconciliation table
+with the audit-chain verification. A second demo publishes nothing new.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from hub_api.cli.context import CliContext, get_context
 from hub_api.cli.stack import render_status
 from infra.stack import EmbeddedStack
+from integration.reconciliation import render_rows
 from synth import nation as nation_mod
 from synth.config import load_config
+
+if TYPE_CHECKING:
+    from hub_api.demo.spine import SpineResult
+
+#: A first demo on two cores finishes in about the time the README states.
+DEFAULT_PERSONS = 20_000
 
 
 def _nation(cli: CliContext, persons: int) -> dict[str, object]:
@@ -49,16 +62,29 @@ def _nation(cli: CliContext, persons: int) -> dict[str, object]:
 
 def demo(
     ctx: typer.Context,
-    persons: int = typer.Option(20_000, "--persons", help="Population of the synthetic nation."),
+    persons: int = typer.Option(
+        DEFAULT_PERSONS, "--persons", help="Population of the synthetic nation."
+    ),
 ) -> None:
-    """Bring the embedded stack up, run the main job and print where to look."""
+    """Bring the embedded stack up, run the whole spine on it and reconcile."""
+    # The spine wires the ingest worker from hub_api.cli; imported here, not at the top,
+    # so that hub_api.demo can be imported on its own (the benchmarks do).
+    from hub_api.demo.spine import run_spine
+
     cli = get_context(ctx)
     settings = cli.settings
     status = EmbeddedStack(settings).up()
+    if not status.running:
+        cli.emit({"stack": status.as_dict()}, render_status(status))
+        raise typer.Exit(1)
     nation = _nation(cli, persons)
+    bootstrap = f"{settings.stack.broker_host}:{settings.stack.broker_port}"
+    say = (lambda _: None) if cli.json_output else cli.err_console.print
+    spine = run_spine(settings, nation=Path(str(nation["folder"])), bootstrap=bootstrap, say=say)
     summary = {
         "stack": status.as_dict(),
         "nation": nation,
+        "spine": spine.as_dict(),
         "data_dir": str(settings.data_dir.resolve()),
         "broker_log": str((settings.log_dir / "broker.log").resolve()),
         "stop_with": "lmis-hub stack down",
@@ -78,11 +104,54 @@ def demo(
             console.print(table)
         else:
             console.print("synthetic nation: reused (delete the folder to make a new one)")
+        _draw_spine(console, spine)
         console.print(f"nation (agency sources + truth): {nation['folder']}")
         console.print(f"data directory: {summary['data_dir']}")
         console.print(f"broker log:     {summary['broker_log']}")
         console.print("stop the stack: [bold]lmis-hub stack down[/] (or `make stack-down`)")
 
     cli.emit(summary, draw)
-    if not status.running:
+    if not (spine.reconciliation.ok and spine.audit["ok"]):
         raise typer.Exit(1)
+
+
+def _draw_spine(console: Console, spine: SpineResult) -> None:
+    parties = spine.parties
+    console.print(
+        f"parties: agencies added {parties.agencies_added or 'none'}; keys registered "
+        f"{sorted(parties.keys_registered) or 'none'} "
+        f"(reused {sorted(parties.keys_reused) or 'none'}); "
+        f"agreements activated {parties.agreements_activated or 'none'} "
+        f"(already in force {parties.agreements_in_force or 'none'})"
+    )
+    ingest = spine.ingest
+    console.print(
+        f"ingest: {ingest.get('processed', 0)} message(s) decided: "
+        f"{ingest.get('accepted', 0)} accepted, {ingest.get('duplicate', 0)} duplicate, "
+        f"{ingest.get('quarantined', 0)} quarantined"
+    )
+    table = Table(
+        title="reconciliation: source -> connector -> hub -> lake", box=box.SIMPLE, pad_edge=False
+    )
+    table.add_column("agency/dataset", no_wrap=True)
+    for name in ("source", "published", "accepted", "quarantined", "in lake"):
+        table.add_column(name, justify="right", no_wrap=True)
+    rows = list(render_rows(spine.reconciliation))
+    for i, (agency, dataset, *counts, _check) in enumerate(rows):
+        name = f"{agency}/{dataset}" if dataset else agency
+        table.add_row(name, *counts, end_section=i == len(rows) - 2)
+    console.print(table)
+    result = spine.reconciliation
+    if result.ok:
+        console.print(
+            "reconciliation: [green]every dataset adds up[/] (source = published = "
+            "accepted = in lake, nothing quarantined, every batch receipted)"
+        )
+    for line in result.lines:
+        if not line.ok:
+            console.print(f"[red]{line.agency}/{line.dataset}[/]: {'; '.join(line.problems)}")
+    audit = spine.audit
+    mark = "[green]verified[/]" if audit["ok"] else "[red]FAILED[/]"
+    console.print(f"audit chain: {mark} ({audit['summary']})")
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in spine.seconds.items())
+    console.print(f"time: {timing}")

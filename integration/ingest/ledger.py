@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from governance.keys.envelope import KeyEncryptionKey, SealedColumns, open_envelope, seal
 from integration.ingest.errors import QuarantineUnknown
 from integration.ingest.models import IngestedBatch, QuarantinedMessage
+
+_CHUNK = 500  # ids per IN (...) query, well below every backend's parameter limit
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,27 @@ class Ledger:
 
     def accepted(self, batch_id: str) -> IngestedBatch | None:
         return self.session.get(IngestedBatch, batch_id)
+
+    def accepted_many(self, batch_ids: Iterable[str]) -> dict[str, IngestedBatch]:
+        """The accepted rows of those of ``batch_ids`` the ledger holds (one query per
+        500 ids)."""
+        wanted = sorted(set(batch_ids))
+        found: dict[str, IngestedBatch] = {}
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i : i + _CHUNK]
+            query = select(IngestedBatch).where(IngestedBatch.batch_id.in_(chunk))
+            found.update((row.batch_id, row) for row in self.session.scalars(query))
+        return found
+
+    def recorded(self, batch_ids: Iterable[str]) -> set[str]:
+        """Those of ``batch_ids`` the ledger holds as accepted."""
+        wanted = sorted(set(batch_ids))
+        found: set[str] = set()
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i : i + _CHUNK]
+            query = select(IngestedBatch.batch_id).where(IngestedBatch.batch_id.in_(chunk))
+            found.update(self.session.scalars(query))
+        return found
 
     def record_accepted(self, row: IngestedBatch) -> IngestedBatch:
         self.session.add(row)

@@ -31,19 +31,22 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pyiceberg.catalog import Catalog as LakeCatalog
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 from sqlalchemy.orm import Session
 
+from governance.agreements.coverage import Coverage
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
 from governance.errors import KeyUnknown
+from governance.keys.models import AgencyKey
 from governance.keys.services import KeyService
 from governance.timestamps import Clock
 from integration.ingest.errors import (
@@ -60,12 +63,14 @@ from integration.ingest.notices import QUARANTINE_TOPIC, quarantine_notice
 from integration.ingest.rekey import TokenRekeyer
 from integration.lake.bronze import (
     BATCH_IDS_PROPERTY,
-    LakeBatch,
     Lineage,
     append_batches,
     bronze_identifier,
     ensure_bronze_table,
+    expire_appends,
+    lineage_values,
 )
+from integration.lake.data_files import ColumnBatch, columns_of
 from integration.lake.errors import LakeCommitFailed
 from lmis_hub.errors import HubError
 from schemas.catalog import Catalog, SchemaVersion
@@ -137,6 +142,8 @@ class _Pending:
     headers: BatchHeaders
     digest: str
     agreement_version: int  # the version whose terms cover it (see replay)
+    columns: dict[str, list[Any]]  # the records column-wise, by reader field name
+    rows: int  # (``opened`` keeps no records: the group holds them column-wise only)
 
     @property
     def batch_id(self) -> str:
@@ -186,6 +193,7 @@ class IngestWorker:
         commit_attempts: int = 6,
         commit_backoff_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
+        max_snapshots: int = 16,
     ) -> None:
         self.session = session
         self.schemas = schemas
@@ -203,7 +211,13 @@ class IngestWorker:
         self.commit_attempts = commit_attempts
         self.commit_backoff_s = commit_backoff_s
         self.sleep = sleep
+        self.max_snapshots = max_snapshots
         self._tables: dict[str, Table] = {}
+        self._accepted: dict[str, IngestedBatch] = {}
+        self._coverage: dict[tuple[str, str, frozenset[str], str, int], Coverage] = {}
+        # Rows the group reads again and again (agency keys, agreements), held so the
+        # session's weak identity map answers instead of the database.
+        self._pinned: dict[tuple[str, ...], Any] = {}
 
     # The decision --------------------------------------------------------------------
 
@@ -245,6 +259,10 @@ class IngestWorker:
     ) -> list[Outcome]:
         now = self.clock()
         pending: dict[str, _Pending] = {}
+        # The group's lookups: the ledger in one query, each agreement's coverage once.
+        self._accepted = self.ledger.accepted_many(_batch_ids(deliveries))
+        self._coverage = {}
+        self._pinned = {}
         decisions = [
             self._check(d, now, pending, replay=i in replaying) for i, d in enumerate(deliveries)
         ]
@@ -261,6 +279,8 @@ class IngestWorker:
         except BaseException:
             self.session.rollback()
             raise
+        if pending:
+            self._bound_snapshots({p.opened.reader.key for p in pending.values()})
         for outcome in outcomes:
             if outcome.status == "quarantined":
                 log.warning(
@@ -280,7 +300,7 @@ class IngestWorker:
         known = _Known()
         try:
             opened, headers = self._verify(delivered, value, now, known)
-            previous = self.ledger.accepted(headers.batch_id)
+            previous = self._accepted.get(headers.batch_id)
             earlier = pending.get(headers.batch_id)
             first_digest = (
                 previous.content_digest
@@ -299,7 +319,8 @@ class IngestWorker:
                         f"{where} with digest {first_digest}, this one has {digest}"
                     )
                 return _Repeat(previous=previous, pending=earlier)
-            version = self._check_coverage(opened, headers, now, replay=replay)
+            columns = columns_of(opened.records, [f["name"] for f in opened.reader.fields])
+            version = self._check_coverage(opened, columns, headers, now, replay=replay)
         except HubError as exc:
             return _Refused(delivered, value, known, exc.code, exc.message, digest)
         except Exception as exc:
@@ -308,7 +329,11 @@ class IngestWorker:
             return _Refused(
                 delivered, value, known, Undecodable.code, f"{type(exc).__name__}: {exc}", digest
             )
-        decision = _Pending(delivered, opened, headers, digest, version)
+        # Only the columns stay: a group's record dicts would otherwise live until the
+        # lake commit, and every garbage collection pass would walk all of them.
+        rows = len(opened.records)
+        opened = replace(opened, records=[])
+        decision = _Pending(delivered, opened, headers, digest, version, columns, rows)
         pending[headers.batch_id] = decision
         return decision
 
@@ -330,6 +355,7 @@ class IngestWorker:
             )
 
         def public_key_for(key_id: str) -> Ed25519PublicKey | None:
+            self._pin(("key", key_id), lambda: self.session.get(AgencyKey, key_id))
             try:
                 status = self.keys.status(key_id)
             except KeyUnknown:
@@ -357,24 +383,32 @@ class IngestWorker:
         return opened, headers
 
     def _check_coverage(
-        self, opened: OpenedBatch, headers: BatchHeaders, now: datetime, *, replay: bool
+        self,
+        opened: OpenedBatch,
+        columns: Mapping[str, Sequence[Any]],
+        headers: BatchHeaders,
+        now: datetime,
+        *,
+        replay: bool,
     ) -> int:
         """The agreement version that covers the batch, or the refusal raised."""
         record_id = opened.reader.record_id_field
         present = frozenset(
             name
-            for record in opened.records
-            for name, item in record.items()
-            if item is not None and name != record_id
+            for name, values in columns.items()
+            if name != record_id and any(v is not None for v in values)
         )
-        coverage = self.agreements.check_delivery(
+        asked = (
             headers.agency,
             headers.dataset,
             present,
             headers.agreement_id,
             headers.agreement_version,
-            now,
         )
+        coverage = self._coverage.get(asked)
+        if coverage is None:  # nothing of the group is written yet: the answer holds
+            coverage = self.agreements.check_delivery(*asked, now)
+            self._coverage[asked] = coverage
         if replay and coverage.code == SUPERSEDED:
             newest = self._newest_active(headers.agreement_id, headers.agency)
             if newest is not None and newest > headers.agreement_version:
@@ -393,6 +427,10 @@ class IngestWorker:
             if a.id == agreement_id
         ]
         return max(versions) if versions else None
+
+    def _pin(self, key: tuple[str, ...], load: Callable[[], Any]) -> None:
+        if key not in self._pinned:
+            self._pinned[key] = load()
 
     # The lake ------------------------------------------------------------------------
 
@@ -427,19 +465,7 @@ class IngestWorker:
         summary already names (an earlier crash, or another worker of the group after
         a rebalance) are not appended again.
         """
-        batches = {
-            p.batch_id: LakeBatch(
-                self.rekeyer.records(p.opened.records, p.opened.reader.token_fields()),
-                Lineage(
-                    batch_id=p.batch_id,
-                    agreement_id=p.headers.agreement_id,
-                    agreement_version=p.agreement_version,
-                    schema_fingerprint=p.headers.schema_fingerprint,
-                    received_at=now,
-                ),
-            )
-            for p in items
-        }
+        batches = {p.batch_id: self._column_batch(p, now) for p in items}
         for attempt in range(1, self.commit_attempts + 1):
             table.refresh()
             found = snapshots_holding(table, batches)
@@ -467,8 +493,56 @@ class IngestWorker:
                 )
                 self.sleep(delay)
                 continue
-            return found | {b.lineage.batch_id: snapshot_id for b in todo}
+            return found | {str(b.lineage["_batch_id"]): snapshot_id for b in todo}
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _column_batch(self, p: _Pending, now: datetime) -> ColumnBatch:
+        """The batch column-wise with its token columns re-keyed with K_hub."""
+        columns = dict(p.columns)
+        for name in p.opened.reader.token_fields():
+            if name in columns:
+                columns[name] = self.rekeyer.column(columns[name])
+        lineage = Lineage(
+            batch_id=p.batch_id,
+            agreement_id=p.headers.agreement_id,
+            agreement_version=p.agreement_version,
+            schema_fingerprint=p.headers.schema_fingerprint,
+            received_at=now,
+        )
+        return ColumnBatch(columns, p.rows, lineage_values(lineage))
+
+    def _bound_snapshots(self, keys: set[str]) -> None:
+        """Keep the tables' snapshot lists short: pyiceberg copies the whole table
+        metadata on every commit, so time per group would grow with every snapshot.
+
+        Past ``max_snapshots``, snapshots are expired (never the newest half) when the
+        ledger holds every batch id their summaries name: crash recovery only looks up
+        batches that reached the lake but not the ledger (:func:`snapshots_holding`),
+        and those stay. Their manifest lists and merged-away manifests are deleted; data
+        files stay (every append's files are still live). A failed expiry is only
+        logged: the next group tries again.
+        """
+        for key in keys:
+            table = self._tables.get(key)
+            if table is None or len(table.metadata.snapshots) <= self.max_snapshots:
+                continue
+            current = table.current_snapshot()
+            keep = max(1, self.max_snapshots // 2)
+            older = sorted(table.metadata.snapshots, key=lambda s: s.sequence_number or 0)
+            older = [
+                s for s in older[:-keep] if current is None or s.snapshot_id != current.snapshot_id
+            ]
+            named = {s.snapshot_id: _summary_ids(s.summary) for s in older}
+            recorded = self.ledger.recorded({i for ids in named.values() for i in ids})
+            doomed = [sid for sid, ids in named.items() if ids <= recorded]
+            if not doomed:
+                continue
+            try:
+                deleted = expire_appends(table, doomed)
+            except (CommitFailedException, OSError) as exc:
+                log.warning("expiring %d snapshot(s) of %s failed: %s", len(doomed), key, exc)
+                continue
+            log.debug("expired %d snapshot(s) of %s, %d file(s) deleted", len(doomed), key, deleted)
 
     # The records ---------------------------------------------------------------------
 
@@ -497,8 +571,12 @@ class IngestWorker:
         now: datetime,
         replaying: QuarantinedMessage | None,
     ) -> Outcome:
-        headers, records = p.headers, len(p.opened.records)
+        headers, records = p.headers, p.rows
         agreement = (headers.agreement_id, p.agreement_version)
+        self._pin(
+            ("agreement", *map(str, agreement)),
+            lambda: self.agreements.get(headers.agreement_id, p.agreement_version),
+        )
         self.ledger.record_accepted(
             IngestedBatch(
                 batch_id=headers.batch_id,
@@ -577,7 +655,7 @@ class IngestWorker:
             assert repeat.pending is not None
             p = repeat.pending
             batch_id, agency, dataset = p.batch_id, p.headers.agency, p.headers.dataset
-            records = len(p.opened.records)
+            records = p.rows
             snapshot = snapshots[batch_id]
             agreement = (p.headers.agreement_id, p.agreement_version)
             decided_at = now
@@ -712,6 +790,23 @@ class IngestWorker:
             signer=self.signer,
             now=now,
         )
+
+
+def _summary_ids(summary: Any) -> set[str]:
+    ids = summary.get(BATCH_IDS_PROPERTY) if summary else None
+    return set(ids.split(",")) if ids else set()
+
+
+def _batch_ids(deliveries: Sequence[Delivered]) -> set[str]:
+    """The batch ids the deliveries' headers name (a malformed header is skipped here
+    and refused by the per-message check)."""
+    ids: set[str] = set()
+    for d in deliveries:
+        for name, value in d.headers:
+            if name == "lmis-batch-id" and value:
+                ids.add(value.decode("ascii", "replace"))
+                break
+    return ids
 
 
 def snapshots_holding(table: Table, batch_ids: Mapping[str, Any] | set[str]) -> dict[str, int]:

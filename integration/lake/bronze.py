@@ -16,13 +16,20 @@ from typing import Any
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
-from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
-from pyiceberg.table import Table
+from pyiceberg.table import Table, Transaction
+from pyiceberg.table.snapshots import Operation, Snapshot
 from pyiceberg.transforms import MonthTransform
 from pyiceberg.types import DateType, TimestampType, TimestamptzType
 
+from integration.lake.data_files import (
+    LINEAGE_COLUMNS,
+    ColumnBatch,
+    arrow_table,
+    columns_of,
+    write_data_files,
+)
 from integration.lake.errors import LakeCommitFailed, UnsupportedAvroType
 from integration.lake.iceberg_schema import avro_to_iceberg
 
@@ -30,6 +37,18 @@ log = logging.getLogger(__name__)
 
 BATCH_IDS_PROPERTY = "lmis.batch-ids"
 PARTITION_FIELD_ID = 1000
+
+
+#: A table takes a commit per ingest group. Every commit writes a new metadata file and
+#: logs the previous one, and pyiceberg copies the whole metadata several times per
+#: commit: the log is kept short and the files it no longer names are deleted. Every
+#: append adds a manifest that later snapshots carry on: past 32 they are merged.
+METADATA_PROPERTIES = {
+    "write.metadata.previous-versions-max": "10",
+    "write.metadata.delete-after-commit.enabled": "true",
+    "commit.manifest-merge.enabled": "true",
+    "commit.manifest.min-count-to-merge": "32",
+}
 
 
 def bronze_identifier(agency: str, dataset: str) -> str:
@@ -101,8 +120,11 @@ def ensure_bronze_table(
             identifier,
             schema=schema,
             partition_spec=_partition_spec(schema, event_date_field),
-            properties={"lmis.agency": agency, "lmis.dataset": dataset},
+            properties={"lmis.agency": agency, "lmis.dataset": dataset, **METADATA_PROPERTIES},
         )
+    if any(table.properties.get(k) != v for k, v in METADATA_PROPERTIES.items()):
+        with table.transaction() as tx:  # a table created before these properties
+            tx.set_properties(METADATA_PROPERTIES)
     current = {f.name for f in table.schema().fields}
     if any(f.name not in current for f in schema.fields):
         with table.update_schema() as update:
@@ -111,22 +133,62 @@ def ensure_bronze_table(
     return table
 
 
-def _arrow_rows(table: Table, batches: Iterable[LakeBatch]) -> pa.Table:
-    rows: list[dict[str, Any]] = []
-    for batch in batches:
-        lineage = {
-            "_batch_id": batch.lineage.batch_id,
-            "_agreement_id": batch.lineage.agreement_id,
-            "_agreement_version": batch.lineage.agreement_version,
-            "_schema_fingerprint": batch.lineage.schema_fingerprint,
-            "_received_at": batch.lineage.received_at,
-        }
-        rows.extend({**record, **lineage} for record in batch.records)
-    arrow_schema = schema_to_pyarrow(table.schema(), include_field_ids=True)
-    return pa.Table.from_pylist(rows, schema=arrow_schema)
+def _column_batch(table: Table, batch: LakeBatch | ColumnBatch) -> ColumnBatch:
+    if isinstance(batch, ColumnBatch):
+        return batch
+    names = [f.name for f in table.schema().fields if f.name not in LINEAGE_COLUMNS]
+    return ColumnBatch(
+        columns_of(batch.records, names), len(batch.records), lineage_values(batch.lineage)
+    )
 
 
-def append_batches(table: Table, batches: Sequence[LakeBatch]) -> int:
+def lineage_values(lineage: Lineage) -> dict[str, Any]:
+    """The lineage columns' values for every row of a batch."""
+    return {
+        "_batch_id": lineage.batch_id,
+        "_agreement_id": lineage.agreement_id,
+        "_agreement_version": lineage.agreement_version,
+        "_schema_fingerprint": lineage.schema_fingerprint,
+        "_received_at": lineage.received_at,
+    }
+
+
+class _SingleAttempt(Transaction):
+    """A transaction whose append is not re-applied by pyiceberg after a conflict.
+
+    pyiceberg rebuilds a conflicting append on the refreshed table by itself; for a
+    bronze append that could land a batch another worker has just committed a second
+    time. Here the conflict ends the attempt instead (pyiceberg still deletes the
+    attempt's manifests, and still notices an attempt that did land despite a lost
+    response); the caller refreshes, drops the batches a snapshot summary already
+    names and tries again.
+    """
+
+    def _rebuild_snapshot_updates(self) -> None:
+        raise CommitFailedException("the table changed since this append was planned")
+
+
+def commit_append(table: Table, data: pa.Table, properties: dict[str, str]) -> int:
+    """Write ``data`` as data files and add them in ONE fast append (a single attempt);
+    returns the new snapshot id. A conflict raises :class:`LakeCommitFailed`."""
+    try:
+        with (
+            _SingleAttempt(table) as tx,
+            tx.update_snapshot(snapshot_properties=properties).merge_append() as append,
+        ):
+            for data_file in write_data_files(
+                table.metadata, table.io, data, write_uuid=append.commit_uuid
+            ):
+                append.append_data_file(data_file)
+    except CommitFailedException as exc:
+        ids = properties.get(BATCH_IDS_PROPERTY, "")
+        raise LakeCommitFailed(f"lake commit for batches {ids} failed: {exc}") from exc
+    snapshot = table.current_snapshot()
+    assert snapshot is not None
+    return snapshot.snapshot_id
+
+
+def append_batches(table: Table, batches: Sequence[LakeBatch | ColumnBatch]) -> int:
     """Append the batches in ONE lake commit; returns the new snapshot id.
 
     The snapshot summary records the batch ids (``lmis.batch-ids``). Either every batch
@@ -134,16 +196,53 @@ def append_batches(table: Table, batches: Sequence[LakeBatch]) -> int:
     """
     if not batches:
         raise ValueError("append_batches needs at least one batch")
-    data = _arrow_rows(table, batches)
-    ids = ",".join(b.lineage.batch_id for b in batches)
-    try:
-        table.append(data, snapshot_properties={BATCH_IDS_PROPERTY: ids})
-    except CommitFailedException as exc:
-        raise LakeCommitFailed(f"lake commit for batches {ids} failed: {exc}") from exc
-    snapshot = table.current_snapshot()
-    assert snapshot is not None
+    columns = [_column_batch(table, b) for b in batches]
+    data = arrow_table(table.metadata, columns)
+    ids = ",".join(str(b.lineage["_batch_id"]) for b in columns)
+    snapshot_id = commit_append(table, data, {BATCH_IDS_PROPERTY: ids})
     log.debug("committed %d rows of %d batches to %s", data.num_rows, len(batches), table.name())
-    return snapshot.snapshot_id
+    return snapshot_id
+
+
+def _is_append(snapshot: Snapshot) -> bool:
+    return snapshot.summary is not None and snapshot.summary.operation == Operation.APPEND
+
+
+def _metadata_files(table: Table, snapshots: Iterable[Snapshot]) -> set[str]:
+    paths: set[str] = set()
+    for snapshot in snapshots:
+        paths.add(snapshot.manifest_list)
+        paths.update(m.manifest_path for m in snapshot.manifests(table.io))
+    return paths
+
+
+def expire_appends(table: Table, snapshot_ids: Sequence[int]) -> int:
+    """Expire those of ``snapshot_ids`` that are appends made after the table's last
+    other change (never the current one), and delete the manifest lists and manifests
+    no remaining snapshot names; returns the files deleted.
+
+    Data files are kept, and that is why only such appends go: every data file they
+    reference is still live. A snapshot from before a delete or overwrite (retention)
+    references files the delete removed; those are retention's to expire and delete,
+    so the deleted rows are really gone.
+    """
+    current = table.current_snapshot()
+    snapshots = table.metadata.snapshots
+    last_change = max((s.sequence_number or 0 for s in snapshots if not _is_append(s)), default=-1)
+    ids = {i for i in snapshot_ids if current is None or i != current.snapshot_id}
+    doomed = [
+        s
+        for s in snapshots
+        if s.snapshot_id in ids and _is_append(s) and (s.sequence_number or 0) > last_change
+    ]
+    if not doomed:
+        return 0
+    candidates = _metadata_files(table, doomed)
+    table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in doomed]).commit()
+    unreferenced = candidates - _metadata_files(table, table.metadata.snapshots)
+    for path in unreferenced:
+        table.io.delete(path)
+    return len(unreferenced)
 
 
 def committed_batch_ids(table: Table) -> set[str]:

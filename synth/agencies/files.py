@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from synth import reference
-from synth.employers import SIZE_BANDS
+from synth.employers import LEGAL_FORMS, SIZE_BANDS, SIZE_EDGES
 from synth.simulation import Nation
 
 TVET_TABLES = ("trainees", "enrolments", "certifications")
@@ -20,14 +21,18 @@ LFS_COLUMNS = (
     "quarter",
     "household_no",
     "line_no",
+    "interview_date",  # the household's interview, a day in the quarter
     "weight",
     "region",
     "sex",
     "age",
+    "birth_year",
     "isced",
     "lf_status",
+    "status_in_employment",  # ICSE-18 code of the employed
     "isco",
     "isic",
+    "usual_hours",  # usual weekly hours of the employed
     "monthly_earnings",
     "panel_household_no",  # the same in each of a household's visits
     "visit",  # 1..4: the household's visit in the rotation panel
@@ -74,16 +79,28 @@ def tvet_columns(nation: Nation) -> dict[str, list[str]]:
 
 
 def business_register(nation: Nation, folder: Path) -> int:
+    """The register as the NSO issues it at the end of the period: each enterprise's
+    persons engaged then (and the size band they put it in), legal form and date of
+    registration; ``inactive`` where nobody works."""
     emp = nation.employers
     classes = reference.isic_classes()
+    last = nation.months - 1
+    reference_date = nation.calendar.month_start(last).replace(day=nation.calendar.days_in(last))
+    headcount = nation.truth.headcount.tolist()
+    bands = np.searchsorted(SIZE_EDGES, nation.truth.headcount, side="right").tolist()
+    registered = np.datetime_as_string(emp.registered_on.astype("datetime64[D]"), unit="D").tolist()
     rows: list[dict[str, object]] = [
         {
             "business_reg_no": str(emp.business_reg_no[e]),
             "name": str(emp.name[e]),
+            "legal_form": LEGAL_FORMS[int(emp.legal_form[e])],
+            "registered_on": registered[e],
             "isic": classes[int(emp.isic[e])][1],
-            "size_band": SIZE_BANDS[int(emp.size_band[e])],
+            "reference_date": reference_date.isoformat(),
+            "employment": headcount[e],
+            "size_band": SIZE_BANDS[bands[e]],
             "region": nation.config.regions[int(emp.region[e])].code,
-            "status": "active",
+            "status": "active" if headcount[e] else "inactive",
         }
         for e in range(len(emp))
     ]
@@ -144,6 +161,31 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
     isco = reference.isco_unit_groups()
     isic = reference.isic_classes()
     employer_at = nation.truth.employer_at[m]
+    # Status in employment (ICSE-18) and usual weekly hours of the employed: insured
+    # jobs are permanent or fixed-term employees; the others casual employees,
+    # own-account workers or contributing family workers. About one in eight works
+    # part-time.
+    detail = np.random.default_rng([cfg.seed, 8, q])
+    formal = nation.truth.formal_at[m]
+    draw = detail.random(len(persons))
+    icse = np.where(
+        formal,
+        np.where(draw < 0.85, 41, 42),
+        np.select([draw < 0.6, draw < 0.85], [43, 22], 51),
+    )
+    part_time = detail.random(len(persons)) < 0.12
+    hours = np.where(
+        part_time, detail.normal(20, 6, len(persons)), detail.normal(41, 5, len(persons))
+    )
+    hours = np.clip(np.round(hours), 4, 84).astype(np.int64)
+    # Each household is interviewed on one day of the quarter.
+    days = sum(nation.calendar.days_in(3 * q + i) for i in range(3))
+    first_day = nation.calendar.month_start(3 * q)
+    offsets = np.random.default_rng([cfg.seed, 7, q]).integers(0, days, size=sampled.size)
+    interviewed = {
+        int(h): (first_day + timedelta(days=int(d))).isoformat()
+        for h, d in zip(sampled.tolist(), offsets.tolist(), strict=True)
+    }
     rows: list[dict[str, object]] = []
     idx = np.flatnonzero(in_sample)
     idx = idx[np.lexsort((idx, persons.household[idx]))]
@@ -164,14 +206,18 @@ def lfs_quarter(nation: Nation, folder: Path, q: int) -> int:
                 "quarter": quarter,
                 "household_no": f"{year}{quarter}{hh_no[h]:06d}",
                 "line_no": line[h],
+                "interview_date": interviewed[h],
                 "weight": round(float(weight[int(persons.region[p])]), 4),
                 "region": cfg.regions[int(persons.region[p])].code,
                 "sex": int(persons.sex[p]),
                 "age": age,
+                "birth_year": born.year,
                 "isced": int(persons.isced[p]),
                 "lf_status": int(status[p]) + 1,
+                "status_in_employment": int(icse[p]) if employed else None,
                 "isco": isco[int(persons.isco[p])][0] if employed else None,
                 "isic": isic[int(nation.employers.isic[e])][1] if employed and e >= 0 else None,
+                "usual_hours": int(hours[p]) if employed else None,
                 "monthly_earnings": float(persons.earnings[p]) if employed else None,
                 "panel_household_no": panel_no,
                 "visit": visit,

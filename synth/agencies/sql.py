@@ -22,44 +22,57 @@ from synth.errors import SynthError
 _T, _D, _TS, _I = sa.Text, sa.Date, sa.DateTime, sa.SmallInteger
 _MONEY = sa.Numeric(12, 2, asdecimal=False)
 _PERSON = (("national_id", _T), ("given_name", _T), ("family_name", _T), ("date_of_birth", _D))
-_CASE = (("employer_brn", _T), ("employer_name", _T), ("opened_on", _D), ("status", _T))
+_CASE = (
+    ("employer_brn", _T), ("employer_name", _T), ("workplace_region", _T), ("isic", _T),
+    ("opened_on", _D), ("status", _T),
+)  # fmt: skip
 
 #: agency -> table -> columns (the first is the primary key); ``updated_at`` is added.
 LAYOUTS: dict[str, dict[str, tuple[tuple[str, Any], ...]]] = {
     "nis": {
-        "insured_persons": (("nis_number", _T), *_PERSON, ("sex", _I), ("registered_on", _D)),
+        "insured_persons": (
+            ("nis_number", _T), *_PERSON, ("sex", _I), ("region", _T), ("registered_on", _D),
+        ),
         "employers": (
             ("employer_number", _T), ("business_reg_no", _T), ("name", _T), ("isic", _T),
-            ("region", _T),
+            ("region", _T), ("registered_on", _D), ("status", _T),
         ),
         "contributions": (
             ("contribution_id", _T), ("nis_number", _T), ("employer_number", _T),
             ("period", _T), ("insurable_earnings", _MONEY), ("weeks", _I),
+            ("earnings_class", _T), ("contribution", _MONEY),
         ),
         "benefit_claims": (
-            ("claim_no", _T), ("nis_number", _T), ("claim_date", _D), ("status", _T),
-            ("weekly_amount", _MONEY),
+            ("claim_no", _T), ("nis_number", _T), ("benefit_type", _T), ("claim_date", _D),
+            ("status", _T), ("decided_on", _D), ("weekly_amount", _MONEY),
         ),
     },
     "dol": {
         "complaints": (("case_no", _T), *_CASE, ("category", _T), *_PERSON),
-        "disputes": (("case_no", _T), *_CASE, ("union", _T), ("issue", _T)),
-        "inspections": (("case_no", _T), *_CASE, ("kind", _T)),
-        "osh_accidents": (("case_no", _T), *_CASE, ("severity", _T), *_PERSON),
+        "disputes": (
+            ("case_no", _T), *_CASE, ("union", _T), ("issue", _T), ("workers_involved", _I),
+        ),
+        "inspections": (("case_no", _T), *_CASE, ("kind", _T), ("workers_covered", _I)),
+        "osh_accidents": (
+            ("case_no", _T), *_CASE, ("severity", _T), ("days_lost", _I), *_PERSON,
+            ("sex", _I), ("isco", _T),
+        ),
     },
     # The board's own file keeps plain text, as a small web application's SQLite would.
     "jobboard": {
         "jobseekers": (
             ("jobseeker_id", _T), *((c, _T) for c, _ in _PERSON), ("sex", _I), ("region", _T),
-            ("desired_job", _T),
+            ("education", _T), ("desired_job", _T), ("registered_on", _T),
         ),
         "vacancies": (
             ("vacancy_id", _T), ("employer_name", _T), ("title", _T), ("isco_code", _T),
-            ("region", _T), ("posted_on", _T), ("status", _T),
+            ("isic", _T), ("region", _T), ("positions", _T), ("contract_type", _T),
+            ("min_education", _T), ("wage_min", _T), ("wage_max", _T), ("posted_on", _T),
+            ("closing_on", _T), ("status", _T),
         ),
         "placements": (
             ("placement_id", _T), ("jobseeker_id", _T), ("vacancy_id", _T),
-            ("employer_name", _T), ("start_date", _T),
+            ("employer_name", _T), ("start_date", _T), ("monthly_wage", _T),
         ),
     },
 }  # fmt: skip

@@ -1,27 +1,88 @@
-"""`lmis-hub demo` (what `make demo` runs) on a throwaway data directory."""
+"""`lmis-hub demo` (what `make demo` runs) on a throwaway data directory: the whole spine
+on a small nation, the real embedded broker and a SQLite hub database, twice."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 from infra.broker import free_port
 from tests.hub_api.test_cli import run_cli
 
+COUNTS = ("source_rows", "published", "accepted", "quarantined", "in_lake")
 
-def test_demo_brings_the_stack_up_and_makes_a_nation_once(tmp_path: Path) -> None:
-    env = {"HUB_DATA_DIR": str(tmp_path / "d"), "HUB_STACK__BROKER_PORT": str(free_port())}
+
+def by_dataset(out: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    lines = out["spine"]["reconciliation"]["lines"]
+    return {f"{x['agency']}/{x['dataset']}": tuple(x[c] for c in COUNTS) for x in lines}
+
+
+def test_demo_runs_the_spine_and_a_second_run_lands_nothing_new(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    env = {"HUB_DATA_DIR": str(data), "HUB_STACK__BROKER_PORT": str(free_port())}
     try:
-        first = run_cli("--json", "demo", "--persons", "400", env=env)
-        assert first.returncode == 0, first.stderr
+        first = run_cli("--json", "demo", "--persons", "300", env=env)
+        assert first.returncode == 0, first.stderr[-3000:]
         out = json.loads(first.stdout)
         assert out["stack"]["running"] is True
         assert out["nation"]["made_now"] is True
-        assert out["nation"]["records"]["nis.insured_persons"] > 0
-        assert (tmp_path / "d" / "nation" / "manifest.json").is_file()
-        again = run_cli("--json", "demo", "--persons", "400", env=env)
-        assert again.returncode == 0, again.stderr
-        assert json.loads(again.stdout)["nation"]["made_now"] is False
+        spine = out["spine"]
+        counts = by_dataset(out)
+        assert len(counts) == 16  # every agency connector config
+        for name, (source, published, accepted, quarantined, in_lake) in counts.items():
+            assert source > 0, name
+            assert source == published == accepted == in_lake, (name, counts[name])
+            assert quarantined == 0, name
+        lines = spine["reconciliation"]["lines"]
+        assert all(x["lake_batches"] == x["accepted_batches"] > 0 for x in lines)
+        assert all(x["unsettled"] == 0 for x in lines)  # every batch receipted
+        assert spine["reconciliation"]["ok"] is True
+        assert spine["ingest"]["quarantined"] == 0 and spine["ingest"]["accepted"] > 0
+        assert spine["audit"]["ok"] is True
+        assert sorted(spine["parties"]["keys_registered"]) == [
+            "dol", "jobboard", "nis", "nso", "tvet"
+        ]  # fmt: skip
+        assert len(spine["parties"]["agreements_activated"]) == 5
+        keys = data / "keys"
+        assert all(
+            b"ENCRYPTED PRIVATE KEY" in (keys / f"{a}.key.pem").read_bytes()
+            for a in ("nso", "nis", "tvet", "dol", "jobboard")
+        )
+        passphrase = (keys / "demo.passphrase").read_text().strip()
+        assert (keys / "demo.passphrase").stat().st_mode & 0o077 == 0
+        assert "PRIVATE KEY" not in first.stdout + first.stderr
+        assert passphrase not in first.stdout + first.stderr
+
+        # Before the second run: a batch whose receipt never reached its connector, and
+        # a broker restart (the memory-only broker forgets every topic).
+        state = data / "connectors" / "nis" / "insured_person" / "state.db"
+        with sqlite3.connect(state) as conn:
+            conn.execute(
+                "UPDATE batches SET state = 'sent', last_sent_at = '2000-01-01T00:00:00+00:00'"
+            )
+            conn.execute("UPDATE batch_parts SET outcome = NULL, reason_code = NULL")
+            parts = conn.execute("SELECT COUNT(*) FROM batch_parts").fetchone()[0]
+        assert run_cli("stack", "down", env=env).returncode == 0
+
+        again = run_cli("--json", "demo", "--persons", "300", env=env)
+        assert again.returncode == 0, again.stderr[-3000:]
+        second = json.loads(again.stdout)
+        spine2 = second["spine"]
+        assert second["nation"]["made_now"] is False
+        assert [c["records_published"] for c in spine2["connectors"]] == [0] * 16
+        assert spine2["parties"]["keys_registered"] == {}
+        assert spine2["parties"]["agreements_activated"] == []
+        # only the batch without a receipt is sent again; the hub answers it as a duplicate
+        resent = {
+            f"{c['agency']}/{c['dataset']}": c["batches_resent"] for c in spine2["connectors"]
+        }
+        assert resent.pop("nis/insured_person") > 0 and set(resent.values()) == {0}
+        assert spine2["ingest"]["duplicate"] == parts and spine2["ingest"]["accepted"] == 0
+        assert by_dataset(second) == counts  # nothing landed twice
+        assert spine2["reconciliation"]["ok"] is True
+        assert spine2["audit"]["ok"] is True
     finally:
         run_cli("stack", "down", env=env)
     assert run_cli("stack", "status", env=env).returncode == 1

@@ -247,3 +247,50 @@ def test_a_container_that_drops_a_logical_type_is_refused(catalog, signer):
     fastavro.writer(out, fastavro.parse_schema(retyped), rows)
     forged = resign(message, signer, value=out.getvalue())
     assert _code(catalog, signer, forged) == "envelope.schema_mismatch"
+
+
+def test_the_source_batch_keeps_equal_records_apart(catalog, signer):
+    """Two source batches with equal records get other ids (the hub dedupes by id);
+    the same source batch sealed again gives the same bytes."""
+    _, (a,) = _seal(catalog, signer, n=5, source_batch="a" * 64)
+    _, (again,) = _seal(catalog, signer, n=5, source_batch="a" * 64)
+    _, (b,) = _seal(catalog, signer, n=5, source_batch="b" * 64)
+    assert (a.key, a.value, a.headers) == (again.key, again.value, again.headers)
+    assert parse_headers(a.headers).batch_id != parse_headers(b.headers).batch_id
+    assert _open(catalog, signer, a).records == _open(catalog, signer, b).records
+    with pytest.raises(EnvelopeError):
+        _seal(catalog, signer, n=1, source_batch="not ascii é")
+
+
+SEAL_IN_A_PROCESS = """
+import hashlib, sys
+from datetime import UTC, datetime
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from schemas.catalog import Catalog
+from schemas.envelope import seal_batch
+from schemas.signing import Signer
+from tests.schemas.samples import sample_records
+signer = Signer("k", Ed25519PrivateKey.from_private_bytes(bytes(32)))
+digest = hashlib.sha256()
+for schema in Catalog.load():
+    for m in seal_batch(sample_records(schema, 3), schema=schema, agreement_id="a",
+                        agreement_version=1, signer=signer, now=datetime(2026, 1, 1, tzinfo=UTC),
+                        source_batch="s"):
+        digest.update(m.key + m.value + b"".join(n.encode() + v for n, v in m.headers))
+print(digest.hexdigest())
+"""
+
+
+def test_sealed_bytes_do_not_depend_on_the_hash_seed():
+    """fastavro's parsed schema orders keys by set iteration; the container must not."""
+    import os
+    import subprocess
+    import sys
+
+    def run(seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", SEAL_IN_A_PROCESS], env=env,
+                              capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+        return done.stdout.strip()
+
+    assert run("1") == run("2") == run("3")

@@ -247,3 +247,26 @@ def test_a_batch_equal_in_content_to_an_earlier_one_is_still_published(
     pipeline(agency_db, state).run(again)
     assert [b.records for b in again.sent] == [first.sent[0].records]
     assert again.sent[0].batch_id != first.sent[0].batch_id
+
+
+def test_a_stop_request_ends_the_run_after_a_committed_batch(
+    agency_db: Engine, tmp_path: Path
+) -> None:
+    state = StateDB.open(tmp_path / "state.db")
+    try:
+        first = Recorder()
+        report = pipeline(agency_db, state).run(first, should_stop=lambda: len(first.sent) == 1)
+        assert report.stopped and report.batches == [first.sent[0].batch_id]
+        assert WatermarkStore(state).get("enrolments") == first.sent[0].watermark
+        rest = Recorder()
+        again = pipeline(agency_db, state).run(rest)
+        assert not again.stopped
+        whole = Recorder()
+        fresh = StateDB.open(tmp_path / "fresh.db")
+        try:
+            pipeline(agency_db, fresh).run(whole)
+        finally:
+            fresh.close()
+        assert [b.batch_id for b in first.sent + rest.sent] == [b.batch_id for b in whole.sent]
+    finally:
+        state.close()

@@ -8,10 +8,10 @@ from typing import Any
 
 import pyarrow.compute as pc
 import pytest
-from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 
 from integration.ingest.models import IngestedBatch, QuarantinedMessage
+from integration.lake import bronze
 from integration.lake.bronze import BATCH_IDS_PROPERTY, bronze_identifier
 from integration.lake.errors import LakeCommitFailed
 from schemas.envelope import Message
@@ -20,6 +20,7 @@ from tests.integration.ingest.test_worker import receipt_of
 from tests.schemas.envelope_helpers import resign
 
 TABLE = bronze_identifier("nis", "contribution")
+_real_commit = bronze.commit_append
 
 
 def _batch_id(message: Message) -> str:
@@ -130,42 +131,37 @@ def test_crash_after_the_database_commit_reuses_decisions(hub):
 
 
 class _Conflicting:
-    """The real table, whose next appends fail as if another writer committed first.
+    """The lake commit, whose next attempts fail as if another writer committed first.
 
     With ``other`` set, "the other writer" really commits those batches first (as a
-    second worker of the group would after a rebalance)."""
+    second worker of the group would after a rebalance), so the attempt then meets a
+    real conflict on the stale table."""
 
-    def __init__(self, table: Table, failures: int, other: Table | None = None) -> None:
-        self._table = table
+    def __init__(self, failures: int, other: Table | None = None) -> None:
         self.failures = failures
         self.other = other
         self.appends = 0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._table, name)
-
-    def append(self, data: Any, snapshot_properties: dict[str, str]) -> None:
+    def __call__(self, table: Table, data: Any, properties: dict[str, str]) -> int:
         self.appends += 1
         if self.failures > 0:
             self.failures -= 1
-            if self.other is not None:
-                self.other.append(data, snapshot_properties=snapshot_properties)
-            raise CommitFailedException("the table changed under this commit")
-        self._table.append(data, snapshot_properties=snapshot_properties)
+            if self.other is None:
+                raise LakeCommitFailed("the table changed under this commit")
+            _real_commit(self.other, data, properties)
+        return _real_commit(table, data, properties)
 
 
-def _conflicting(hub, failures: int, *, other: bool = False) -> _Conflicting:
+def _conflicting(hub, monkeypatch, failures: int, *, other: bool = False) -> _Conflicting:
     hub.worker.process(delivered(hub.seal(1)))  # the table exists and is cached
-    key = hub.schemas.current("nis", "contribution").key
-    real = hub.worker._tables[key]
-    proxy = _Conflicting(real, failures, hub.worker.lake.load_table(TABLE) if other else None)
-    hub.worker._tables[key] = proxy  # type: ignore[assignment]
+    proxy = _Conflicting(failures, hub.worker.lake.load_table(TABLE) if other else None)
+    monkeypatch.setattr(bronze, "commit_append", proxy)
     hub.worker.sleep = lambda _s: None
     return proxy
 
 
-def test_a_lake_commit_conflict_is_retried(hub):
-    proxy = _conflicting(hub, failures=2)
+def test_a_lake_commit_conflict_is_retried(hub, monkeypatch):
+    proxy = _conflicting(hub, monkeypatch, failures=2)
     messages = [hub.seal(2), hub.seal(2)]
     outcomes = hub.worker.process_group([delivered(m, offset=i) for i, m in enumerate(messages)])
     assert [o.status for o in outcomes] == ["accepted", "accepted"]
@@ -173,8 +169,8 @@ def test_a_lake_commit_conflict_is_retried(hub):
     assert all(_rows(hub, _batch_id(m)) == 2 for m in messages)
 
 
-def test_batches_another_worker_committed_meanwhile_are_not_appended_again(hub):
-    proxy = _conflicting(hub, failures=1, other=True)
+def test_batches_another_worker_committed_meanwhile_are_not_appended_again(hub, monkeypatch):
+    proxy = _conflicting(hub, monkeypatch, failures=1, other=True)
     messages = [hub.seal(2), hub.seal(3)]
     outcomes = hub.worker.process_group([delivered(m, offset=i) for i, m in enumerate(messages)])
     assert [o.status for o in outcomes] == ["accepted", "accepted"]
@@ -182,8 +178,8 @@ def test_batches_another_worker_committed_meanwhile_are_not_appended_again(hub):
     assert _rows(hub, _batch_id(messages[0])) == 2 and _rows(hub, _batch_id(messages[1])) == 3
 
 
-def test_a_lake_commit_that_keeps_conflicting_fails_the_group(hub, db_session):
-    _conflicting(hub, failures=100)
+def test_a_lake_commit_that_keeps_conflicting_fails_the_group(hub, db_session, monkeypatch):
+    _conflicting(hub, monkeypatch, failures=100)
     message = hub.seal(2)
     with pytest.raises(LakeCommitFailed):
         hub.worker.process_group([delivered(message)])

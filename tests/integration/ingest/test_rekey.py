@@ -57,3 +57,17 @@ def test_refuses_short_token_and_short_key() -> None:
     with pytest.raises(ValueError, match="K_hub"):
         TokenRekeyer(b"k" * 16, version=1)
     assert "kkkk" not in repr(TokenRekeyer(b"k" * 32, version=3))
+
+
+@given(
+    st.binary(min_size=32, max_size=100),  # keys longer than SHA-256's block are hashed first
+    st.lists(st.one_of(st.none(), tokens), max_size=6),
+)
+def test_a_column_is_the_contract_hmac_of_each_token(key: bytes, values: list[bytes | None]):
+    out = TokenRekeyer(key, version=1).column(values)
+    assert out == [None if v is None else hmac.new(key, v, hashlib.sha256).digest() for v in values]
+
+
+def test_a_column_refuses_a_short_token() -> None:
+    with pytest.raises(ValueError, match="31"):
+        TokenRekeyer(b"k" * 32, version=1).column([b"t" * 32, b"t" * 31])

@@ -1,0 +1,1 @@
+"""The pieces `lmis-hub demo` runs: parties, connectors and the spine."""
