@@ -379,7 +379,7 @@ class Reconciliation:
     source: dict[str, int]
     lake: dict[str, int]
     lake_batches_doubled: list[str]
-    snapshot_batches: dict[str, int]
+    snapshot_batches: dict[str, set[str]]
     ledger_batches: dict[str, int]
     ledger_records: dict[str, int]
     ledger_ids: set[str]
@@ -395,7 +395,7 @@ def reconcile(hub: Hub, nation: Path, datasets: list[str]) -> Reconciliation:
     source: dict[str, int] = {}
     rows: dict[str, int] = {}
     doubled: list[str] = []
-    in_snapshots: dict[str, int] = {}
+    in_snapshots: dict[str, set[str]] = {}
     ledger_batches: dict[str, int] = {}
     ledger_records: dict[str, int] = {}
     try:
@@ -412,7 +412,7 @@ def reconcile(hub: Hub, nation: Path, datasets: list[str]) -> Reconciliation:
                 }
                 # A batch appended twice has twice the rows the ledger says it carries.
                 doubled += [b for b, n in per_batch.items() if ledger.get(b) != n]
-                in_snapshots[key] = len(committed_batch_ids(table))
+                in_snapshots[key] = committed_batch_ids(table)
                 mine = session.scalars(
                     select(IngestedBatch).where(
                         IngestedBatch.agency == agency, IngestedBatch.dataset == dataset

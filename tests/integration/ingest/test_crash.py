@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 DATASETS = ["nis/contribution", "nis/employer", "nso/business_register"]
 SEED = 20260310
 KILLS = 10
-#: Small batches and groups: about 200 messages in 50 lake commits, so the kills land
+#: Small batches and groups: about 200 messages in 100 lake commits, so the kills land
 #: between many different steps.
 BATCH_SIZE = 500
 #: A killed worker's successor consumes again 4 s after it joins with a 2 s session
@@ -60,7 +60,7 @@ RESEND_AFTER_S = 8.0
 #: the outbox); 30 s by default, shorter so the test does not wait on it.
 SEND_TIMEOUT_S = 5.0
 WORKER_SETTINGS = {
-    "HUB_INGEST__MAX_GROUP_MESSAGES": "4",
+    "HUB_INGEST__MAX_GROUP_MESSAGES": "2",
     "HUB_INGEST__MAX_GROUP_WAIT_MS": "50",
     "HUB_KAFKA__GROUP_SESSION_TIMEOUT_MS": "2000",
 }
@@ -142,7 +142,8 @@ def _assert_exact(hub: Hub, nation: Path, connectors: list[Connector]) -> None:
     for key in DATASETS:
         assert r.lake[key] == r.source[key], (key, describe(r))
         assert r.ledger_records[key] == r.source[key], (key, describe(r))
-        assert r.snapshot_batches[key] == r.ledger_batches[key], (key, describe(r))
+        # the worker expires older appends; those its snapshots still name are recorded
+        assert r.snapshot_batches[key] <= r.ledger_ids, (key, describe(r))
     assert r.lake_batches_doubled == []
     # Every part any connector sent is in the ledger once, and nothing else is.
     sent = set().union(*(c.part_ids() for c in connectors))
@@ -178,7 +179,11 @@ def test_sigkill_the_workers_again_and_again(
         for n in range(KILLS):
             victim = workers[n % 2]
             # a random moment after this life's first decision: somewhere in a later group
-            wait_until(victim.worked, timeout_s=60, what=f"{victim.log_path.name} to work")
+            wait_until(
+                victim.worked,
+                timeout_s=60,
+                what=f"{victim.log_path.name} to work (kills so far: {kill_log})",
+            )
             delay = rng.uniform(0.0, 0.8)
             time.sleep(delay)
             assert victim.alive(), victim.log_path.read_text()[-3000:]
