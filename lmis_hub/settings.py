@@ -40,6 +40,14 @@ class KafkaSettings(BaseModel):
     ssl_certfile: Path | None = Field(None, description="Client certificate for mutual TLS.")
     ssl_keyfile: Path | None = Field(None, description="Private key of the client certificate.")
     client_id: str = Field("lmis-hub", description="Client id reported to the brokers.")
+    group_session_timeout_ms: int = Field(
+        6000,
+        ge=1000,
+        le=300_000,
+        description="Session timeout of consumer groups (the ingest workers): how long a "
+        "crashed member keeps its partitions before the group moves them. Brokers refuse "
+        "values below their group.min.session.timeout.ms (6000 on Apache Kafka by default).",
+    )
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:

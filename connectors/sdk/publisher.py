@@ -24,14 +24,16 @@ list of ``[name, value]`` header pairs (the envelope's header values are ASCII).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import struct
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka import Message as KafkaMessage
 from pydantic import SecretStr
 
@@ -44,6 +46,8 @@ from governance.keys.material import key_id_for, load_private_pem
 from schemas.catalog import SchemaVersion
 from schemas.envelope import DEFAULT_MAX_MESSAGE_BYTES, Message, parse_headers, seal_batch
 from schemas.signing import Signer
+
+log = logging.getLogger(__name__)
 
 _LEN = struct.Struct(">I")
 #: Room for the headers and the record batch framing on top of the envelope's limit.
@@ -117,21 +121,40 @@ class Sender(Protocol):
 
 
 class KafkaSender:
-    """confluent-kafka producer that waits for every delivery report."""
+    """confluent-kafka producer that waits for every delivery report.
+
+    The producer is idempotent, so a broker that loses its state (the memory-only
+    embedded broker restarted) no longer knows its producer id, and librdkafka then
+    holds the messages without ever reporting them, or fails with a fatal error. A
+    send that fails therefore drops its producer (purging what it still holds: the
+    outbox keeps every batch) and the next send starts a new one, so a long-running
+    connector recovers by itself.
+    """
 
     def __init__(self, config: dict[str, Any], *, timeout_s: float = 30.0) -> None:
-        self._producer = Producer(
-            {
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                "message.max.bytes": DEFAULT_MAX_MESSAGE_BYTES + PRODUCER_OVERHEAD_BYTES,
-                **config,
-            }
-        )
+        self._config = {
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "message.max.bytes": DEFAULT_MAX_MESSAGE_BYTES + PRODUCER_OVERHEAD_BYTES,
+            **config,
+        }
+        self._producer = Producer(self._config)
         self._timeout_s = timeout_s
 
     def send(self, topic: str, messages: Sequence[Message]) -> None:
+        try:
+            self._send(topic, messages)
+        except PublishFailed as exc:
+            log.warning("%s; the next send starts a new producer", exc.message)
+            self._renew()
+            raise
+        except KafkaException as exc:  # a fatal producer error raised by poll or flush
+            log.warning("topic %s: %s; the next send starts a new producer", topic, exc)
+            self._renew()
+            raise PublishFailed(f"topic {topic}: the producer failed ({exc})") from exc
+
+    def _send(self, topic: str, messages: Sequence[Message]) -> None:
         errors: list[str] = []
         delivered = 0
 
@@ -164,6 +187,13 @@ class KafkaSender:
             raise PublishFailed(
                 f"topic {topic}: {delivered} of {len(messages)} parts delivered ({detail})"
             )
+
+    def _renew(self) -> None:
+        """Replace a producer that failed a send."""
+        with contextlib.suppress(KafkaException):  # a producer in a fatal state
+            self._producer.purge()
+            self._producer.flush(0)
+        self._producer = Producer(self._config)
 
     def close(self) -> None:
         self._producer.flush(self._timeout_s)

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from connectors.sdk.errors import (
@@ -219,11 +219,23 @@ class ReceiptReader:
         self.topic = topic
         self._applier = applier
         self._consumer = Consumer(
-            {"group.id": "lmis-connector-receipts", "enable.auto.commit": False, **consumer_config}
+            {
+                "group.id": "lmis-connector-receipts",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                **consumer_config,
+            }
         )
         self._assigned = False
 
     def _assign(self, timeout_s: float) -> None:
+        try:
+            self._assign_from_stored(timeout_s)
+        except KafkaException as exc:
+            # The broker did not answer in time: keep reading where the reader is.
+            log.warning("receipts topic %s: cannot assign (%s)", self.topic, exc)
+
+    def _assign_from_stored(self, timeout_s: float) -> None:
         meta = self._consumer.list_topics(self.topic, timeout=timeout_s).topics.get(self.topic)
         if meta is None or meta.error is not None:
             return  # no receipts topic yet: nothing to read
@@ -232,21 +244,38 @@ class ReceiptReader:
                 "SELECT partition, next_offset FROM offsets WHERE topic = ?", (self.topic,)
             ).fetchall()
         )
-        self._consumer.assign(
-            [
-                TopicPartition(self.topic, p, stored.get(p, OFFSET_BEGINNING))
-                for p in meta.partitions
-            ]
-        )
+        starts = []
+        for p in meta.partitions:
+            start = stored.get(p, OFFSET_BEGINNING)
+            if start != OFFSET_BEGINNING:
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, p), timeout=timeout_s
+                )
+                if start > high:
+                    # The broker has the topic anew (a memory-only broker restarted):
+                    # waiting for offset `start` would skip every receipt below it.
+                    # Reading them all again is harmless: applying one twice is a no-op.
+                    log.warning(
+                        "receipts topic %s[%d] ends at %d, before the stored offset %d; "
+                        "reading it from the start",
+                        self.topic,
+                        p,
+                        high,
+                        start,
+                    )
+                    start = low
+            starts.append(TopicPartition(self.topic, p, start))
+        self._consumer.assign(starts)
         self._assigned = True
 
     def poll(self, *, timeout_s: float = 5.0, max_messages: int = 500) -> ReceiptReport:
         """Apply the receipts available now (waits at most ``timeout_s`` for the first)."""
         report = ReceiptReport()
+        # Assigned afresh from the stored offsets on every pass, so a topic the broker
+        # lost since the last pass is noticed.
+        self._assign(timeout_s)
         if not self._assigned:
-            self._assign(timeout_s)
-            if not self._assigned:
-                return report
+            return report
         wait = timeout_s
         for _ in range(max_messages):
             m = self._consumer.poll(wait)

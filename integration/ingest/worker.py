@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pyiceberg.catalog import Catalog as LakeCatalog
 from pyiceberg.exceptions import CommitFailedException
@@ -913,15 +913,32 @@ def run(
         for msg in group:
             key = (msg.topic(), msg.partition())
             highest[key] = max(highest.get(key, -1), msg.offset())
-        consumer.commit(
-            offsets=[TopicPartition(t, p, o + 1) for (t, p), o in highest.items()],
-            asynchronous=False,
-        )
+        _commit_offsets(consumer, highest)
         processed += len(group)
         if on_outcome is not None:
             for outcome in outcomes:
                 on_outcome(outcome)
     return processed
+
+
+def _commit_offsets(consumer: Any, highest: Mapping[tuple[str, int], int]) -> None:
+    """Commit the group's offsets. A refused commit is not an error of the group: its
+    decisions are stored and its receipts sent, so it is logged and the loop goes on.
+    The partitions moved to another member (a rebalance, or a broker that lost the
+    group); whoever reads those messages again finds them in the ledger (duplicates,
+    answered with the same receipts) or in the quarantine table."""
+    try:
+        consumer.commit(
+            offsets=[TopicPartition(t, p, o + 1) for (t, p), o in highest.items()],
+            asynchronous=False,
+        )
+    except KafkaException as exc:
+        log.warning(
+            "offsets of %d partition(s) not committed (%s); their messages will be read "
+            "again and deduplicated",
+            len(highest),
+            exc.args[0] if exc.args else exc,
+        )
 
 
 def send_outcomes(

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 
@@ -216,3 +217,30 @@ def test_optional_fields_the_mapping_lacks_are_sealed_as_null(
         publisher(state, signer, sender, "t")(
             Batch("d" * 64, "trainee", (record,), (), Watermark("w", "k"), 1)
         )
+
+
+def test_a_sender_recovers_from_a_broker_that_lost_its_state(restartable_broker) -> None:
+    """The idempotent producer's id is unknown to a restarted memory-only broker, which
+    then never acknowledges it: the send fails at its timeout, and the next send (a new
+    producer) is delivered."""
+    bootstrap = restartable_broker.bootstrap
+    sender = KafkaSender(
+        librdkafka_config(KafkaSettings(bootstrap_servers=bootstrap)), timeout_s=3.0
+    )
+    try:
+        sender.send("lmis.test.sender", [Message(b"k", b"before", [])])
+        restartable_broker.restart()
+        with pytest.raises(PublishFailed, match="not delivered"):
+            sender.send("lmis.test.sender", [Message(b"k", b"lost", [])])
+        sender.send("lmis.test.sender", [Message(b"k", b"after", [])])
+    finally:
+        sender.close()
+    # The restarted broker created the topic anew, with its default partition count.
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused"})
+    try:
+        meta = consumer.list_topics("lmis.test.sender", timeout=10).topics["lmis.test.sender"]
+        consumer.assign([TopicPartition("lmis.test.sender", p, 0) for p in meta.partitions])
+        values = [m.value() for m in consumer.consume(10, timeout=5) if m.error() is None]
+    finally:
+        consumer.close()
+    assert values == [b"after"]

@@ -226,3 +226,26 @@ def test_equal_records_of_two_source_batches_get_their_own_ids_and_receipts(
     assert sender.calls[0][0].value != sender.calls[1][0].value
     assert applier(state).apply(receipt(ids[0])) == [first.batch_id]
     assert applier(state).apply(receipt(ids[1])) == [again.batch_id]
+
+
+def test_reader_reads_from_the_start_when_its_offset_is_beyond_the_topic(
+    kafka_bootstrap: str, topic_factory: Callable[..., str], state: StateDB, signer: Signer
+) -> None:
+    # A restarted memory-only broker has the receipts topic anew, shorter than the
+    # offset the connector kept: the receipts there are read, not skipped to the end.
+    sender = RecordingSender()
+    batch = make_batch(3, "z")
+    make_publisher(state, signer, sender)(batch)
+    topic = topic_factory("lmis.receipts.tvet")
+    with state.transaction() as conn:
+        conn.execute(
+            "INSERT INTO offsets (topic, partition, next_offset) VALUES (?, 0, 500)", (topic,)
+        )
+    producer = KafkaSender(librdkafka_config(KafkaSettings(bootstrap_servers=kafka_bootstrap)))
+    producer.send(topic, [sealed(receipt(part_ids(sender)[0]))])
+    producer.close()
+    config = librdkafka_config(KafkaSettings(bootstrap_servers=kafka_bootstrap))
+    reader = ReceiptReader(state, topic=topic, consumer_config=config, applier=applier(state))
+    report = reader.poll(timeout_s=10)
+    reader.close()
+    assert report.settled == [batch.batch_id]

@@ -7,11 +7,11 @@ import re
 import time
 from datetime import timedelta
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from integration.ingest.worker import Outcome, run
+from integration.ingest.worker import GroupLimits, Outcome, run
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config
 from lmis_hub.settings import KafkaSettings
 from schemas.receipts import open_receipt
@@ -89,3 +89,53 @@ def test_run_accepts_dedupes_quarantines_and_commits(
         (outcomes[1].batch_id, "rejected", outcomes[1].reason_code),
         (outcomes[0].batch_id, "accepted", None),
     ]
+
+
+class _CommitRefusedOnce:
+    """The real consumer, whose first commit the broker refuses as after a rebalance."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        self._consumer = consumer
+        self.refused = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._consumer, name)
+
+    def commit(self, **kwargs):
+        if self.refused == 0:
+            self.refused += 1
+            raise KafkaException(KafkaError(KafkaError.UNKNOWN_MEMBER_ID))
+        return self._consumer.commit(**kwargs)
+
+
+def test_a_refused_offset_commit_does_not_stop_the_worker(
+    hub, kafka_bootstrap, kafka_admin, topic_factory, group_id
+):
+    # A broker that lost the group (restarted) or a rebalance refuses the commit of a
+    # group whose decisions are already stored: the worker goes on with the next group.
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap)
+    _ensure_topic(kafka_admin, RECEIPTS)
+    topic = topic_factory("lmis.nis.contribution.v1")
+    producer = Producer(librdkafka_config(settings))
+    for message in (hub.seal(2), hub.seal(3)):
+        producer.produce(topic, key=message.key, value=message.value, headers=message.headers)
+    assert producer.flush(10) == 0
+    consumer = _CommitRefusedOnce(Consumer(librdkafka_group_config(settings, group_id)))
+    consumer.subscribe(["^" + re.escape(topic)])
+    outcomes: list[Outcome] = []
+    started = time.monotonic()
+    try:
+        processed = run(
+            hub.worker,
+            consumer=consumer,
+            producer=producer,
+            on_outcome=outcomes.append,
+            should_stop=lambda: len(outcomes) >= 2 or time.monotonic() - started > 30,
+            limits=GroupLimits(max_messages=1),
+        )
+        committed = consumer.committed([TopicPartition(topic, 0)], timeout=10)
+    finally:
+        consumer.close()
+    assert processed == 2 and consumer.refused == 1
+    assert [o.status for o in outcomes] == ["accepted", "accepted"]
+    assert committed[0].offset == 2
