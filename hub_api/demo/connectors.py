@@ -64,15 +64,35 @@ def _rewrite(value: Any, *, data_dir: Path, nation: Path, jobboard_url: str) -> 
     return value
 
 
+def deployment_document(
+    path: Path, *, nation: Path, data_dir: Path, bootstrap: str, jobboard_url: str = JOBBOARD_URL
+) -> dict[str, Any]:
+    """An agency config's YAML document with the conventional locations replaced.
+
+    Every config in ``connectors/agencies/`` follows one convention: paths relative to
+    the folder the connector runs in, ``data/nation/`` the synthetic nation and
+    ``data/`` the connector's own data folder (state, keys); the job board's API at
+    ``http://127.0.0.1:8088``. This rewrites those prefixes and names the broker.
+    """
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc: dict[str, Any] = _rewrite(
+        data, data_dir=data_dir, nation=nation, jobboard_url=jobboard_url
+    )
+    doc["kafka"]["bootstrap_servers"] = bootstrap
+    return doc
+
+
 def deploy(
     path: Path, *, data_dir: Path, nation: Path, bootstrap: str, jobboard_url: str
 ) -> tuple[Path, ConnectorConfig]:
     """Write the config for this data directory; its path and the validated config."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    doc: dict[str, Any] = _rewrite(
-        data, data_dir=data_dir.resolve(), nation=nation.resolve(), jobboard_url=jobboard_url
+    doc = deployment_document(
+        path,
+        nation=nation.resolve(),
+        data_dir=data_dir.resolve(),
+        bootstrap=bootstrap,
+        jobboard_url=jobboard_url,
     )
-    doc["kafka"]["bootstrap_servers"] = bootstrap
     out = data_dir / "connectors" / path.parent.name / path.name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
