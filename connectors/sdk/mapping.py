@@ -213,6 +213,10 @@ class Mapper:
                 tables=tuple((t, self._tables[t]) for t in field.tables()),
                 date_formats=tuple(field.date_formats) if field.date_formats is not None else None,
                 cast=_CASTS[field.cast] if field.cast is not None else None,
+                as_is=not field.tables()
+                and field.date_formats is None
+                and field.money is None
+                and field.cast is None,
             )
             for name, field in spec.fields.items()
         ]
@@ -252,6 +256,9 @@ class Mapper:
                 raw = get(field.column)
             if raw is None or (field.blank_is_null and isinstance(raw, str) and raw.strip() == ""):
                 fields[name] = None
+                continue
+            if plan.as_is:
+                fields[name] = raw
                 continue
             try:
                 fields[name] = self._convert(plan, raw)
@@ -305,8 +312,13 @@ class Mapper:
             if field.date_part is not None:
                 value = getattr(value, field.date_part)
         if field.money == "cents":
-            try:
-                amount = Decimal(str(value).replace(",", "").strip())
+            try:  # a Decimal or int is taken as it is: the same value its text gives
+                kind = type(value)
+                amount = (
+                    Decimal(value)
+                    if kind is Decimal or kind is int
+                    else Decimal(str(value).replace(",", "").strip())
+                )
             except InvalidOperation:
                 raise _Unmappable("mapping.not_money", "not an amount of money") from None
             cents = amount * 100
@@ -330,6 +342,8 @@ class _FieldPlan:
     tables: tuple[tuple[str, dict[str, str]], ...]
     date_formats: tuple[str, ...] | None
     cast: Callable[[Any], Any] | None
+    #: The source value goes into the field unchanged (no table, format, money or cast).
+    as_is: bool
 
 
 _CASTS: dict[str, Callable[[Any], Any]] = {"str": str, "int": int, "float": float}
