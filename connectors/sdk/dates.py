@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 
@@ -21,7 +22,14 @@ def parse_date(value: Any, formats: Iterable[str]) -> date | None:
         return value
     if not isinstance(value, str):
         return None
-    text = value.strip()
+    return _parse_text(value.strip(), tuple(formats))
+
+
+@lru_cache(maxsize=16384)
+def _parse_text(text: str, formats: tuple[str, ...]) -> date | None:
+    """:func:`parse_date` of a stripped string, remembered: a source repeats the same few
+    periods and dates over and over, and strptime is the costliest step of mapping a row.
+    (A ``date`` is immutable, so handing out the same one is safe.)"""
     for fmt in formats:
         if fmt == "%Y-%m-%d" and len(text) == 10 and text[4] == text[7] == "-":
             try:  # the common case, ~10x faster than strptime

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import csv
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -206,6 +205,22 @@ class Mapper:
             from connectors.sdk.occupation import OccupationCoder
 
             self._coder = OccupationCoder.packaged()
+        # What each field needs, looked up once here rather than once per row.
+        self._plans = [
+            _FieldPlan(
+                name=name,
+                spec=field,
+                tables=tuple((t, self._tables[t]) for t in field.tables()),
+                date_formats=tuple(field.date_formats) if field.date_formats is not None else None,
+                cast=_CASTS[field.cast] if field.cast is not None else None,
+                as_is=not field.tables()
+                and field.date_formats is None
+                and field.money is None
+                and field.cast is None,
+            )
+            for name, field in spec.fields.items()
+        ]
+        self._identifiers = tuple(spec.identifiers.items())
 
     def check_columns(self, columns: set[str]) -> None:
         """Fail early when the mapping names columns the source does not have."""
@@ -225,30 +240,34 @@ class Mapper:
 
     def map(self, row: Mapping[str, Any]) -> MappedRow:
         spec = self.spec
-        key = str(row.get(spec.key_column, ""))
+        get = row.get
+        key = str(get(spec.key_column, ""))
         fields: dict[str, Any] = {}
         refusals: list[Refusal] = []
-        for name, field in spec.fields.items():
+        for plan in self._plans:
+            name = plan.name
+            field = plan.spec
             if field.template is not None:
                 raw = _fill(field.template, row)
             elif field.column is None:
                 fields[name] = field.constant
                 continue
             else:
-                raw = row.get(field.column)
-            if field.blank_is_null and isinstance(raw, str) and raw.strip() == "":
-                raw = None
-            if raw is None:
+                raw = get(field.column)
+            if raw is None or (field.blank_is_null and isinstance(raw, str) and raw.strip() == ""):
                 fields[name] = None
                 continue
+            if plan.as_is:
+                fields[name] = raw
+                continue
             try:
-                fields[name] = self._convert(field, raw)
+                fields[name] = self._convert(plan, raw)
             except _Unmappable as exc:
                 fields[name] = None
                 refusals.append(Refusal(key, name, exc.reason, exc.message))
         if spec.occupation_coding is not None:
             fields.update(self._code_occupation(spec.occupation_coding, row))
-        identifiers = {kind: row.get(column) for kind, column in spec.identifiers.items()}
+        identifiers = {kind: get(column) for kind, column in self._identifiers}
         return MappedRow(key, fields, identifiers, refusals)
 
     def _code_occupation(
@@ -275,35 +294,59 @@ class Mapper:
             out[coding.confidence_field] = confidence
         return out
 
-    def _convert(self, field: FieldSpec, raw: Any) -> Any:
+    def _convert(self, plan: _FieldPlan, raw: Any) -> Any:
+        field = plan.spec
         value = raw
-        for name in field.tables():
-            table = self._tables[name]
+        for name, table in plan.tables:
             code = str(value).strip()
             if code not in table:
                 raise _Unmappable("mapping.unknown_code", f"code not in code table {name!r}")
             value = table[code]
-        if field.date_formats is not None:
-            value = _parse_date(value, field.date_formats)
+        if plan.date_formats is not None:
+            parsed = parse_date(value, plan.date_formats)
+            if parsed is None:
+                raise _Unmappable(
+                    "mapping.bad_date", f"date does not match the formats {field.date_formats}"
+                )
+            value = parsed
             if field.date_part is not None:
                 value = getattr(value, field.date_part)
         if field.money == "cents":
-            try:
-                amount = Decimal(str(value).replace(",", "").strip())
+            try:  # a Decimal or int is taken as it is: the same value its text gives
+                kind = type(value)
+                amount = (
+                    Decimal(value)
+                    if kind is Decimal or kind is int
+                    else Decimal(str(value).replace(",", "").strip())
+                )
             except InvalidOperation:
                 raise _Unmappable("mapping.not_money", "not an amount of money") from None
             cents = amount * 100
             if cents != cents.to_integral_value():
                 raise _Unmappable("mapping.not_money", "amount has fractions of a cent")
             value = int(cents)
-        if field.cast is not None:
+        if plan.cast is not None:
             try:
-                value = {"str": str, "int": int, "float": float}[field.cast](
-                    value.strip() if isinstance(value, str) else value
-                )
+                value = plan.cast(value.strip() if isinstance(value, str) else value)
             except (TypeError, ValueError):
                 raise _Unmappable("mapping.bad_type", f"not a valid {field.cast}") from None
         return value
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldPlan:
+    """One field of a mapping with its code tables and formats resolved."""
+
+    name: str
+    spec: FieldSpec
+    tables: tuple[tuple[str, dict[str, str]], ...]
+    date_formats: tuple[str, ...] | None
+    cast: Callable[[Any], Any] | None
+    #: The source value goes into the field unchanged (no table, format, money or cast).
+    as_is: bool
+
+
+_CASTS: dict[str, Callable[[Any], Any]] = {"str": str, "int": int, "float": float}
 
 
 def _fill(template: str, row: Mapping[str, Any]) -> str | None:
@@ -314,13 +357,6 @@ def _fill(template: str, row: Mapping[str, Any]) -> str | None:
             return None
         values[name] = str(value).strip()
     return template.format_map(values)
-
-
-def _parse_date(value: Any, formats: list[str]) -> date:
-    parsed = parse_date(value, formats)
-    if parsed is None:
-        raise _Unmappable("mapping.bad_date", f"date does not match the formats {formats}")
-    return parsed
 
 
 class _Unmappable(Exception):

@@ -26,7 +26,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import CursorResult, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchTableError, SQLAlchemyError
 
 from connectors.sdk.errors import SourceDataInvalid, SqlSourceUnavailable
@@ -115,7 +115,7 @@ class SqlSource(Source):
                     stmt = stmt.where(or_(wm > last.value, and_(wm == last.value, key > last.key)))
                 stmt = stmt.order_by(wm, key).limit(self.chunk_size)
                 with self._engine.connect() as conn:
-                    page = [dict(row._mapping) for row in conn.execute(stmt)]
+                    page = _dicts(conn.execute(stmt))
             except NoSuchTableError as exc:
                 raise SqlSourceUnavailable(
                     f"{self.describe()}: table {cfg.table!r} does not exist", source=cfg.table
@@ -141,3 +141,16 @@ class SqlSource(Source):
             last = chunk[-1].watermark
             if len(page) < self.chunk_size:
                 return
+
+
+def _dicts(result: CursorResult[Any]) -> list[dict[str, Any]]:
+    """Every row of ``result`` as column -> value, fetched at once.
+
+    The column names are looked up once rather than per row; a result that names a
+    column twice takes the per-row mapping, which refuses the ambiguous name.
+    """
+    keys = tuple(result.keys())
+    rows = result.all()
+    if len(set(keys)) != len(keys):
+        return [dict(row._mapping) for row in rows]
+    return [dict(zip(keys, row, strict=True)) for row in rows]
