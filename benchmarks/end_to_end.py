@@ -32,7 +32,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +43,13 @@ from sqlalchemy.orm import Session
 import integration.ingest.worker as worker_mod
 import schemas.envelope as envelope_mod
 from connectors.sdk.outbox import Outbox
-from connectors.sdk.pipeline import Pipeline
 from connectors.sdk.publisher import (
     PRODUCER_OVERHEAD_BYTES,
-    EnvelopePublisher,
-    KafkaSender,
-    load_signer,
     unpack_messages,
 )
 from connectors.sdk.state import StateDB
 from governance.db import make_engine, migrate
-from hub_api.demo.connectors import AGENCY_CONFIGS, ConnectorKit, deploy, unsettled_parts
+from hub_api.demo.connectors import AGENCY_CONFIGS, ConnectorKit, deploy, unsettled_parts, wired
 from hub_api.demo.parties import demo_secrets, ensure_link_key, ensure_parties
 from hub_api.demo.spine import drain
 from infra.broker import free_port, start_broker, stop_process
@@ -150,31 +146,9 @@ def make_source(path: Path, n: int) -> None:
 
 def run_connector_timed(config: Any, kit: ConnectorKit, watch: Stopwatch) -> int:
     """The connector's run once, with each stage timed; the records published."""
-    signer = load_signer(config.signing_key_file, kit.signing_passphrase, agency=config.agency)
-    state = StateDB.open(config.state_db_path)
-    sender = KafkaSender(librdkafka_config(config.kafka.settings()))
-    sender.send = watch.wrap("connector:   of which produce (until acked)", sender.send)  # type: ignore[method-assign]
-    try:
-        schema = kit.catalog.get(config.agency, config.dataset, config.schema_major)
-        publisher = EnvelopePublisher(
-            schema=schema,
-            topic=schema.topic,
-            agreement_id=config.agreement_id,
-            agreement_version=config.agreement_version,
-            signer=signer,
-            state=state,
-            sender=sender,
-            clock=lambda: datetime.now(UTC),
-            max_message_bytes=kit.max_message_bytes,
-        )
-        pipeline = Pipeline.from_config(
-            config,
-            state=state,
-            link_key=kit.link_key,
-            clock=lambda: datetime.now(UTC),
-            code_lists=kit.code_lists,  # type: ignore[arg-type]
-            regions=frozenset(kit.code_lists["region"]),
-        )
+    with wired(config, kit) as parts:
+        sender, publisher, pipeline = parts.sender, parts.publisher, parts.pipeline
+        sender.send = watch.wrap("connector:   of which produce (until acked)", sender.send)  # type: ignore[method-assign]
         source = pipeline._source
         read = source.read
         source.read = lambda after=None: watch.generator("connector: read source", read(after))  # type: ignore[method-assign]
@@ -189,9 +163,6 @@ def run_connector_timed(config: Any, kit: ConnectorKit, watch: Stopwatch) -> int
         report = watch.wrap("connector: total", pipeline.run)(
             watch.wrap("connector: publish (seal+outbox+produce)", publisher)
         )
-    finally:
-        sender.close()
-        state.close()
     return int(report.records_published)
 
 

@@ -173,13 +173,21 @@ class ConnectorRun:
         )
 
 
-def run_connector(config: ConnectorConfig, kit: ConnectorKit) -> ConnectorRun:
-    """Publish the rows new since the watermark, then send again every batch of an earlier
-    run that has no receipt yet (a memory-only broker restarted since may have lost it;
-    the hub answers a batch it has already decided with the same receipt)."""
+@dataclass
+class ConnectorParts:
+    """What one connector run is made of, open for the length of a ``wired`` block."""
+
+    state: StateDB
+    sender: KafkaSender
+    publisher: EnvelopePublisher
+    pipeline: Pipeline
+
+
+@contextmanager
+def wired(config: ConnectorConfig, kit: ConnectorKit) -> Iterator[ConnectorParts]:
+    """The connector's state, sender, publisher and pipeline, as `connector run` wires them;
+    the sender and state are closed when the block ends."""
     assert config.signing_key_file is not None and config.agreement_id is not None
-    started = time.perf_counter()
-    run_started = _now()
     signer = load_signer(config.signing_key_file, kit.signing_passphrase, agency=config.agency)
     state = StateDB.open(config.state_db_path)
     sender = KafkaSender(librdkafka_config(config.kafka.settings()))
@@ -204,11 +212,21 @@ def run_connector(config: ConnectorConfig, kit: ConnectorKit) -> ConnectorRun:
             code_lists=kit.code_lists,  # type: ignore[arg-type]
             regions=frozenset(kit.code_lists["region"]),
         )
-        report = pipeline.run(publisher)
-        resent = resend_due(publisher, state, now=run_started, timeout=timedelta(0))
+        yield ConnectorParts(state, sender, publisher, pipeline)
     finally:
         sender.close()
         state.close()
+
+
+def run_connector(config: ConnectorConfig, kit: ConnectorKit) -> ConnectorRun:
+    """Publish the rows new since the watermark, then send again every batch of an earlier
+    run that has no receipt yet (a memory-only broker restarted since may have lost it;
+    the hub answers a batch it has already decided with the same receipt)."""
+    started = time.perf_counter()
+    run_started = _now()
+    with wired(config, kit) as parts:
+        report = parts.pipeline.run(parts.publisher)
+        resent = resend_due(parts.publisher, parts.state, now=run_started, timeout=timedelta(0))
     return ConnectorRun.of(config, report, len(resent), time.perf_counter() - started)
 
 
