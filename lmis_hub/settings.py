@@ -127,10 +127,16 @@ class IngestSettings(BaseModel):
         description="Milliseconds a group waits for more messages after its first one.",
     )
     commit_attempts: int = Field(
-        6, ge=1, description="Attempts at a lake commit that conflicts with another writer."
+        12,
+        ge=1,
+        description="Attempts at a lake commit that conflicts with another writer "
+        "(several workers of one group append to the same tables).",
     )
     commit_backoff_ms: int = Field(
-        50, ge=0, description="First wait after a lake commit conflict; doubles per attempt."
+        50,
+        ge=0,
+        description="First wait after a lake commit conflict; doubles per attempt, "
+        "up to 1 s, with random jitter.",
     )
     quarantine_topic: str = Field(
         "lmis.quarantine",

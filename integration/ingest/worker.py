@@ -64,11 +64,14 @@ from integration.ingest.rekey import TokenRekeyer
 from integration.lake.bronze import (
     BATCH_IDS_PROPERTY,
     Lineage,
-    append_batches,
+    StagedAppend,
     bronze_identifier,
+    commit_staged,
+    discard_staged,
     ensure_bronze_table,
     expire_appends,
     lineage_values,
+    stage_batches,
 )
 from integration.lake.data_files import ColumnBatch, columns_of
 from integration.lake.errors import LakeCommitFailed
@@ -81,6 +84,8 @@ from schemas.signing import Signer
 log = logging.getLogger(__name__)
 
 AGENCIES = ("nso", "nis", "tvet", "dol", "jobboard")
+# The longest base wait between two attempts at a conflicting lake commit (before jitter).
+MAX_COMMIT_BACKOFF_S = 1.0
 #: The consumer group's subscription: every agency dataset topic (not receipts, not
 #: the quarantine topic).
 TOPIC_PATTERN = r"^lmis\.(nso|nis|tvet|dol|jobboard)\..*"
@@ -190,7 +195,7 @@ class IngestWorker:
         max_skew: timedelta,
         max_message_bytes: int,
         actor: str = "ingest",
-        commit_attempts: int = 6,
+        commit_attempts: int = 12,
         commit_backoff_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
         max_snapshots: int = 16,
@@ -461,11 +466,14 @@ class IngestWorker:
     def _commit(self, table: Table, items: Sequence[_Pending], now: datetime) -> dict[str, int]:
         """One lake commit for ``items``, retried on conflict with a bounded backoff.
 
-        Before every attempt the table is refreshed and batches whose ids a snapshot
-        summary already names (an earlier crash, or another worker of the group after
-        a rebalance) are not appended again.
+        The data files are written once; a conflicting commit is retried with the same
+        files, so a retry costs only new metadata. Before every attempt the table is
+        refreshed and batches whose ids a snapshot summary already names (an earlier
+        crash, or another worker of the group after a rebalance) are left out: then the
+        files are written again for the rest.
         """
         batches = {p.batch_id: self._column_batch(p, now) for p in items}
+        staged: StagedAppend | None = None
         for attempt in range(1, self.commit_attempts + 1):
             table.refresh()
             found = snapshots_holding(table, batches)
@@ -476,14 +484,26 @@ class IngestWorker:
                     table.name(),
                 )
             todo = [b for batch_id, b in batches.items() if batch_id not in found]
+            todo_ids = tuple(str(b.lineage["_batch_id"]) for b in todo)
+            if staged is not None and staged.batch_ids != todo_ids:
+                # Its commits failed (pyiceberg tells a failed commit from one that landed
+                # with a lost response) and only this worker knows the file names.
+                discard_staged(table, staged)
+                staged = None
             if not todo:
                 return found
+            if staged is None:
+                staged = stage_batches(table, todo)
             try:
-                snapshot_id = append_batches(table, todo)
+                snapshot_id = commit_staged(table, staged)
             except LakeCommitFailed:
                 if attempt == self.commit_attempts:
+                    discard_staged(table, staged)
                     raise
-                delay = self.commit_backoff_s * 2 ** (attempt - 1) * (1 + random.random())  # noqa: S311 (jitter)
+                # Jittered, doubling, capped: two workers appending to one table must not
+                # keep colliding, and a long run of conflicts must not stall a group.
+                backoff = min(self.commit_backoff_s * 2 ** (attempt - 1), MAX_COMMIT_BACKOFF_S)
+                delay = backoff * (1 + random.random())  # noqa: S311 (jitter)
                 log.warning(
                     "lake commit to %s conflicted (attempt %d of %d); retrying in %.2f s",
                     table.name(),
@@ -493,7 +513,7 @@ class IngestWorker:
                 )
                 self.sleep(delay)
                 continue
-            return found | {str(b.lineage["_batch_id"]): snapshot_id for b in todo}
+            return found | dict.fromkeys(todo_ids, snapshot_id)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _column_batch(self, p: _Pending, now: datetime) -> ColumnBatch:

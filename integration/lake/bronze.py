@@ -8,14 +8,15 @@ holds. Tables are partitioned by month of the dataset's event date when it has o
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.manifest import DataFile
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table, Transaction
@@ -168,39 +169,78 @@ class _SingleAttempt(Transaction):
         raise CommitFailedException("the table changed since this append was planned")
 
 
-def commit_append(table: Table, data: pa.Table, properties: dict[str, str]) -> int:
-    """Write ``data`` as data files and add them in ONE fast append (a single attempt);
-    returns the new snapshot id. A conflict raises :class:`LakeCommitFailed`."""
+@dataclass(frozen=True)
+class StagedAppend:
+    """Data files written for some batches but not yet in any snapshot.
+
+    Writing the Parquet files is most of an append's cost; a commit that conflicts
+    with another writer is retried with the same files, so only the metadata is
+    written again.
+    """
+
+    data_files: tuple[DataFile, ...]
+    batch_ids: tuple[str, ...]
+    rows: int
+
+    @property
+    def properties(self) -> dict[str, str]:
+        """The snapshot summary entries of the commit (the batch ids it lands)."""
+        return {BATCH_IDS_PROPERTY: ",".join(self.batch_ids)}
+
+
+def stage_batches(table: Table, batches: Sequence[LakeBatch | ColumnBatch]) -> StagedAppend:
+    """Write the batches' rows as data files of ``table``; nothing is committed."""
+    if not batches:
+        raise ValueError("stage_batches needs at least one batch")
+    columns = [_column_batch(table, b) for b in batches]
+    data = arrow_table(table.metadata, columns)
+    files = write_data_files(table.metadata, table.io, data, write_uuid=uuid.uuid4())
+    return StagedAppend(
+        data_files=tuple(files),
+        batch_ids=tuple(str(b.lineage["_batch_id"]) for b in columns),
+        rows=data.num_rows,
+    )
+
+
+def commit_staged(table: Table, staged: StagedAppend) -> int:
+    """Add the staged data files in ONE fast append (a single attempt); returns the new
+    snapshot id. A conflict raises :class:`LakeCommitFailed` and the files stay staged."""
     try:
         with (
             _SingleAttempt(table) as tx,
-            tx.update_snapshot(snapshot_properties=properties).merge_append() as append,
+            tx.update_snapshot(snapshot_properties=staged.properties).merge_append() as append,
         ):
-            for data_file in write_data_files(
-                table.metadata, table.io, data, write_uuid=append.commit_uuid
-            ):
+            for data_file in staged.data_files:
                 append.append_data_file(data_file)
     except CommitFailedException as exc:
-        ids = properties.get(BATCH_IDS_PROPERTY, "")
-        raise LakeCommitFailed(f"lake commit for batches {ids} failed: {exc}") from exc
+        raise LakeCommitFailed(
+            f"lake commit for batches {','.join(staged.batch_ids)} failed: {exc}"
+        ) from exc
     snapshot = table.current_snapshot()
     assert snapshot is not None
     return snapshot.snapshot_id
+
+
+def discard_staged(table: Table, staged: StagedAppend) -> None:
+    """Delete staged data files that no snapshot will name (the caller knows the commit
+    did not land)."""
+    for data_file in staged.data_files:
+        table.io.delete(data_file.file_path)
 
 
 def append_batches(table: Table, batches: Sequence[LakeBatch | ColumnBatch]) -> int:
     """Append the batches in ONE lake commit; returns the new snapshot id.
 
     The snapshot summary records the batch ids (``lmis.batch-ids``). Either every batch
-    lands or none does.
+    lands or none does; on a conflict the written files are deleted again.
     """
-    if not batches:
-        raise ValueError("append_batches needs at least one batch")
-    columns = [_column_batch(table, b) for b in batches]
-    data = arrow_table(table.metadata, columns)
-    ids = ",".join(str(b.lineage["_batch_id"]) for b in columns)
-    snapshot_id = commit_append(table, data, {BATCH_IDS_PROPERTY: ids})
-    log.debug("committed %d rows of %d batches to %s", data.num_rows, len(batches), table.name())
+    staged = stage_batches(table, batches)
+    try:
+        snapshot_id = commit_staged(table, staged)
+    except LakeCommitFailed:
+        discard_staged(table, staged)
+        raise
+    log.debug("committed %d rows of %d batches to %s", staged.rows, len(batches), table.name())
     return snapshot_id
 
 

@@ -4,15 +4,19 @@ steps, and lake commit conflicts retried."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
 import pytest
 from pyiceberg.table import Table
 
+from integration.ingest import worker
 from integration.ingest.models import IngestedBatch, QuarantinedMessage
 from integration.lake import bronze
-from integration.lake.bronze import BATCH_IDS_PROPERTY, bronze_identifier
+from integration.lake.bronze import BATCH_IDS_PROPERTY, StagedAppend, bronze_identifier
+from integration.lake.data_files import ColumnBatch
 from integration.lake.errors import LakeCommitFailed
 from schemas.envelope import Message
 from tests.integration.ingest.conftest import delivered
@@ -20,7 +24,6 @@ from tests.integration.ingest.test_worker import receipt_of
 from tests.schemas.envelope_helpers import resign
 
 TABLE = bronze_identifier("nis", "contribution")
-_real_commit = bronze.commit_append
 
 
 def _batch_id(message: Message) -> str:
@@ -133,40 +136,63 @@ def test_crash_after_the_database_commit_reuses_decisions(hub):
 class _Conflicting:
     """The lake commit, whose next attempts fail as if another writer committed first.
 
-    With ``other`` set, "the other writer" really commits those batches first (as a
-    second worker of the group would after a rebalance), so the attempt then meets a
-    real conflict on the stale table."""
+    With ``other`` set, "the other writer" really commits those batches first, with
+    its own data files (as a second worker of the group would after a rebalance), so
+    the attempt then meets a real conflict on the stale table."""
 
-    def __init__(self, failures: int, other: Table | None = None) -> None:
+    def __init__(self, failures: int, other: Table | None = None, other_takes: int = 0) -> None:
         self.failures = failures
         self.other = other
+        self.other_takes = other_takes  # how many of the batches the other writer lands
         self.appends = 0
+        self.staged: list[list[ColumnBatch]] = []
 
-    def __call__(self, table: Table, data: Any, properties: dict[str, str]) -> int:
+    def stage(self, table: Table, batches: Sequence[ColumnBatch]) -> StagedAppend:
+        self.staged.append(list(batches))
+        return bronze.stage_batches(table, batches)
+
+    def __call__(self, table: Table, staged: StagedAppend) -> int:
         self.appends += 1
         if self.failures > 0:
             self.failures -= 1
             if self.other is None:
                 raise LakeCommitFailed("the table changed under this commit")
-            _real_commit(self.other, data, properties)
-        return _real_commit(table, data, properties)
+            bronze.append_batches(self.other, self.staged[-1][: self.other_takes or None])
+        return bronze.commit_staged(table, staged)
 
 
-def _conflicting(hub, monkeypatch, failures: int, *, other: bool = False) -> _Conflicting:
+def _conflicting(
+    hub, monkeypatch, failures: int, *, other: bool = False, other_takes: int = 0
+) -> _Conflicting:
     hub.worker.process(delivered(hub.seal(1)))  # the table exists and is cached
-    proxy = _Conflicting(failures, hub.worker.lake.load_table(TABLE) if other else None)
-    monkeypatch.setattr(bronze, "commit_append", proxy)
+    other_table = hub.worker.lake.load_table(TABLE) if other else None
+    proxy = _Conflicting(failures, other_table, other_takes)
+    monkeypatch.setattr(worker, "commit_staged", proxy)
+    monkeypatch.setattr(worker, "stage_batches", proxy.stage)
     hub.worker.sleep = lambda _s: None
     return proxy
 
 
-def test_a_lake_commit_conflict_is_retried(hub, monkeypatch):
+def _data_files_on_disk(table: Table) -> set[str]:
+    root = Path(table.location().removeprefix("file://")) / "data"
+    return {str(p) for p in root.rglob("*.parquet")}
+
+
+def _data_files_in_snapshot(table: Table) -> set[str]:
+    table.refresh()
+    return {t.file.file_path.removeprefix("file://") for t in table.scan().plan_files()}
+
+
+def test_a_lake_commit_conflict_is_retried_with_the_same_data_files(hub, monkeypatch):
     proxy = _conflicting(hub, monkeypatch, failures=2)
     messages = [hub.seal(2), hub.seal(2)]
     outcomes = hub.worker.process_group([delivered(m, offset=i) for i, m in enumerate(messages)])
     assert [o.status for o in outcomes] == ["accepted", "accepted"]
     assert proxy.appends == 3
+    assert len(proxy.staged) == 1  # written once, committed on the third attempt
     assert all(_rows(hub, _batch_id(m)) == 2 for m in messages)
+    table = hub.worker.lake.load_table(TABLE)
+    assert _data_files_on_disk(table) == _data_files_in_snapshot(table)
 
 
 def test_batches_another_worker_committed_meanwhile_are_not_appended_again(hub, monkeypatch):
@@ -176,12 +202,31 @@ def test_batches_another_worker_committed_meanwhile_are_not_appended_again(hub, 
     assert [o.status for o in outcomes] == ["accepted", "accepted"]
     assert proxy.appends == 1  # the retry found both batches in the lake
     assert _rows(hub, _batch_id(messages[0])) == 2 and _rows(hub, _batch_id(messages[1])) == 3
+    table = hub.worker.lake.load_table(TABLE)
+    assert _data_files_on_disk(table) == _data_files_in_snapshot(table)  # ours were deleted
+
+
+def test_the_rest_of_a_group_is_written_again_when_another_worker_landed_part_of_it(
+    hub, monkeypatch
+):
+    proxy = _conflicting(hub, monkeypatch, failures=1, other=True, other_takes=1)
+    messages = [hub.seal(2), hub.seal(3)]
+    outcomes = hub.worker.process_group([delivered(m, offset=i) for i, m in enumerate(messages)])
+    assert [o.status for o in outcomes] == ["accepted", "accepted"]
+    assert proxy.appends == 2
+    assert [len(batches) for batches in proxy.staged] == [2, 1]
+    assert _rows(hub, _batch_id(messages[0])) == 2 and _rows(hub, _batch_id(messages[1])) == 3
+    table = hub.worker.lake.load_table(TABLE)
+    assert _data_files_on_disk(table) == _data_files_in_snapshot(table)
 
 
 def test_a_lake_commit_that_keeps_conflicting_fails_the_group(hub, db_session, monkeypatch):
-    _conflicting(hub, monkeypatch, failures=100)
+    proxy = _conflicting(hub, monkeypatch, failures=100)
     message = hub.seal(2)
     with pytest.raises(LakeCommitFailed):
         hub.worker.process_group([delivered(message)])
+    assert proxy.appends == hub.worker.commit_attempts
     assert db_session.get(IngestedBatch, _batch_id(message)) is None
     assert db_session.query(QuarantinedMessage).count() == 0
+    table = hub.worker.lake.load_table(TABLE)
+    assert _data_files_on_disk(table) == _data_files_in_snapshot(table)  # no orphan files
