@@ -226,7 +226,7 @@ class ReceiptReader:
                 **consumer_config,
             }
         )
-        self._assigned = False
+        self._partitions: set[int] = set()  # those assigned
 
     def _assign(self, timeout_s: float) -> None:
         try:
@@ -245,6 +245,7 @@ class ReceiptReader:
             ).fetchall()
         )
         starts = []
+        restart = set(meta.partitions) != self._partitions
         for p in meta.partitions:
             start = stored.get(p, OFFSET_BEGINNING)
             if start != OFFSET_BEGINNING:
@@ -264,17 +265,21 @@ class ReceiptReader:
                         start,
                     )
                     start = low
+                    restart = True
             starts.append(TopicPartition(self.topic, p, start))
-        self._consumer.assign(starts)
-        self._assigned = True
+        if restart:
+            # Only then: assigning again starts each partition's fetch over, and a pass
+            # shorter than that start-up would never get to a message.
+            self._consumer.assign(starts)
+            self._partitions = set(meta.partitions)
 
     def poll(self, *, timeout_s: float = 5.0, max_messages: int = 500) -> ReceiptReport:
         """Apply the receipts available now (waits at most ``timeout_s`` for the first)."""
         report = ReceiptReport()
-        # Assigned afresh from the stored offsets on every pass, so a topic the broker
-        # lost since the last pass is noticed.
+        # Checked against the stored offsets on every pass, so a topic the broker lost
+        # since the last pass is noticed.
         self._assign(timeout_s)
-        if not self._assigned:
+        if not self._partitions:
             return report
         wait = timeout_s
         for _ in range(max_messages):

@@ -249,3 +249,33 @@ def test_reader_reads_from_the_start_when_its_offset_is_beyond_the_topic(
     report = reader.poll(timeout_s=10)
     reader.close()
     assert report.settled == [batch.batch_id]
+
+
+def test_short_polls_one_after_another_still_read_the_receipts(
+    kafka_bootstrap: str, topic_factory: Callable[..., str], state: StateDB, signer: Signer
+) -> None:
+    # An operator loop (or a drain) that polls for 0.2 s at a time: each pass must go on
+    # from where the last one got to, not start the partition's fetch again.
+    sender = RecordingSender()
+    batches = [make_batch(3, tag) for tag in "de"]
+    pub = make_publisher(state, signer, sender)
+    pids = []
+    for b in batches:
+        pub(b)
+        pids.extend(part_ids(sender))
+    topic = topic_factory("lmis.receipts.tvet")
+    config = librdkafka_config(KafkaSettings(bootstrap_servers=kafka_bootstrap))
+    reader = ReceiptReader(state, topic=topic, consumer_config=config, applier=applier(state))
+    producer = KafkaSender(librdkafka_config(KafkaSettings(bootstrap_servers=kafka_bootstrap)))
+    settled: list[str] = []
+    try:
+        for n, pid in enumerate(pids):
+            producer.send(topic, [sealed(receipt(pid))])
+            for _ in range(100):
+                settled.extend(reader.poll(timeout_s=0.2).settled)
+                if len(settled) > n:
+                    break
+    finally:
+        producer.close()
+        reader.close()
+    assert settled == [b.batch_id for b in batches]
