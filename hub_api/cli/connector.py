@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connectors.sdk.config import ConnectorConfig, load_config
-from connectors.sdk.errors import ConnectorConfigInvalid
+from connectors.sdk.errors import ConnectorConfigInvalid, PublishFailed
 from connectors.sdk.linkkey import resolve_link_key
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.pipeline import Batch, Pipeline, Published
@@ -263,8 +263,11 @@ def run(
 ) -> None:
     """Publish new rows, apply receipts and resend batches that have none.
 
-    SIGTERM or SIGINT (Ctrl-C) stops cleanly: the batch in hand is finished and kept
-    with its watermark, and the command exits 0.
+    With --follow a failed delivery (broker or link down) is reported and the run goes
+    on at the next interval, sending the batch from the outbox; with --once it is an
+    error (connector.publish_failed, exit code 2). SIGTERM or SIGINT (Ctrl-C) stops
+    cleanly: the batch in hand is finished and kept with its watermark, and the command
+    exits 0.
     """
     cli = get_context(ctx)
     w = _wiring(config)
@@ -292,8 +295,17 @@ def run(
             )
         with _stop_on_signals() as stop:
             while True:
-                data = _run_once(cli, w, state, publisher, reader, stop)
-                cli.emit(data, _render_run(data))
+                try:
+                    data = _run_once(cli, w, state, publisher, reader, stop)
+                except PublishFailed as exc:
+                    if not follow:
+                        raise
+                    # The batch in hand is in the outbox with its watermark: the next
+                    # pass sends it again (the broker or the link may be back by then).
+                    data = _failed_run(publisher.topic, exc, interval)
+                    cli.emit(data, _render_failed_run(data))
+                else:
+                    cli.emit(data, _render_run(data))
                 if not follow or stop.wait(interval):
                     break
     finally:
@@ -349,6 +361,27 @@ def _render_run(data: dict[str, Any]) -> Callable[[Console], None]:
             f"{data['batches']} batches, {data['refused_rows']} refused; receipts applied "
             f"{data['receipts_applied']}, settled {data['batches_settled']}, "
             f"resent {data['batches_resent']}" + ("; stopped on request" if data["stopped"] else "")
+        )
+
+    return render
+
+
+def _failed_run(topic: str, exc: PublishFailed, interval: float) -> dict[str, Any]:
+    return {
+        "topic": topic,
+        "error": {"code": exc.code, "message": exc.message},
+        "retry_in_s": interval,
+    }
+
+
+def _render_failed_run(data: dict[str, Any]) -> Callable[[Console], None]:
+    def render(c: Console) -> None:
+        error = data["error"]
+        c.print(
+            f"{data['topic']}: [{error['code']}] {error['message']}; the batch stays in the "
+            f"outbox and is sent again in {data['retry_in_s']:g} s",
+            style="yellow",
+            markup=False,
         )
 
     return render

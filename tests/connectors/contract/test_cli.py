@@ -12,22 +12,26 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka.admin import KafkaAdminClient
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from connectors.sdk.errors import PublishFailed
 from connectors.sdk.linkkey import write_link_key_file
 from connectors.sdk.outbox import Outbox, Receipt
 from connectors.sdk.publisher import KafkaSender
 from connectors.sdk.state import StateDB
 from governance.keys.material import encrypted_private_pem, key_id_for, public_pem
 from hub_api.cli import app
+from hub_api.cli import connector as connector_cli
 from lmis_hub.errors import HubError
 from schemas.catalog import Catalog
 from schemas.envelope import Message, parse_headers
@@ -324,6 +328,51 @@ def test_sigint_during_the_wait_between_runs_exits_at_once(
     assert process.returncode == 0, stderr[-2000:]
     assert time.monotonic() - started < 10
     assert documents(stdout)[0]["records_published"] >= 1
+
+
+def test_follow_reports_a_failed_delivery_and_sends_the_batch_at_the_next_pass(
+    nation: Nation,
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    kafka_admin: KafkaAdminClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The broker refuses the first delivery (the link is down); the real broker
+    # takes every later one. The process must not end: the batch goes at the next pass.
+    deployed = deploy(DISPUTE, nation, tmp_path, kafka_bootstrap, kafka_admin, batch_size=1)
+    real_send = KafkaSender.send
+    sends = Counter[str]()
+
+    def link_down_once(self: KafkaSender, topic: str, messages: Sequence[Message]) -> None:
+        sends["tried"] += 1
+        if sends["tried"] == 1:
+            raise PublishFailed(f"topic {topic}: 1 of 1 message(s) not delivered (link down)")
+        real_send(self, topic, messages)
+
+    real_once = connector_cli._run_once
+    passes = Counter[str]()
+
+    def run_once(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        passes["started"] += 1
+        if passes["started"] == 3:  # two passes are enough: stop as an operator would
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_once(*args, **kwargs)
+
+    monkeypatch.setattr(KafkaSender, "send", link_down_once)
+    monkeypatch.setattr(connector_cli, "_run_once", run_once)
+    done = deployed.cli("run", "--follow", "--interval", "0.1")
+    failed, second, last = documents(done.stdout)
+    assert failed["error"]["code"] == "connector.publish_failed"
+    assert "link down" in failed["error"]["message"] and failed["retry_in_s"] == 0.1
+    assert second["batches_resent"] == 1  # the refused batch, from the outbox
+    assert last["stopped"] is True
+    ids = [r["record_id"] for r in open_all_any_key(deployed.mine(kafka_bootstrap))]
+    assert len(ids) == len(set(ids)) == second["rows_read"] + last["rows_read"] >= 1
+    state = StateDB.open(deployed.deployment.config.state_db_path)
+    try:
+        assert {b.state for b in Outbox(state).batches()} == {"sent"}
+    finally:
+        state.close()
 
 
 def test_resend_sends_held_batches_again_byte_for_byte(
