@@ -75,6 +75,8 @@ class ReceiptReport:
     settled: list[str] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    #: Receipts for another dataset of the agency (its connectors share the topic).
+    other_datasets: int = 0
 
 
 class ReceiptApplier:
@@ -89,8 +91,12 @@ class ReceiptApplier:
         agency: str,
         clock: Callable[[], datetime],
         max_skew: timedelta,
+        dataset: str | None = None,
     ) -> None:
+        """``dataset``: the connector's own; receipts the agency's other connectors get
+        on the shared topic are then counted, not logged as unknown batches."""
         self._state = state
+        self._dataset = dataset
         self._outbox = Outbox(state)
         self._catalog = catalog
         self._keys = {key_id_for(HUB_AGENCY, k): k for k in hub_keys}
@@ -197,6 +203,9 @@ class ReceiptApplier:
         try:
             settled = self.apply(receipt)
         except UnknownBatch as exc:
+            if receipt.agency == self._agency and self._dataset not in (None, receipt.dataset):
+                report.other_datasets += 1  # for a sibling connector: not ours to note
+                return
             log.warning("receipt skipped: [%s] %s", exc.code, exc.message)
             report.unknown.append(receipt.batch_id)
             return

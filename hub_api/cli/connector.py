@@ -287,6 +287,7 @@ def run(
                 catalog=w.catalog,
                 hub_keys=[load_hub_key(w.config.hub_public_key_file)],
                 agency=w.config.agency,
+                dataset=w.config.dataset,
                 clock=_now,
                 max_skew=timedelta(seconds=cli.settings.envelope.max_clock_skew_s),
             )

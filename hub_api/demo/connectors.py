@@ -276,6 +276,7 @@ def _take_receipts(config: ConnectorConfig, kit: ConnectorKit, timeout_s: float)
         catalog=kit.catalog,
         hub_keys=[load_hub_key(config.hub_public_key_file)],
         agency=config.agency,
+        dataset=config.dataset,
         clock=_now,
         max_skew=kit.max_skew,
     )

@@ -223,6 +223,7 @@ class Connector:
             catalog=schemas,
             hub_keys=[hub.hub_key],
             agency=config.agency,
+            dataset=config.dataset,
             clock=utc_now,
             max_skew=timedelta(minutes=5),
         )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -279,3 +280,34 @@ def test_short_polls_one_after_another_still_read_the_receipts(
         producer.close()
         reader.close()
     assert settled == [b.batch_id for b in batches]
+
+
+def test_receipts_for_a_sibling_connector_are_counted_not_reported_unknown(
+    state: StateDB, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The agency's connectors share lmis.receipts.<agency>: the trainee connector reads
+    # the enrolment connector's receipts too, which are none of its business.
+    own = ReceiptApplier(
+        state,
+        catalog=CATALOG,
+        hub_keys=[HUB.public_key()],
+        agency="tvet",
+        dataset="trainee",
+        clock=lambda: NOW,
+        max_skew=timedelta(minutes=5),
+    )
+    sibling = sealed(replace(receipt("e" * 64), dataset="enrolment"))
+    ours_unknown = sealed(receipt("f" * 64))
+    report = ReceiptReport()
+    with caplog.at_level("WARNING", logger="connectors.sdk.receipts"):
+        own.apply_message(sibling.value, sibling.headers, report)
+        assert (report.other_datasets, report.unknown, caplog.records) == (1, [], [])
+        own.apply_message(ours_unknown.value, ours_unknown.headers, report)
+    assert report.unknown == ["f" * 64]  # its own dataset, yet never sent: worth a warning
+    assert [r.getMessage() for r in caplog.records] == [
+        f"receipt skipped: [outbox.unknown_batch] receipt names batch '{'f' * 64}' of "
+        "tvet/trainee, which this connector never sent"
+    ]
+    anyone = ReceiptReport()
+    applier(state).apply_message(sibling.value, sibling.headers, anyone)  # dataset not given
+    assert (anyone.other_datasets, anyone.unknown) == (0, ["e" * 64])
