@@ -7,6 +7,9 @@ default, or S3-compatible storage when ``HUB_LAKE__WAREHOUSE`` is an ``s3://`` U
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from pathlib import Path
 
 from pyiceberg.catalog.sql import SqlCatalog
@@ -18,6 +21,10 @@ from lmis_hub.settings import LakeSettings
 
 CATALOG_NAME = "lmis"
 NAMESPACES = ("bronze", "silver", "gold")
+#: Attempts at opening the catalog (between 1.5 and 3 s of waiting in all).
+OPEN_ATTEMPTS = 6
+
+log = logging.getLogger(__name__)
 
 
 def warehouse_uri(warehouse: str) -> str:
@@ -32,7 +39,8 @@ def warehouse_uri(warehouse: str) -> str:
 def open_catalog(
     *, database_url: str, warehouse: str, lake: LakeSettings | None = None
 ) -> SqlCatalog:
-    """Open (and on first use create) the catalog and its namespaces."""
+    """Open (and on first use create) the catalog and its namespaces; a database that
+    cannot be opened raises :class:`LakeUnavailable` (``lake.unavailable``)."""
     properties = {
         "uri": normalise_url(database_url),
         "warehouse": warehouse_uri(warehouse),
@@ -47,12 +55,36 @@ def open_catalog(
             properties["s3.secret-access-key"] = lake.s3_secret_access_key.get_secret_value()
         if lake.s3_region:
             properties["s3.region"] = lake.s3_region
+    # Processes that start together on a new hub database (two ingest workers of one
+    # group, the API) race to create the catalog tables and namespaces; the loser sees
+    # an IntegrityError, "table already exists" or a locked SQLite file. Opening again
+    # then finds them made.
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
+        try:
+            return _open(properties)
+        except SQLAlchemyError as exc:
+            if attempt == OPEN_ATTEMPTS:
+                raise LakeUnavailable(
+                    f"the lake catalog could not be opened: {type(exc).__name__}"
+                ) from exc
+            delay = 0.05 * 2 ** (attempt - 1) * (1 + random.random())  # noqa: S311 (jitter)
+            log.info(
+                "opening the lake catalog failed (%s, attempt %d of %d); again in %.2f s",
+                type(exc).__name__,
+                attempt,
+                OPEN_ATTEMPTS,
+                delay,
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _open(properties: dict[str, str]) -> SqlCatalog:
+    catalog = SqlCatalog(CATALOG_NAME, **properties)
     try:
-        catalog = SqlCatalog(CATALOG_NAME, **properties)
         for namespace in NAMESPACES:
             catalog.create_namespace_if_not_exists(namespace)
-    except SQLAlchemyError as exc:
-        raise LakeUnavailable(
-            f"the lake catalog could not be opened: {type(exc).__name__}"
-        ) from exc
+    except BaseException:
+        catalog.engine.dispose()
+        raise
     return catalog
