@@ -4,18 +4,14 @@ API) start at once on a new hub database, and each must open it."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from integration.lake.catalog import NAMESPACES, open_catalog
 from integration.lake.errors import LakeUnavailable
-from tests.fixtures.database import BACKENDS, _libpq_kwargs
+from tests.fixtures.database import BACKENDS, new_postgres_database
 
 OPENERS = 8
 
@@ -27,21 +23,8 @@ def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'hub.db'}"
         return
     server = request.getfixturevalue("postgres_server_url")
-    name = f"lmis_catalog_{uuid.uuid4().hex[:12]}"
-    admin = _libpq_kwargs(server)
-    with psycopg.connect(**admin, autocommit=True) as conn:  # type: ignore[arg-type]
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield (
-            make_url(server)
-            .set(drivername="postgresql+psycopg", database=name)
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with psycopg.connect(**admin, autocommit=True) as conn:  # type: ignore[arg-type]
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with new_postgres_database(server, prefix="lmis_catalog") as url:
+        yield url
 
 
 def test_openers_racing_on_a_new_database_all_succeed(new_database: str, tmp_path: Path) -> None:
