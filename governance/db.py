@@ -7,12 +7,15 @@ created only by Alembic migrations (``governance/migrations``), never by
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase
@@ -20,6 +23,8 @@ from sqlalchemy.orm import DeclarativeBase
 from lmis_hub.errors import ServiceUnavailable
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+#: pg_advisory_lock key held while migrating ("LMIS" in ASCII).
+MIGRATION_LOCK_KEY = 0x4C4D4953
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -80,10 +85,39 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """Held by one process at a time: hub processes started together on a new database
+    (two ingest workers, the API) would otherwise run the same migrations at once and
+    all but one fail on tables that meanwhile exist."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            conn.commit()  # the lock belongs to the session, not to this transaction
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                conn.commit()
+        return
+    database = make_url(str(engine.url)).database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with Path(f"{database}.migrate-lock").open("a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision`` (idempotent)."""
+    """Bring the database schema up to ``revision`` (idempotent; processes migrating the
+    same database at once take turns)."""
     try:
-        command.upgrade(alembic_config(engine), revision)
+        with _migration_lock(engine):
+            command.upgrade(alembic_config(engine), revision)
     except SQLAlchemyError as exc:
         safe = engine.url.render_as_string(hide_password=True)
         raise ServiceUnavailable(f"could not migrate the hub database at {safe}: {exc}") from exc
