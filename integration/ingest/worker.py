@@ -546,6 +546,7 @@ class IngestWorker:
             table = self._tables.get(key)
             if table is None or len(table.metadata.snapshots) <= self.max_snapshots:
                 continue
+            table.refresh()  # another worker of the group may have expired some already
             current = table.current_snapshot()
             keep = max(1, self.max_snapshots // 2)
             older = sorted(table.metadata.snapshots, key=lambda s: s.sequence_number or 0)
@@ -559,7 +560,7 @@ class IngestWorker:
                 continue
             try:
                 deleted = expire_appends(table, doomed)
-            except (CommitFailedException, OSError) as exc:
+            except (CommitFailedException, LakeCommitFailed, OSError) as exc:
                 log.warning("expiring %d snapshot(s) of %s failed: %s", len(doomed), key, exc)
                 continue
             log.debug("expired %d snapshot(s) of %s, %d file(s) deleted", len(doomed), key, deleted)

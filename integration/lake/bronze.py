@@ -262,7 +262,8 @@ def expire_appends(table: Table, snapshot_ids: Sequence[int]) -> int:
     no remaining snapshot names; returns the files deleted.
 
     Data files are kept, and that is why only such appends go: every data file they
-    reference is still live. A snapshot from before a delete or overwrite (retention)
+    reference is still live. Another writer expiring some of them first raises
+    :class:`LakeCommitFailed`. A snapshot from before a delete or overwrite (retention)
     references files the delete removed; those are retention's to expire and delete,
     so the deleted rows are really gone.
     """
@@ -277,8 +278,16 @@ def expire_appends(table: Table, snapshot_ids: Sequence[int]) -> int:
     ]
     if not doomed:
         return 0
-    candidates = _metadata_files(table, doomed)
-    table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in doomed]).commit()
+    # Another writer of the table may expire the same snapshots first: then their
+    # manifest lists are gone before this reads them (FileNotFoundError), or pyiceberg,
+    # applying the removal to the catalog's current metadata, finds a snapshot no longer
+    # there (ValueError, not a commit conflict).
+    raced = f"expiring snapshots of {table.name()}: another writer changed them meanwhile"
+    try:
+        candidates = _metadata_files(table, doomed)
+        table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in doomed]).commit()
+    except (FileNotFoundError, ValueError) as exc:
+        raise LakeCommitFailed(raced) from exc
     unreferenced = candidates - _metadata_files(table, table.metadata.snapshots)
     for path in unreferenced:
         table.io.delete(path)

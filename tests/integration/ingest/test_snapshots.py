@@ -9,7 +9,9 @@ from typing import Any
 import pyarrow.compute as pc
 import pytest
 
+from integration.ingest import worker as worker_module
 from integration.ingest.worker import snapshots_holding
+from integration.lake import bronze
 from integration.lake.bronze import bronze_identifier
 from tests.integration.ingest.conftest import delivered
 
@@ -76,3 +78,25 @@ def test_a_failed_expiry_does_not_fail_the_group(hub, monkeypatch, caplog):
     outcomes = [hub.worker.process(delivered(hub.seal(1), offset=n)) for n in range(6)]
     assert [o.status for o in outcomes] == ["accepted"] * 6
     assert "expiring" in caplog.text
+
+
+def test_snapshots_another_worker_expired_first_do_not_fail_the_group(hub, monkeypatch, caplog):
+    # Two workers of a group bound the same table: the other one expires the same
+    # snapshots just before this one does (after its refresh).
+    hub.worker.max_snapshots = 2
+    real = bronze.expire_appends
+    raced = []
+
+    def other_worker_first(table: Any, snapshot_ids: Any) -> int:
+        other = hub.worker.lake.load_table(TABLE)
+        other.maintenance.expire_snapshots().by_ids(list(snapshot_ids)).commit()
+        raced.append(list(snapshot_ids))
+        return real(table, snapshot_ids)
+
+    monkeypatch.setattr(worker_module, "expire_appends", other_worker_first)
+    outcomes = [hub.worker.process(delivered(hub.seal(1), offset=n)) for n in range(6)]
+    assert raced, "no expiry was attempted"
+    assert [o.status for o in outcomes] == ["accepted"] * 6
+    assert "another writer changed them meanwhile" in caplog.text
+    for o in outcomes:
+        assert _rows(hub, o.batch_id) == 1

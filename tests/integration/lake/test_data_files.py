@@ -152,3 +152,16 @@ def test_only_appends_after_the_last_delete_are_expired(lake_catalog: SqlCatalog
     assert live == {*before, deleted_at, after[1]}
     assert deleted_files >= 1  # the expired append's manifest list
     assert sorted(table.scan().to_arrow()["record_id"].to_pylist()) == ["b-0", "c-0", "d-0"]
+
+
+def test_expiring_snapshots_another_writer_expired_first_is_a_commit_failure(
+    lake_catalog: SqlCatalog,
+) -> None:
+    table = _table(lake_catalog)
+    ids = [append_batches(table, [_batch(n, [date(2024, 1, 1)])]) for n in ("a", "b", "c")]
+    stale = lake_catalog.load_table(table.name())
+    assert expire_appends(table, ids[:2]) > 0  # the other writer
+    with pytest.raises(LakeCommitFailed, match="another writer"):
+        expire_appends(stale, ids[:2])
+    table.refresh()
+    assert [s.snapshot_id for s in table.metadata.snapshots] == ids[2:]
