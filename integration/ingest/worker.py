@@ -483,17 +483,16 @@ class IngestWorker:
                     len(found),
                     table.name(),
                 )
-            todo = [b for batch_id, b in batches.items() if batch_id not in found]
-            todo_ids = tuple(str(b.lineage["_batch_id"]) for b in todo)
+            todo_ids = tuple(batch_id for batch_id in batches if batch_id not in found)
             if staged is not None and staged.batch_ids != todo_ids:
                 # Its commits failed (pyiceberg tells a failed commit from one that landed
                 # with a lost response) and only this worker knows the file names.
                 discard_staged(table, staged)
                 staged = None
-            if not todo:
+            if not todo_ids:
                 return found
             if staged is None:
-                staged = stage_batches(table, todo)
+                staged = stage_batches(table, [batches[batch_id] for batch_id in todo_ids])
             try:
                 snapshot_id = commit_staged(table, staged)
             except LakeCommitFailed:
