@@ -7,6 +7,8 @@ months are identical however many months are simulated.
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -214,6 +216,16 @@ class Simulation:
         self.counters[kind] = self.counters.get(kind, 0) + 1
         return f"{prefix}{self.counters[kind]:0{width}d}"
 
+    def row_uid(self, table: str, key: str) -> str:
+        """The UUID a register's database gives a row: stable, and not the person's
+        number (drawn from the nation's seed, so no random stream moves)."""
+        digest = hashlib.blake2b(
+            f"{table}\x1f{key}".encode(),
+            key=str(self.config.seed).encode(),
+            digest_size=16,
+        ).digest()
+        return str(uuid.UUID(bytes=digest, version=4))
+
     def identity(self, mo: _Month, agency: str, p: int) -> noise.Identity:
         rates = getattr(self.config.noise, agency)
         dob = self.persons.dob[p].astype(object)
@@ -302,6 +314,7 @@ class Simulation:
             key = number if copy == "0" else self.next_id("nis", "", 9)
             return {
                 "key": key,
+                "row_uid": self.row_uid("insured_persons", key),
                 "nis_number": key,
                 "sex": int(self.persons.sex[p]),
                 "region": self.config.regions[int(self.persons.region[p])].code,
@@ -556,6 +569,7 @@ class Simulation:
                 region = self.config.regions[int(self.persons.region[p])].code
                 return {
                     "key": key,
+                    "row_uid": self.row_uid("jobseekers", key),
                     "jobseeker_id": key,
                     "sex": int(self.persons.sex[p]),
                     "region": region,

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from connectors.sdk.errors import ConnectorConfigInvalid
-from connectors.sdk.mapping import MappingSpec
+from connectors.sdk.errors import ConnectorConfigInvalid, RecordIdFromIdentifier
+from connectors.sdk.mapping import RECORD_ID_IDENTIFIER, MappingSpec
 from connectors.sdk.sources.csv import CsvSourceConfig
 from connectors.sdk.sources.http import HttpSourceConfig
 from connectors.sdk.sources.sql import SqlSourceConfig
@@ -151,6 +151,19 @@ class ConnectorConfig(BaseModel):
             raise ValueError("dataset: lower case letters, digits and _ only")
         if self.tokenise.person_ref_scope is None:
             self.tokenise.person_ref_scope = self.agency
+        id_field = self.mapping.record_id_field
+        spec = self.mapping.fields.get(id_field)
+        if spec is None:
+            pass  # the schema check at publishing says when a dataset needs one
+        elif spec.record_id_of is None:
+            spec.record_id_of = self.dataset  # always leaves as an opaque record id
+        elif spec.record_id_of != self.dataset:
+            raise ValueError(
+                f"mapping.fields.{id_field}.record_id_of: must be this dataset ({self.dataset})"
+            )
+        for name, field in self.mapping.fields.items():
+            if field.record_id_of is not None and not _DATASET.match(field.record_id_of):
+                raise ValueError(f"mapping.fields.{name}.record_id_of: not a dataset name")
         return self
 
     @property
@@ -191,8 +204,12 @@ def parse_config(data: Any, *, origin: str = "connector config") -> ConnectorCon
     try:
         return ConnectorConfig.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(err, data) for err in exc.errors()]
-        raise ConnectorConfigInvalid(f"{origin}: " + "; ".join(problems)) from exc
+        errors = exc.errors()
+        problems = [_describe(err, data) for err in errors]
+        message = f"{origin}: " + "; ".join(problems)
+        if any(err["type"] == RECORD_ID_IDENTIFIER for err in errors):
+            raise RecordIdFromIdentifier(message) from exc
+        raise ConnectorConfigInvalid(message) from exc
 
 
 def load_config(path: Path) -> ConnectorConfig:

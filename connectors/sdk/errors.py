@@ -17,6 +17,12 @@ class ConnectorConfigInvalid(ConnectorError):
     code = "connector.config_invalid"
 
 
+class RecordIdFromIdentifier(ConnectorConfigInvalid):
+    """The record id is taken from a personal identifier; map it from another row key."""
+
+    code = "connector.record_id_identifier"
+
+
 class SourceUnavailable(ConnectorError):
     """The source cannot be read; check the location named in the message."""
 

@@ -11,6 +11,7 @@ mapped is a row-level refusal, not an exception: the pipeline reports it and mov
 from __future__ import annotations
 
 import csv
+import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from connectors.sdk.dates import parse_date
 from connectors.sdk.errors import MappingInvalid
-from connectors.sdk.tokenise import RAW_KINDS
+from connectors.sdk.tokenise import RAW_KINDS, RecordIds
 from connectors.sdk.validation import Refusal
 
 if TYPE_CHECKING:
@@ -54,6 +56,12 @@ class FieldSpec(BaseModel):
     )
     cast: Literal["str", "int", "float"] | None = None
     blank_is_null: bool = True
+    record_id_of: str | None = Field(
+        None,
+        description="The value is a row key of this dataset of the same agency; it leaves "
+        "as that row's opaque record id (schemas/record_ids.py). Set for the record id "
+        "field itself (to the connector's dataset) and for references to other records.",
+    )
 
     def tables(self) -> list[str]:
         """The code tables applied, in order."""
@@ -75,7 +83,22 @@ class FieldSpec(BaseModel):
                 raise ValueError(f"template: {exc}") from None
         if self.date_part is not None and self.date_formats is None:
             raise ValueError("date_part needs date_formats")
+        if self.record_id_of is not None:
+            if self.constant is not None:
+                raise ValueError("record_id_of: a record id comes from a column or template")
+            converted = self.tables() or self.date_formats is not None or self.money is not None
+            if converted or self.cast not in (None, "str"):
+                raise ValueError(
+                    "record_id_of: a record id takes the row key as it is "
+                    "(no code table, date, money or cast)"
+                )
         return self
+
+    def source_columns(self) -> list[str]:
+        """The source columns the field is filled from."""
+        if self.template is not None:
+            return template_columns(self.template)
+        return [self.column] if self.column is not None else []
 
 
 def template_columns(template: str) -> list[str]:
@@ -142,12 +165,43 @@ class CodeTableFile(BaseModel):
         }
 
 
+#: Words that name a person in a column name, matched inside the name.
+_PERSON_WORDS = (
+    "national", "passport", "person", "citizen", "resident", "jobseeker", "seeker",
+    "trainee", "student", "learner", "pupil", "insured", "member", "beneficiary",
+    "claimant", "applicant", "worker", "employee", "patient", "taxpayer", "voter",
+)  # fmt: skip
+#: Person-number abbreviations, matched as whole words of a column name.
+_PERSON_NUMBERS = frozenset({"nid", "nin", "nino", "ssn", "tin", "trn", "nis", "nisn", "pin"})
+_ID_WORDS = frozenset({"id", "no", "nr", "num", "number", "ref", "reference", "code", "key"})
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+#: The pydantic error type of a record id taken from an identifier (see config.py).
+RECORD_ID_IDENTIFIER = "record_id_identifier"
+
+
+def named_like_person_number(column: str) -> bool:
+    """True when a column's name says it holds a person number (``jobseeker_id``,
+    ``nis_number``, ``NationalID``, ``ssn``...)."""
+    words = [w for w in _NOT_ALNUM.split(_CAMEL.sub("_", column).lower()) if w]
+    if any(w in _PERSON_NUMBERS for w in words):
+        return True
+    compact = "".join(words)
+    has_person = any(p in compact for p in _PERSON_WORDS)
+    has_id = any(w in _ID_WORDS for w in words) or compact.endswith(("id", "number", "no", "ref"))
+    return has_person and has_id
+
+
 class MappingSpec(BaseModel):
     """`mapping:` of a connector."""
 
     model_config = ConfigDict(extra="forbid")
 
     key_column: str = Field(description="Source column that names a row in refusal reports.")
+    record_id_field: str = Field(
+        "record_id", description="The schema field that holds the record id (lmis.record_id)."
+    )
     fields: dict[str, FieldSpec]
     identifiers: dict[str, str] = Field(
         default_factory=dict, description="Identifier kind -> source column holding it raw."
@@ -179,7 +233,45 @@ class MappingSpec(BaseModel):
                     f"occupation_coding: fields {sorted(str(t) for t in taken)} are also "
                     "filled in fields"
                 )
+        self._record_ids_opaque()
         return self
+
+    def record_id_fields(self) -> dict[str, FieldSpec]:
+        """The record id field and the fields that reference other records."""
+        return {
+            name: spec
+            for name, spec in self.fields.items()
+            if name == self.record_id_field or spec.record_id_of is not None
+        }
+
+    def _record_ids_opaque(self) -> None:
+        """A record id never comes from an identifier column or a person number."""
+        identifier_columns = {column: kind for kind, column in self.identifiers.items()}
+        for name, spec in self.fields.items():
+            reference = name.endswith("record_id") and name != self.record_id_field
+            if reference and spec.record_id_of is None:
+                raise ValueError(
+                    f"fields.{name}: a reference to another record needs record_id_of "
+                    "(the dataset it refers to) so it leaves as that record's opaque id"
+                )
+        for name, spec in self.record_id_fields().items():
+            for column in spec.source_columns():
+                if column in identifier_columns:
+                    raise PydanticCustomError(
+                        RECORD_ID_IDENTIFIER,
+                        "fields.{field}: the record id comes from column '{column}', which "
+                        "is mapped as identifier {kind}; take it from a row key that is not "
+                        "a personal identifier",
+                        {"field": name, "column": column, "kind": identifier_columns[column]},
+                    )
+                if named_like_person_number(column):
+                    raise PydanticCustomError(
+                        RECORD_ID_IDENTIFIER,
+                        "fields.{field}: the record id comes from column '{column}', whose "
+                        "name says it is a person number; take it from a row key that is not "
+                        "a personal identifier",
+                        {"field": name, "column": column},
+                    )
 
 
 @dataclass(frozen=True)
@@ -195,8 +287,25 @@ class MappedRow:
 class Mapper:
     """Apply a :class:`MappingSpec` to source rows."""
 
-    def __init__(self, spec: MappingSpec, *, coder: OccupationCoder | None = None) -> None:
+    def __init__(
+        self,
+        spec: MappingSpec,
+        *,
+        coder: OccupationCoder | None = None,
+        record_ids: RecordIds | None = None,
+    ) -> None:
+        """``record_ids`` turns row keys into opaque record ids; it is required when the
+        mapping fills a record id (or a reference to another record)."""
         self.spec = spec
+        id_fields = spec.record_id_fields()
+        if id_fields and record_ids is None:
+            raise MappingInvalid(
+                f"mapping fills record ids {sorted(id_fields)}: the mapper needs the "
+                "record-id key (RecordIds) to make them opaque"
+            )
+        self._record_ids = record_ids
+        # field -> dataset whose record id it holds (None: the connector's own dataset)
+        self._id_fields = tuple((name, f.record_id_of) for name, f in id_fields.items())
         self._tables = dict(spec.code_tables)
         for name, table_file in spec.code_table_files.items():
             self._tables[name] = table_file.load(name)
@@ -267,6 +376,15 @@ class Mapper:
                 refusals.append(Refusal(key, name, exc.reason, exc.message))
         if spec.occupation_coding is not None:
             fields.update(self._code_occupation(spec.occupation_coding, row))
+        record_ids = self._record_ids
+        if record_ids is not None:
+            for name, dataset in self._id_fields:
+                value = fields.get(name)
+                if value is not None:
+                    source_key = str(value)
+                    fields[name] = (
+                        record_ids.of(source_key, dataset=dataset) if source_key.strip() else None
+                    )
         identifiers = {kind: get(column) for kind, column in self._identifiers}
         return MappedRow(key, fields, identifiers, refusals)
 

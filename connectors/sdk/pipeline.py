@@ -36,7 +36,7 @@ from connectors.sdk.mapping import Mapper
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.sources.base import Source
 from connectors.sdk.state import StateDB
-from connectors.sdk.tokenise import TOKEN_FIELDS, Tokeniser
+from connectors.sdk.tokenise import TOKEN_FIELDS, RecordIds, Tokeniser
 from connectors.sdk.validation import Refusal, Validator
 from connectors.sdk.watermark import Watermark, WatermarkStore, encode_scalar
 
@@ -187,7 +187,10 @@ class Pipeline:
         return cls(
             dataset=config.dataset,
             source=source or load_source(config.source),
-            mapper=Mapper(config.mapping),
+            mapper=Mapper(
+                config.mapping,
+                record_ids=RecordIds(link_key, agency=config.agency, dataset=config.dataset),
+            ),
             validator=Validator(config.validation, code_lists=code_lists, today=clock().date()),
             tokeniser=Tokeniser(link_key, rules=config.tokenise.rules(regions=regions)),
             state=state,

@@ -31,6 +31,7 @@ from connectors.sdk.dates import parse_date
 from connectors.sdk.errors import IdentifierInvalid
 from connectors.sdk.linkkey import LinkKey
 from lmis_hub.tokens import TOKEN_KINDS, token_field
+from schemas.record_ids import opaque_record_id
 
 SEPARATOR = b"\x1f"
 
@@ -228,3 +229,27 @@ class Tokeniser:
         out = dict(record)
         out.update(self.tokens(identifiers))
         return out
+
+
+class RecordIds:
+    """Opaque record ids of one agency's rows (see :mod:`schemas.record_ids`).
+
+    The id is keyed under a sub-key of K_link, so the hub cannot turn it back into the
+    row key; the same row key gives the same id in every run.
+    """
+
+    __slots__ = ("_key", "agency", "dataset")
+
+    def __init__(self, key: LinkKey, *, agency: str, dataset: str) -> None:
+        self._key = key
+        self.agency = agency
+        self.dataset = dataset
+
+    def of(self, source_key: str, *, dataset: str | None = None) -> str:
+        """The record id of the row ``source_key`` of ``dataset`` (default: this one)."""
+        return opaque_record_id(
+            self._key.reveal(), self.agency, dataset or self.dataset, source_key
+        )
+
+    def __repr__(self) -> str:
+        return f"RecordIds(agency={self.agency!r}, dataset={self.dataset!r}, key=**********)"

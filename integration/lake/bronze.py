@@ -18,11 +18,11 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 from pyiceberg.manifest import DataFile
 from pyiceberg.partitioning import PartitionField, PartitionSpec
-from pyiceberg.schema import Schema
-from pyiceberg.table import Table, Transaction
+from pyiceberg.schema import Schema, index_name_by_id
+from pyiceberg.table import Table, TableProperties, Transaction
 from pyiceberg.table.snapshots import Operation, Snapshot
 from pyiceberg.transforms import MonthTransform
-from pyiceberg.types import DateType, TimestampType, TimestamptzType
+from pyiceberg.types import BinaryType, DateType, FixedType, TimestampType, TimestamptzType
 
 from integration.lake.data_files import (
     LINEAGE_COLUMNS,
@@ -50,6 +50,30 @@ METADATA_PROPERTIES = {
     "commit.manifest-merge.enabled": "true",
     "commit.manifest.min-count-to-merge": "32",
 }
+
+
+def private_columns(avro_schema: dict[str, Any], schema: Schema) -> list[str]:
+    """Columns whose values must not appear in lake metadata: token fields (the
+    ``"token"`` attribute), the record id and references to record ids, and every
+    bytes or fixed column (``schema`` is the table's, all versions' columns)."""
+    names: set[str] = set()
+    record_id = avro_schema.get("lmis.record_id", "record_id")
+    for field in avro_schema.get("fields", []):
+        name = str(field.get("name"))
+        if field.get("token") or name == record_id or name.endswith("_record_id"):
+            names.add(name)
+    for field_id, name in index_name_by_id(schema).items():
+        if isinstance(schema.find_type(field_id), BinaryType | FixedType):
+            names.add(name)
+    return sorted(names)
+
+
+def private_metrics_properties(avro_schema: dict[str, Any], schema: Schema) -> dict[str, str]:
+    """Table properties that keep no statistics (no counts, no min/max) for the
+    :func:`private_columns`; other columns keep theirs, so date pruning still works.
+    The Parquet writer reads the same properties (see ``data_files``)."""
+    prefix = TableProperties.METRICS_MODE_COLUMN_CONF_PREFIX
+    return {f"{prefix}.{name}": "none" for name in private_columns(avro_schema, schema)}
 
 
 def bronze_identifier(agency: str, dataset: str) -> str:
@@ -121,15 +145,23 @@ def ensure_bronze_table(
             identifier,
             schema=schema,
             partition_spec=_partition_spec(schema, event_date_field),
-            properties={"lmis.agency": agency, "lmis.dataset": dataset, **METADATA_PROPERTIES},
+            properties={
+                "lmis.agency": agency,
+                "lmis.dataset": dataset,
+                **METADATA_PROPERTIES,
+                **private_metrics_properties(avro_schema, schema),
+            },
         )
-    if any(table.properties.get(k) != v for k, v in METADATA_PROPERTIES.items()):
-        with table.transaction() as tx:  # a table created before these properties
-            tx.set_properties(METADATA_PROPERTIES)
     current = {f.name for f in table.schema().fields}
     if any(f.name not in current for f in schema.fields):
         with table.update_schema() as update:
             update.union_by_name(schema)
+        table = catalog.load_table(identifier)
+    # A table created before these properties, or a new version's new private columns.
+    wanted = {**METADATA_PROPERTIES, **private_metrics_properties(avro_schema, table.schema())}
+    if any(table.properties.get(k) != v for k, v in wanted.items()):
+        with table.transaction() as tx:
+            tx.set_properties(wanted)
         table = catalog.load_table(identifier)
     return table
 

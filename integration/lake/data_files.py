@@ -6,6 +6,10 @@ far more than decoding the records did; here every column is one ``pa.array`` ca
 all the group's batches, the partition split is one ``sort_indices`` plus zero-copy
 slices, and the files are written with pyiceberg's own writer (statistics, names,
 locations and field ids exactly as ``Table.append`` would produce them).
+
+Lake metadata keeps no values of private columns: a column whose Iceberg metrics mode
+is ``none`` or ``counts`` (tokens, record ids, bytes) gets no Parquet footer statistics
+either, so neither the data files nor the manifests carry its min/max.
 """
 
 from __future__ import annotations
@@ -18,16 +22,24 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyiceberg.io import OutputFile
+from pyiceberg.io.fileformat import FileFormatFactory
 from pyiceberg.io.pyarrow import (
+    MetricModeTypes,
+    ParquetFormatModel,
+    ParquetFormatWriter,
     bin_pack_arrow_table,
+    compute_statistics_plan,
     pyarrow_to_schema,
     schema_to_pyarrow,
     write_file,
 )
-from pyiceberg.manifest import DataFile
+from pyiceberg.manifest import DataFile, FileFormat
 from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
+from pyiceberg.schema import Schema
 from pyiceberg.table import TableProperties, WriteTask
 from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.typedef import Properties
 from pyiceberg.utils.properties import property_as_int
 
 LINEAGE_COLUMNS = (
@@ -37,6 +49,54 @@ LINEAGE_COLUMNS = (
     "_schema_fingerprint",
     "_received_at",
 )
+
+
+def footer_statistics_columns(file_schema: Schema, properties: Properties) -> list[str]:
+    """The Parquet columns that may keep footer statistics (min/max, null count): those
+    whose Iceberg metrics mode (``write.metadata.metrics.*``) keeps bounds.
+
+    A column with mode ``none`` or ``counts`` (tokens, record ids, bytes: see
+    :func:`integration.lake.bronze.private_metrics_properties`) gets none, so its
+    values never reach the file footer; pyiceberg then leaves its manifest bounds
+    empty as well.
+    """
+    plan = compute_statistics_plan(file_schema, dict(properties))
+    keep = {MetricModeTypes.TRUNCATE, MetricModeTypes.FULL}
+    allowed = {c.column_name for c in plan.values() if c.mode.type in keep}
+    # Parquet paths of nested columns are dotted like the Iceberg column names.
+    return sorted(allowed)
+
+
+class PrivateStatisticsParquetWriter(ParquetFormatWriter):
+    """pyiceberg's Parquet writer, with footer statistics only for the columns whose
+    metrics mode keeps bounds (see :func:`footer_statistics_columns`)."""
+
+    def __init__(self, output_file: OutputFile, file_schema: Schema, properties: Properties):
+        super().__init__(output_file, file_schema, properties)
+        self._parquet_writer_kwargs["write_statistics"] = footer_statistics_columns(
+            file_schema, properties
+        )
+
+
+class PrivateStatisticsParquetModel(ParquetFormatModel):
+    """The Parquet format of every pyiceberg write in this process (appends, and the
+    files a delete rewrites), writing :class:`PrivateStatisticsParquetWriter` files."""
+
+    def create_writer(
+        self, output_file: OutputFile, file_schema: Schema, properties: Properties
+    ) -> ParquetFormatWriter:
+        return PrivateStatisticsParquetWriter(output_file, file_schema, properties)
+
+
+def install_parquet_writer() -> None:
+    """Make pyiceberg write Parquet through :class:`PrivateStatisticsParquetModel`.
+
+    pyiceberg keeps one writer per file format in ``FileFormatFactory`` and refuses a
+    second registration, so the entry is replaced; calling this again does nothing.
+    """
+    current = FileFormatFactory.get(FileFormat.PARQUET)
+    if not isinstance(current, PrivateStatisticsParquetModel):
+        FileFormatFactory._registry[FileFormat.PARQUET] = PrivateStatisticsParquetModel()
 
 
 @dataclass(frozen=True)
@@ -145,6 +205,7 @@ def write_data_files(
         name_mapping=metadata.schema().name_mapping,
         format_version=metadata.format_version,
     )
+    install_parquet_writer()
     counter = iter(range(1 << 30))
     tasks = (
         WriteTask(
@@ -164,8 +225,15 @@ __all__ = [
     "LINEAGE_COLUMNS",
     "ColumnBatch",
     "Partition",
+    "PrivateStatisticsParquetModel",
+    "PrivateStatisticsParquetWriter",
     "arrow_table",
     "columns_of",
+    "footer_statistics_columns",
+    "install_parquet_writer",
     "partitions",
     "write_data_files",
 ]
+
+# Every module that writes lake files imports this one (bronze, retention through it).
+install_parquet_writer()

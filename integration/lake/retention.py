@@ -41,6 +41,7 @@ from governance.agreements.document import parse_document
 from governance.agreements.models import Agreement
 from governance.audit.services import AuditLog
 from governance.timestamps import Clock
+from integration.lake.data_files import install_parquet_writer
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,7 @@ def apply_retention(
     current one, so no earlier snapshot still points at the deleted rows.
     """
     before = _rows(table)
+    install_parquet_writer()  # files the delete rewrites keep no private statistics
     table.delete(delete_filter=LessThan(term=event_date_field, value=keep_from.isoformat()))
     expired, deleted = expire_snapshots(table, older_than=expire_snapshots_before)
     return RetentionResult(
@@ -225,6 +227,7 @@ def retain_table(
     if not dry_run:
         session.commit()  # no hub-database transaction open across the lake commits
         if filters:
+            install_parquet_writer()  # files the delete rewrites keep no private statistics
             table.delete(delete_filter=filters[0] if len(filters) == 1 else Or(*filters))
         expired, files = expire_snapshots(table, older_than=now - keep_snapshots)
     return TableRetention(

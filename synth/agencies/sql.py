@@ -31,7 +31,8 @@ _CASE = (
 LAYOUTS: dict[str, dict[str, tuple[tuple[str, Any], ...]]] = {
     "nis": {
         "insured_persons": (
-            ("nis_number", _T), *_PERSON, ("sex", _I), ("region", _T), ("registered_on", _D),
+            ("nis_number", _T), ("row_uid", _T), *_PERSON, ("sex", _I), ("region", _T),
+            ("registered_on", _D),
         ),
         "employers": (
             ("employer_number", _T), ("business_reg_no", _T), ("name", _T), ("isic", _T),
@@ -61,7 +62,8 @@ LAYOUTS: dict[str, dict[str, tuple[tuple[str, Any], ...]]] = {
     # The board's own file keeps plain text, as a small web application's SQLite would.
     "jobboard": {
         "jobseekers": (
-            ("jobseeker_id", _T), *((c, _T) for c, _ in _PERSON), ("sex", _I), ("region", _T),
+            ("jobseeker_id", _T), ("row_uid", _T), *((c, _T) for c, _ in _PERSON),
+            ("sex", _I), ("region", _T),
             ("education", _T), ("desired_job", _T), ("registered_on", _T),
         ),
         "vacancies": (

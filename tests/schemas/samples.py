@@ -8,6 +8,7 @@ from typing import Any
 
 from schemas.catalog import SchemaVersion
 from schemas.codelists import CodeLists
+from schemas.record_ids import RECORD_ID_LENGTH
 
 BASE_DATE = date(2025, 3, 1)
 
@@ -20,6 +21,8 @@ def _value(field: dict[str, Any], schema: Any, i: int, lists: CodeLists) -> Any:
         schema = next(b for b in schema if b != "null")
     if "token" in field:
         return hashlib.sha256(f"{name}:{i}".encode()).digest()
+    if name == "record_id" or name.endswith("_record_id"):
+        return opaque_sample_id(f"{name}:{i}")
     if "codelist" in field:
         codes = list(lists[field["codelist"]].labels)
         return codes[(i * 7) % len(codes)]
@@ -29,6 +32,8 @@ def _value(field: dict[str, Any], schema: Any, i: int, lists: CodeLists) -> Any:
             return BASE_DATE + timedelta(days=i % 400)
         if logical == "timestamp-millis":
             return datetime(2025, 3, 1, tzinfo=UTC) + timedelta(seconds=i)
+        if schema.get("type") == "array":
+            return []
         if schema.get("type") == "enum":
             return schema["symbols"][i % len(schema["symbols"])]
         schema = schema["type"]
@@ -43,6 +48,11 @@ def _value(field: dict[str, Any], schema: Any, i: int, lists: CodeLists) -> Any:
     if schema == "string":
         return f"{name}-{i}"
     raise AssertionError(f"no sample for {name}: {schema!r}")
+
+
+def opaque_sample_id(seed: str) -> str:
+    """A record id in the opaque format (schemas/record_ids.py), unique per ``seed``."""
+    return hashlib.sha256(seed.encode()).hexdigest()[:RECORD_ID_LENGTH]
 
 
 def sample_record(sv: SchemaVersion, i: int, lists: CodeLists | None = None) -> dict[str, Any]:

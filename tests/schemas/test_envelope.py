@@ -103,7 +103,7 @@ def test_a_record_larger_than_a_message_is_refused(catalog, signer):
         seal_batch(records, schema=schema, agreement_id="a", agreement_version=1,
                    signer=signer, now=NOW, max_message_bytes=8192)  # fmt: skip
     assert info.value.code == "envelope.oversized"
-    assert "'record_id-0'" in info.value.message
+    assert f"'{records[0]['record_id']}'" in info.value.message
 
 
 def test_receiving_side_enforces_the_size_limit(catalog, signer):

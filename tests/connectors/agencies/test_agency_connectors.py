@@ -21,9 +21,11 @@ from connectors.sdk.outbox import Outbox
 from connectors.sdk.pipeline import Pipeline, RunReport
 from connectors.sdk.publisher import EnvelopePublisher
 from connectors.sdk.state import StateDB
+from connectors.sdk.tokenise import RecordIds
 from schemas.catalog import Catalog
 from schemas.codelists import CodeLists
 from schemas.envelope import Message, open_batch
+from schemas.record_ids import record_id_problem
 from schemas.signing import Signer
 from synth import nation as nation_mod
 from synth import reference
@@ -156,6 +158,9 @@ class Run:
     held: bytes
 
 
+LINK_KEY = LinkKey(b"k" * 32, key_id="link")
+
+
 def run_connector(path: Path, world: World, tmp_path: Path) -> Run:
     config = deployment_config(
         path,
@@ -185,7 +190,7 @@ def run_connector(path: Path, world: World, tmp_path: Path) -> Run:
     pipeline = Pipeline.from_config(
         config,
         state=state,
-        link_key=LinkKey(b"k" * 32, key_id="link"),
+        link_key=LINK_KEY,
         clock=lambda: NOW,
         code_lists=code_lists,  # type: ignore[arg-type]
         regions=frozenset(code_lists["region"]),
@@ -222,6 +227,9 @@ def test_connector_publishes_the_nation_without_raw_identifiers(
     assert report.rows_read >= FEWEST.get(f"{path.parent.name}/{path.stem}", 3), report.rows_read
     assert report.refusals == [], report.refusals[:5]
     assert len(run.records) == report.records_published == report.rows_read
+    # record ids (and references to records) leave opaque; an update keeps its row's id
+    for name in run.config.mapping.record_id_fields():
+        assert all(record_id_problem(r[name]) is None for r in run.records), name
     # every field read from a source column is filled somewhere (the column exists)
     for name, spec in run.config.mapping.fields.items():
         if spec.column is not None:
@@ -252,9 +260,10 @@ def test_a_second_run_reads_nothing_new(world: World, tmp_path: Path) -> None:
 def test_vacancies_keep_board_codes_and_mark_suggested_ones(world: World, tmp_path: Path) -> None:
     path = next(p for p in CONFIGS if p.parent.name == "jobboard" and p.stem == "vacancy")
     run = run_connector(path, world, tmp_path)
+    ids = RecordIds(LINK_KEY, agency="jobboard", dataset="vacancy")
     with sqlite3.connect(world.nation / "sources" / "jobboard" / "jobboard.db") as conn:
         board = {
-            v: (t, c or None)
+            ids.of(v): (t, c or None)
             for v, t, c in conn.execute("SELECT vacancy_id, title, isco_code FROM vacancies")
         }
     titles = reference.job_titles()
@@ -284,6 +293,19 @@ def test_person_ref_tokens_link_within_the_agency(world: World, tmp_path: Path) 
     assert {r["person_ref_token"] for r in enrolments.records} <= trainee_refs
     assert trainee_refs.isdisjoint({r["person_ref_token"] for r in seekers.records})
     # the record id of a trainee is the exported row, not the trainee number
-    assert all(
-        ":" in r["record_id"] and "/trainees.csv" in r["record_id"] for r in trainees.records
-    )
+    rows = RecordIds(LINK_KEY, agency="tvet", dataset="trainee")
+    exported = {
+        rows.of(f"{f.parent.name}/{f.name}:{line}")
+        for f in (world.nation / "sources" / "tvet" / "exports").glob("*/trainees.csv")
+        for line in range(2, 2 + sum(1 for _ in f.open(encoding="utf-8-sig")))
+    }
+    assert {r["record_id"] for r in trainees.records} <= exported
+
+
+def test_placements_reference_the_vacancies_record_ids(world: World, tmp_path: Path) -> None:
+    by_name = {f"{p.parent.name}/{p.stem}": p for p in CONFIGS}
+    vacancies = run_connector(by_name["jobboard/vacancy"], world, tmp_path / "v")
+    placements = run_connector(by_name["jobboard/placement"], world, tmp_path / "p")
+    assert placements.records
+    vacancy_ids = {r["record_id"] for r in vacancies.records}
+    assert {r["vacancy_record_id"] for r in placements.records} <= vacancy_ids

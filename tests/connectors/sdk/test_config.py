@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from connectors.sdk.config import load_config, parse_config
-from connectors.sdk.errors import ConnectorConfigInvalid
+from connectors.sdk.errors import ConnectorConfigInvalid, RecordIdFromIdentifier
 from connectors.sdk.sources.csv import CsvSourceConfig
 from connectors.sdk.sources.http import HttpSourceConfig
 from connectors.sdk.sources.sql import SqlSourceConfig
@@ -94,3 +94,52 @@ def test_kafka_settings_read_the_password_file(tmp_path: Path) -> None:
     assert settings.sasl_password.get_secret_value() == "s3cret-scram"
     assert settings.security_protocol == "SASL_SSL" and settings.sasl_mechanism == "SCRAM-SHA-512"
     assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("record_id", "message"),
+    [
+        (
+            {"column": "nis_no"},
+            "mapping: fields.record_id: the record id comes from column 'nis_no', which is "
+            "mapped as identifier nis_number",
+        ),
+        (
+            {"template": "{contribution_id}-{national_id}"},
+            "column 'national_id', which is mapped as identifier national_id",
+        ),
+        ({"column": "insured_person_no"}, "whose name says it is a person number"),
+    ],
+)
+def test_a_record_id_from_an_identifier_is_refused_naming_file_and_field(
+    tmp_path: Path, record_id: dict[str, str], message: str
+) -> None:
+    doc = _example()
+    doc["mapping"]["fields"]["record_id"] = record_id
+    path = tmp_path / "nis_contribution.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    with pytest.raises(RecordIdFromIdentifier) as info:
+        load_config(path)
+    assert info.value.code == "connector.record_id_identifier"
+    assert info.value.message.startswith(f"{path}: ")
+    assert message in info.value.message, info.value.message
+
+
+def test_the_record_id_field_leaves_as_an_id_of_the_connectors_own_dataset() -> None:
+    doc = _example()
+    doc["mapping"]["fields"]["record_id"] = {"column": "contribution_id"}
+    config = parse_config(doc, origin="nis.yaml")
+    assert config.mapping.fields["record_id"].record_id_of == config.dataset
+    doc["mapping"]["fields"]["record_id"]["record_id_of"] = "employer"
+    with pytest.raises(ConnectorConfigInvalid, match="must be this dataset"):
+        parse_config(doc, origin="nis.yaml")
+
+
+def test_every_agency_config_takes_record_ids_from_non_identifier_row_keys() -> None:
+    agencies = Path(__file__).parents[3] / "connectors" / "agencies"
+    configs = [load_config(p) for p in sorted(agencies.glob("*/*.yaml"))]
+    assert len(configs) == 16
+    for config in configs:
+        assert config.mapping.fields["record_id"].record_id_of == config.dataset
+    placement = next(c for c in configs if c.dataset == "placement")
+    assert placement.mapping.fields["vacancy_record_id"].record_id_of == "vacancy"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -9,7 +10,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from connectors.sdk.errors import MappingInvalid
+from connectors.sdk.linkkey import LinkKey
 from connectors.sdk.mapping import Mapper, MappingSpec
+from connectors.sdk.tokenise import RecordIds
+from schemas.record_ids import record_id_problem
+
+IDS = RecordIds(LinkKey(bytes(range(32)), key_id="test"), agency="nso", dataset="lfs_person")
 
 SPEC = MappingSpec.model_validate(
     {
@@ -103,13 +109,13 @@ def test_templates_quarters_and_chained_code_tables(tmp_path: Path) -> None:
             },
         }
     )
-    mapper = Mapper(spec)
+    mapper = Mapper(spec, record_ids=IDS)
     row = {"year": "2024", "quarter": "3", "hh": "7", "line": "2", "brn": "C2"}
     mapper.check_columns(set(row))
     mapped = mapper.map(row)
     assert mapped.refusals == []
     assert mapped.fields == {
-        "record_id": "2024Q3-7-2",
+        "record_id": IDS.of("2024Q3-7-2"),
         "interview": date(2024, 7, 1),
         "region": "TT-TOB",
     }
@@ -131,10 +137,10 @@ def test_occupation_coding_keeps_a_given_code_and_marks_a_suggestion() -> None:
             "occupation_coding": {"title_column": "title", "code_column": "isco"},
         }
     )
-    mapper = Mapper(spec)
+    mapper = Mapper(spec, record_ids=IDS)
     given_code = mapper.map({"id": "V1", "title": "welder", "isco": "7212"}).fields
     assert given_code == {
-        "record_id": "V1",
+        "record_id": IDS.of("V1"),
         "occupation": "7212",
         "isco_auto_coded": False,
         "isco_confidence": None,
@@ -142,3 +148,72 @@ def test_occupation_coding_keeps_a_given_code_and_marks_a_suggestion() -> None:
     suggested = mapper.map({"id": "V2", "title": "Welder", "isco": ""}).fields
     assert suggested["occupation"] == "7212" and suggested["isco_auto_coded"] is True
     assert suggested["isco_confidence"] == 1.0
+
+
+def test_record_ids_and_references_leave_opaque_and_still_join() -> None:
+    ids = RecordIds(
+        LinkKey(bytes(range(32)), key_id="test"), agency="jobboard", dataset="placement"
+    )
+    spec = MappingSpec.model_validate(
+        {
+            "key_column": "pid",
+            "fields": {
+                "record_id": {"column": "pid"},
+                "vacancy_record_id": {"column": "vid", "record_id_of": "vacancy"},
+            },
+        }
+    )
+    fields = Mapper(spec, record_ids=ids).map({"pid": "P0000001", "vid": "V0000042"}).fields
+    assert record_id_problem(fields["record_id"]) is None
+    assert record_id_problem(fields["vacancy_record_id"]) is None
+    assert "P0000001" not in repr(fields) and "V0000042" not in repr(fields)
+    vacancy_ids = RecordIds(
+        LinkKey(bytes(range(32)), key_id="test"), agency="jobboard", dataset="vacancy"
+    )
+    assert fields["vacancy_record_id"] == vacancy_ids.of("V0000042")  # the vacancy's own id
+    assert fields["record_id"] == ids.of("P0000001") != vacancy_ids.of("P0000001")
+
+
+def test_a_mapping_with_record_ids_needs_the_record_id_key() -> None:
+    spec = MappingSpec.model_validate(
+        {"key_column": "id", "fields": {"record_id": {"column": "id"}}}
+    )
+    with pytest.raises(MappingInvalid, match="record-id key"):
+        Mapper(spec)
+
+
+@pytest.mark.parametrize(
+    ("fields", "identifiers"),
+    [
+        ({"record_id": {"column": "jobseeker_id"}}, {"person_ref": "jobseeker_id"}),
+        ({"record_id": {"column": "ref"}}, {"person_ref": "ref"}),
+        ({"record_id": {"template": "{nid}-{line}"}}, {"national_id": "nid"}),
+        ({"record_id": {"column": "nis_number"}}, {}),
+        ({"record_id": {"column": "NationalID"}}, {}),
+        (
+            {
+                "record_id": {"column": "row"},
+                "x_record_id": {"column": "trainee_no", "record_id_of": "trainee"},
+            },
+            {},
+        ),
+    ],
+)
+def test_a_record_id_from_an_identifier_column_is_refused(
+    fields: dict[str, Any], identifiers: dict[str, str]
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        MappingSpec.model_validate(
+            {"key_column": "k", "fields": fields, "identifiers": identifiers}
+        )
+    assert info.value.errors()[0]["type"] == "record_id_identifier"
+
+
+def test_a_reference_to_another_record_must_say_which_dataset() -> None:
+    with pytest.raises(ValidationError, match="record_id_of"):
+        MappingSpec.model_validate(
+            {
+                "key_column": "k",
+                "fields": {"record_id": {"column": "k"}, "vacancy_record_id": {"column": "v"}},
+            }
+        )

@@ -26,7 +26,7 @@ from schemas.envelope import seal_batch
 from tests.governance.agreements.factories import make_doc
 from tests.integration.ingest.conftest import contribution_fields, delivered, make_hub
 from tests.integration.lake.test_bronze import contribution_schema, records
-from tests.schemas.samples import sample_records
+from tests.schemas.samples import opaque_sample_id, sample_records
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def _ingest(hub, months: list[date], version: int) -> str:
     records: list[dict[str, Any]] = sample_records(sv, len(months))
     tag = uuid.uuid4().hex[:8]
     for record, month in zip(records, months, strict=True):
-        record["record_id"] = f"{tag}-{record['record_id']}"
+        record["record_id"] = opaque_sample_id(f"{tag}:{record['record_id']}")
         record["contribution_month"] = month
     (message,) = seal_batch(
         records,
