@@ -1,6 +1,8 @@
 """Audit tables. Rows of ``audit_entries`` and ``audit_checkpoints`` are never updated or
 deleted: triggers refuse it on both backends and the application role has no such grant.
-``audit_head`` is the single lock row that serialises appends."""
+``audit_head`` is the single lock row that serialises appends; it also remembers where
+and when the last checkpoint was made, so the writer can tell when the next one is due
+(a hint only: verification never trusts the head's copy)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(SeqType)
     hash: Mapped[str] = mapped_column(String(64))
+    checkpoint_seq: Mapped[int] = mapped_column(SeqType, server_default="0")
+    checkpoint_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class AuditCheckpoint(Base):
@@ -44,3 +48,7 @@ class AuditCheckpoint(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     key_id: Mapped[str] = mapped_column(String(100))
     signature: Mapped[bytes] = mapped_column(LargeBinary)
+    #: First entry covered (None: a checkpoint of the head only, made before ranges).
+    first_seq: Mapped[int | None] = mapped_column(SeqType, nullable=True)
+    #: The 32-byte hashes of entries ``first_seq..seq``, concatenated.
+    hashes: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

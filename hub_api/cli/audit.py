@@ -9,13 +9,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from governance.audit.chain import Verification
+from governance.audit.export import hub_keys_from_pem, read_pem_file, verify_export, write_export
 from governance.errors import AuditTampered
 from governance.keys.material import load_public_pem
-from hub_api.cli.context import get_context
-from hub_api.cli.governance_wiring import ACTOR_OPTION, governance, parse_instant
+from hub_api.cli.context import CliContext, get_context
+from hub_api.cli.governance_wiring import ACTOR_OPTION, Governance, governance, parse_instant
 from lmis_hub.errors import ConfigurationError
 
 app = typer.Typer(help="Read, search, verify and export the tamper-evident audit log.")
@@ -78,39 +82,148 @@ def search(
     cli.emit(rows, render(rows, "Audit log"))
 
 
+def _coverage_warnings(cli: CliContext, result: Verification) -> list[str]:
+    limit = cli.settings.audit.checkpoint_every_entries
+    if result.ok and result.uncovered > limit:
+        return [
+            f"{result.uncovered} entries are not covered by a signature, more than "
+            f"HUB_AUDIT__CHECKPOINT_EVERY_ENTRIES ({limit}): checkpoints may have been "
+            "deleted, or the writers ran without the hub key"
+        ]
+    return []
+
+
+def _report(result: Verification, **extra: Any) -> dict[str, Any]:
+    return {
+        "ok": result.ok,
+        "intact_up_to": result.intact_up_to,
+        "first_bad_entry": result.bad_seq,
+        "reason": result.reason,
+        "checkpoints_verified": result.checkpoints_verified,
+        "covered_up_to": result.covered_up_to,
+        "uncovered_entries": result.uncovered,
+        **extra,
+    }
+
+
+def _trusted_keys(hub_key: Path | None) -> dict[str, Ed25519PublicKey] | None:
+    if hub_key is None:
+        return None
+    try:
+        pems = read_pem_file(hub_key)
+    except OSError as exc:
+        raise ConfigurationError(f"--hub-key: cannot read {hub_key}") from exc
+    return hub_keys_from_pem(pems, where=f"--hub-key {hub_key.name}")
+
+
+def _show(cli: CliContext, result: Verification, data: dict[str, Any]) -> None:
+    def draw(console: Console) -> None:
+        console.print(f"[green]{escape(result.summary())}[/]")
+        console.print(f"hub keys: {data['keys']}")
+        for warning in data["warnings"]:
+            console.print(f"[yellow]warning[/] {escape(warning)}")
+
+    cli.emit(data, draw)
+
+
 @app.command()
-def verify(ctx: typer.Context, actor: str | None = ACTOR_OPTION) -> None:
-    """Recompute the chain and check signed checkpoints; exit 2 with audit.tampered if broken."""
+def verify(
+    ctx: typer.Context,
+    actor: str | None = ACTOR_OPTION,
+    file: Path | None = typer.Option(
+        None,
+        "--file",
+        help="Verify an export made by `audit export` (jsonl) offline: no database, no KEK.",
+    ),
+    hub_key: Path | None = typer.Option(
+        None,
+        "--hub-key",
+        help="PEM file with the hub's public key(s), obtained from the hub operators; only "
+        "these keys are trusted (default: the keys in the export or the hub database).",
+    ),
+) -> None:
+    """Recompute the chain and check signed checkpoints; exit 2 with audit.tampered if broken.
+
+    Names the first rewritten entry, even when later hashes were recomputed, if a signed
+    checkpoint covers it; entries after the last checkpoint rest on the chain alone.
+    """
     cli = get_context(ctx)
+    trusted = _trusted_keys(hub_key)
+    if file is not None:
+        try:
+            checked = verify_export(file, trusted_keys=trusted)
+        except OSError as exc:
+            raise ConfigurationError(f"--file: cannot read {file}") from exc
+        result = checked.result
+        data = _report(
+            result,
+            file=str(file),
+            exported_at=checked.exported_at,
+            keys=checked.key_source,
+            warnings=checked.warnings + _coverage_warnings(cli, result),
+        )
+        if not result.ok:
+            raise AuditTampered(f"{file.name}: {result.summary()}")
+        _show(cli, result, data)
+        return
     with governance(cli, actor) as gov:
-        hub_keys = {
-            k.key_id: load_public_pem(k.public_key_pem, where=k.key_id)
-            for k in gov.keys.list("hub")
-        }
-        result = gov.audit.verify(public_keys=hub_keys)
-        data = {
-            "ok": result.ok,
-            "intact_up_to": result.intact_up_to,
-            "first_bad_entry": result.bad_seq,
-            "reason": result.reason,
-            "checkpoints_verified": result.checkpoints_verified,
-        }
+        warnings: list[str] = []
+        if trusted is None:
+            trusted = {
+                k.key_id: load_public_pem(k.public_key_pem, where=k.key_id)
+                for k in gov.keys.list("hub")
+            }
+            source = "hub database"
+            warnings.append(
+                "the hub keys were read from the hub database, which whoever can rewrite the "
+                "audit tables can also change; pass --hub-key with the hub's public key"
+            )
+        else:
+            source = "trusted key file"
+        result = gov.audit.verify(public_keys=trusted)
+        data = _report(result)
         if result.ok:
             gov.audit.record("audit:verify", gov.actor, "audit", data)
+        data |= {"keys": source, "warnings": warnings + _coverage_warnings(cli, result)}
     if not result.ok:
         raise AuditTampered(result.summary())
-    cli.emit(data, lambda c: c.print(f"[green]{result.summary()}[/]"))
+    _show(cli, result, data)
 
 
 @app.command()
-def checkpoint(ctx: typer.Context, actor: str | None = ACTOR_OPTION) -> None:
-    """Sign the current head of the chain with the hub key (needs the KEK)."""
+def checkpoint(
+    ctx: typer.Context,
+    actor: str | None = ACTOR_OPTION,
+    if_due: bool = typer.Option(
+        False,
+        "--if-due",
+        help="Sign only if HUB_AUDIT__CHECKPOINT_EVERY_ENTRIES or _EVERY_S says one is due "
+        "(run it periodically, e.g. hourly, so idle periods are covered too).",
+    ),
+) -> None:
+    """Sign the entries since the last checkpoint with the hub key (needs the KEK)."""
     cli = get_context(ctx)
     with governance(cli, actor) as gov:
         hub = gov.secrets().hub_signing_key()
-        cp = gov.audit.checkpoint(signer=hub.private_key, key_id=hub.key_id, actor=gov.actor)
-        data = {"seq": cp.seq, "hash": cp.hash, "key_id": cp.key_id, "at": cp.at.isoformat()}
-    cli.emit(data, lambda c: c.print(f"checkpoint at entry {cp.seq} signed by {cp.key_id}"))
+        if if_due:
+            cp = gov.audit.checkpoint_if_due(actor=gov.actor)
+        else:
+            cp = gov.audit.sign_checkpoint(hub, actor=gov.actor)
+    if cp is None:
+        cli.emit({"signed": False}, lambda c: c.print("no checkpoint due"))
+        return
+    data = {
+        "signed": True,
+        "seq": cp.seq,
+        "first_seq": cp.first_seq,
+        "hash": cp.hash,
+        "key_id": cp.key_id,
+        "at": cp.at.isoformat(),
+    }
+    cli.emit(
+        data,
+        lambda c: c.print(f"checkpoint of entries {cp.covers} signed by {cp.key_id}"),
+    )
 
 
 def _write(out: TextIO, fmt: str, rows: Any) -> int:
@@ -135,11 +248,39 @@ def _write(out: TextIO, fmt: str, rows: Any) -> int:
     return count
 
 
+def _write_jsonl(out: TextIO, gov: Governance) -> int:
+    head = gov.audit.head()
+    return write_export(
+        out,
+        exported_at=gov.audit.clock(),
+        head=head,
+        hub_keys={k.key_id: k.public_key_pem for k in gov.keys.list("hub")},
+        checkpoints=gov.audit.list_checkpoints(),
+        entries=gov.audit.iter_chain(head[0]),
+    )
+
+
+def _write_any(out: TextIO, fmt: str, gov: Governance) -> int:
+    if fmt == "jsonl":
+        return _write_jsonl(out, gov)
+    return _write(out, fmt, gov.audit.iter_all())
+
+
 @app.command()
 def export(
     ctx: typer.Context,
-    format: str = typer.Option("jsonl", "--format", help="csv or jsonl."),
+    format: str = typer.Option(
+        "jsonl",
+        "--format",
+        help="jsonl (entries, signed checkpoints and hub keys: verifiable with "
+        "`audit verify --file`) or csv (entries only).",
+    ),
     out: Path | None = typer.Option(None, help="Output file; default standard output."),
+    sign: bool = typer.Option(
+        False,
+        "--checkpoint",
+        help="First sign a checkpoint of the entries not yet covered (needs the KEK).",
+    ),
     actor: str | None = ACTOR_OPTION,
 ) -> None:
     """Export every entry in order (for the steering committee or an external auditor)."""
@@ -147,11 +288,13 @@ def export(
     if format not in ("csv", "jsonl"):
         raise ConfigurationError(f"--format: {format!r} is not csv or jsonl")
     with governance(cli, actor) as gov:
+        if sign:
+            gov.audit.sign_checkpoint(gov.secrets().hub_signing_key(), actor=gov.actor)
         if out is None:
-            count = _write(sys.stdout, format, gov.audit.iter_all())
+            count = _write_any(sys.stdout, format, gov)
         else:
             with out.open("w", encoding="utf-8", newline="") as handle:
-                count = _write(handle, format, gov.audit.iter_all())
+                count = _write_any(handle, format, gov)
         gov.audit.record(
             "audit:export",
             gov.actor,
@@ -163,3 +306,24 @@ def export(
             {"entries": count, "file": str(out)},
             lambda c: c.print(f"exported {count} entries to {out}"),
         )
+
+
+@app.command("hub-key")
+def hub_key_file(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., help="PEM file to write (every hub signing key, past too)."),
+) -> None:
+    """Write the hub's public signing keys for `audit verify --hub-key`.
+
+    Do it right after `keys init-hub` and each `keys rotate-hub`, and keep the file where
+    whoever can write the audit tables cannot change it.
+    """
+    cli = get_context(ctx)
+    with governance(cli, None) as gov:
+        rows = gov.keys.list("hub")
+        out.write_text("".join(k.public_key_pem for k in rows), encoding="ascii")
+        ids = [k.key_id for k in rows]
+    cli.emit(
+        {"file": str(out), "key_ids": ids},
+        lambda c: c.print(f"wrote {len(ids)} hub public key(s) to {out}"),
+    )

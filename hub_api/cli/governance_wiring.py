@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 
 from governance.agencies.services import AgencyService
 from governance.agreements.services import AgreementService
-from governance.audit.services import AuditLog
+from governance.audit.services import AuditLog, CheckpointPolicy
 from governance.db import make_engine, migrate
+from governance.errors import SecretMissing
 from governance.keys.envelope import KeyEncryptionKey
-from governance.keys.secrets import HubSecrets
+from governance.keys.secrets import HubSecrets, HubSigningKey
 from governance.keys.services import KeyService
 from governance.timestamps import utc_now
 from hub_api.cli.context import CliContext
@@ -42,6 +43,16 @@ class Governance:
         kek = KeyEncryptionKey.from_setting(self.cli.settings.key_encryption_key)
         return HubSecrets(self.session, kek=kek, keys=self.keys, clock=utc_now, audit=self.audit)
 
+    def hub_signer(self) -> HubSigningKey | None:
+        """The hub signing key for automatic audit checkpoints; None before `keys init-hub`
+        or without the KEK (the entries then wait for a command that has it)."""
+        if self.cli.settings.key_encryption_key is None:
+            return None
+        try:
+            return self.secrets().hub_signing_key()
+        except SecretMissing:
+            return None
+
 
 @contextmanager
 def governance(cli: CliContext, actor: str | None) -> Iterator[Governance]:
@@ -52,7 +63,7 @@ def governance(cli: CliContext, actor: str | None) -> Iterator[Governance]:
         with Session(engine) as session, session.begin():
             audit = AuditLog(session, clock=utc_now)
             keys = KeyService(session, clock=utc_now, audit=audit)
-            yield Governance(
+            gov = Governance(
                 cli=cli,
                 session=session,
                 actor=actor or getpass.getuser(),
@@ -61,6 +72,13 @@ def governance(cli: CliContext, actor: str | None) -> Iterator[Governance]:
                 keys=keys,
                 agreements=AgreementService(session, clock=utc_now, audit=audit, keys=keys),
             )
+            audit.checkpoints = CheckpointPolicy(
+                every_entries=cli.settings.audit.checkpoint_every_entries,
+                every_s=cli.settings.audit.checkpoint_every_s,
+                signer=gov.hub_signer,
+                actor=gov.actor,
+            )
+            yield gov
     finally:
         engine.dispose()
 

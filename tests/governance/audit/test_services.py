@@ -66,6 +66,7 @@ def test_checkpoint_is_signed_and_verified(audit: AuditLog) -> None:
     key = Ed25519PrivateKey.generate()
     _fill(audit, 3)
     cp = audit.checkpoint(signer=key, key_id="hub-test", actor="ops")
+    assert cp is not None
     _fill(audit, 2)
     assert audit.verify(public_keys={"hub-test": key.public_key()}).checkpoints_verified >= 1
     other = Ed25519PrivateKey.generate().public_key()
