@@ -6,6 +6,12 @@ one lake commit per group), and where the worker's time goes.
 
     .venv/bin/python -m benchmarks.ingest [--batches 200] [--records 500] [--group 64]
                                           [--repeat 1] [--single]
+                                          [--dataset nis/contribution]
+
+The hub's content validation (the schema's rules, :mod:`schemas.validation`) is measured
+by deciding the same messages twice in the same run, with and without it: the ratio of
+the two throughputs is its cost. ``--dataset nis/insured_person`` is the heaviest case
+(twelve token columns, three coded fields).
 
 Wall and CPU time of this process are both printed (on a shared machine the wall time
 swings with other load); ``--repeat`` reports the fastest of several runs. The time per
@@ -49,7 +55,8 @@ from lmis_hub.settings import IngestSettings
 from schemas.catalog import Catalog
 from schemas.envelope import Message, open_batch, seal_batch
 from schemas.signing import Signer
-from tests.schemas.samples import sample_records
+from schemas.validation import RecordRules
+from tests.schemas.samples import opaque_sample_id, sample_records
 
 EXAMPLE = Path(__file__).parents[1] / "governance" / "examples" / "nis-contributions.yaml"
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
@@ -73,7 +80,8 @@ class Baseline:
 
 #: The worker's stages, timed by wrapping (name, object attribute path).
 STAGES = (
-    ("verify + decode + coverage", "worker", "_check"),
+    ("verify + decode + coverage + rules", "worker", "_check"),
+    ("  of which content rules", "rules", "raise_if_broken"),
     ("lake: re-key tokens (K_hub)", "rekeyer", "column"),
     ("lake: Arrow columns + Parquet files", "module", "stage_batches"),
     ("lake: commit (metadata)", "module", "commit_staged"),
@@ -105,15 +113,37 @@ class _TimedRekeyer:
         return getattr(self._rekeyer, name)
 
 
+class _TimedRules:
+    """A schema's rules with the check timed; ``None`` checks nothing (the variant
+    without hub validation)."""
+
+    def __init__(self, rules: RecordRules | None, times: dict[str, float]) -> None:
+        self._rules = rules
+        self._times = times
+
+    def raise_if_broken(self, columns: Any, *, today: Any) -> None:
+        if self._rules is not None:
+            _timed(self._times, "  of which content rules", self._rules.raise_if_broken)(
+                columns, today=today
+            )
+
+
 def _variant(
-    tmp: Path, schemas: Catalog, batches: int, records: int, group: int
+    tmp: Path,
+    schemas: Catalog,
+    batches: int,
+    records: int,
+    group: int,
+    *,
+    dataset: str = "nis/contribution",
+    validate: bool = True,
 ) -> tuple[Run, Baseline]:
     """Set up a fresh hub, seal the messages, decide them in groups of ``group``.
 
-    Returns the run and (for the first variant) the open_batch baseline on the same
-    messages.
+    Returns the run and the open_batch baseline on the same messages.
     """
-    sv = schemas.current("nis", "contribution")
+    agency, dataset_name = dataset.split("/")
+    sv = schemas.current(agency, dataset_name)
     clock = {"now": NOW - timedelta(days=1)}
 
     def now() -> datetime:
@@ -128,24 +158,26 @@ def _variant(
         keys = KeyService(session, clock=now, audit=audit)
         agreements = AgreementService(session, clock=now, audit=audit, keys=keys)
         signers = {}
-        for agency in ("nis", "hub"):
+        for party in ("nis", "hub"):
             private = Ed25519PrivateKey.generate()
-            row = keys.register(agency, public_pem(private.public_key()), actor="bench")
-            signers[agency] = Signer(row.key_id, private)
+            row = keys.register(party, public_pem(private.public_key()), actor="bench")
+            signers[party] = Signer(row.key_id, private)
         data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+        if agency != "nis":
+            raise SystemExit("--dataset: the benchmark's agreement is NIS's (nis/<dataset>)")
         fields = [f["name"] for f in sv.fields][1:]
         data["datasets"] = {
-            "contribution": {"periodicity": "monthly", "delivery_lag_days": 20, "fields": fields}
+            dataset_name: {"periodicity": "monthly", "delivery_lag_days": 20, "fields": fields}
         }
         agreement = agreements.create(parse_document(data, where="bench"), actor="bench")
-        for agency, signer in signers.items():
+        for party, signer in signers.items():
             agreements.sign_with(
                 agreement.id,
                 agreement.version,
-                agency=agency,
+                agency=party,
                 key_id=signer.key_id,
                 private_key=signer.private_key,
-                actor=agency,
+                actor=party,
             )
         agreements.activate(agreement.id, agreement.version, actor="bench", reason="bench")
         session.commit()
@@ -153,8 +185,8 @@ def _variant(
         messages: list[Message] = []
         for b in range(batches):
             rows = sample_records(sv, records)
-            for r in rows:
-                r["record_id"] = f"{b}-{r['record_id']}"
+            for i, r in enumerate(rows):
+                r[sv.record_id_field] = opaque_sample_id(f"{b}:{i}")
             messages.extend(
                 seal_batch(
                     rows,
@@ -181,6 +213,10 @@ def _variant(
             max_message_bytes=MAX_BYTES,
         )
         public = signers["nis"].public_key()
+        times: dict[str, float] = {}
+        worker.rules = lambda schema: _TimedRules(  # type: ignore[assignment,return-value]
+            RecordRules.of(schema) if validate else None, times
+        )
         start, cpu = time.perf_counter(), time.process_time()
         for m in messages:
             open_batch(
@@ -194,7 +230,6 @@ def _variant(
             )
         baseline = time.perf_counter() - start
         baseline_cpu = time.process_time() - cpu
-        times: dict[str, float] = {}
         worker.rekeyer = _TimedRekeyer(worker.rekeyer, times)  # type: ignore[assignment]
         real_module = {
             attr: getattr(worker_module, attr) for _n, owner, attr in STAGES if owner == "module"
@@ -204,10 +239,7 @@ def _variant(
                 setattr(worker, attr, _timed(times, name, getattr(worker, attr)))
             elif owner == "module":
                 setattr(worker_module, attr, _timed(times, name, real_module[attr]))
-        deliveries = [
-            Delivered("lmis.nis.contribution.v1", 0, i, m.value, m.headers)
-            for i, m in enumerate(messages)
-        ]
+        deliveries = [Delivered(sv.topic, 0, i, m.value, m.headers) for i, m in enumerate(messages)]
         outcomes = []
         group_seconds: list[float] = []
         cpu = time.process_time()
@@ -220,7 +252,7 @@ def _variant(
             for attr, fn in real_module.items():
                 setattr(worker_module, attr, fn)
         assert all(o.status == "accepted" for o in outcomes), outcomes[0]
-        table = worker.lake.load_table("bronze.nis__contribution")
+        table = worker.lake.load_table(f"bronze.{agency}__{dataset_name}")
         snapshots = len(table.metadata.snapshots)
         rows = table.scan().to_arrow().num_rows
         assert rows == batches * records, (rows, batches * records)
@@ -240,21 +272,38 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per variant; the fastest is reported"
     )
+    parser.add_argument("--dataset", default="nis/contribution", help="a NIS dataset")
     args = parser.parse_args()
     schemas = Catalog.load()
     total = args.batches * args.records
     runs: dict[int, Run] = {}
+    unvalidated: Run | None = None
     baselines: list[Baseline] = []
     for group in ((1,) if args.single else ()) + (args.group,):
         for _ in range(args.repeat):
-            with tempfile.TemporaryDirectory() as tmp:
-                run, baseline = _variant(Path(tmp), schemas, args.batches, args.records, group)
-            if group not in runs or run.seconds < runs[group].seconds:
-                runs[group] = run
-            baselines.append(baseline)
+            for validate in (True, False) if group == args.group else (True,):
+                with tempfile.TemporaryDirectory() as tmp:
+                    run, baseline = _variant(
+                        Path(tmp),
+                        schemas,
+                        args.batches,
+                        args.records,
+                        group,
+                        dataset=args.dataset,
+                        validate=validate,
+                    )
+                baselines.append(baseline)
+                if not validate:
+                    if unvalidated is None or run.seconds < unvalidated.seconds:
+                        unvalidated = run
+                elif group not in runs or run.seconds < runs[group].seconds:
+                    runs[group] = run
     wall = min(b.seconds for b in baselines)
     cpu = min(b.cpu_seconds for b in baselines)
-    print(f"messages: {args.batches}, records: {total}, fastest of {args.repeat} run(s)")
+    print(
+        f"{args.dataset}: messages: {args.batches}, records: {total}, "
+        f"fastest of {args.repeat} run(s)"
+    )
     print(
         f"open_batch alone (baseline) : {wall:8.3f} s  {total / wall:10.0f} records/s  "
         f"(CPU {cpu:.3f} s)"
@@ -267,11 +316,24 @@ def main() -> None:
             f"snapshots left {run.snapshots}"
         )
     grouped = runs[args.group]
+    if unvalidated is not None:
+        print(
+            f"same, without hub validation : {unvalidated.seconds:8.3f} s  "
+            f"{total / unvalidated.seconds:10.0f} records/s  "
+            f"(CPU {unvalidated.cpu_seconds:.3f} s)"
+        )
+        print(
+            f"hub validation costs {100 * (1 - unvalidated.seconds / grouped.seconds):.1f} % "
+            f"of ingest throughput (wall), "
+            f"{100 * (1 - unvalidated.cpu_seconds / grouped.cpu_seconds):.1f} % (CPU)"
+        )
     print(f"where the time goes (groups of {args.group}):")
     for name, _owner, _attr in STAGES:
         spent = grouped.stages.get(name, 0.0)
         print(f"  {name:<38} {spent:8.3f} s  {100 * spent / grouped.seconds:5.1f} %")
-    other = grouped.seconds - sum(grouped.stages.get(n, 0.0) for n, _o, _a in STAGES)
+    other = grouped.seconds - sum(
+        grouped.stages.get(n, 0.0) for n, _o, _a in STAGES if not n.startswith(" ")
+    )
     print(
         f"  {'other (lookups, table refresh)':<38} {other:8.3f} s  "
         f"{100 * other / grouped.seconds:5.1f} %"

@@ -107,6 +107,13 @@ class EnvelopeSettings(BaseModel):
         ge=0,
         description="Seconds a message's producer time may be ahead of the hub clock.",
     )
+    max_producer_age_s: float = Field(
+        86400.0,
+        gt=0,
+        description="Seconds a message's producer time may be behind the hub clock when it "
+        "arrives (envelope.stale beyond). Connectors sign every send and resend afresh, so "
+        "only a held-back or replayed message is this old.",
+    )
 
 
 class IngestSettings(BaseModel):
@@ -142,6 +149,23 @@ class IngestSettings(BaseModel):
         "lmis.quarantine",
         description="Topic that receives a notice of every quarantined message "
         "(the encrypted original stays in the quarantine table).",
+    )
+
+
+class AuditSettings(BaseModel):
+    """Automatic signed checkpoints of the audit log (see `lmis-hub audit verify`)."""
+
+    checkpoint_every_entries: int = Field(
+        1000,
+        ge=1,
+        description="A writer holding the hub key signs a checkpoint once this many entries "
+        "follow the last one; entries after the last checkpoint rest on the hash chain alone.",
+    )
+    checkpoint_every_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Seconds after the last checkpoint at which the next entry triggers one "
+        "(run `lmis-hub audit checkpoint --if-due` periodically to cover idle periods too).",
     )
 
 
@@ -207,6 +231,7 @@ class Settings(BaseSettings):
     connector: ConnectorSettings = Field(default_factory=ConnectorSettings)  # type: ignore[arg-type]
     envelope: EnvelopeSettings = Field(default_factory=EnvelopeSettings)  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
+    audit: AuditSettings = Field(default_factory=AuditSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------
 

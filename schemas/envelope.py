@@ -62,13 +62,16 @@ from schemas.errors import (
     BadFraming,
     BadHeader,
     BadSignature,
+    BatchIdMismatch,
     CountMismatch,
+    EmptyBatch,
     EnvelopeError,
     FutureTimestamp,
     MissingHeader,
     Oversized,
     SchemaMismatch,
     SchemaViolation,
+    StaleTimestamp,
     Truncated,
     UnknownKey,
 )
@@ -357,13 +360,19 @@ _HEADER_SCHEMA = fastavro.parse_schema(
 )
 
 
-def _batch_id(schema: SchemaVersion, index: int, count: int, value: bytes) -> str:
+def batch_id_of(
+    agency: str, dataset: str, fingerprint_hex: str, index: int, count: int, value: bytes
+) -> str:
+    """The batch id of part ``index`` of ``count`` whose container bytes are ``value``."""
     h = hashlib.sha256(
-        f"lmis-batch-v1\x1f{schema.agency}\x1f{schema.dataset}\x1f{schema.fingerprint_hex}"
-        f"\x1f{index}/{count}\x1f".encode()
+        f"lmis-batch-v1\x1f{agency}\x1f{dataset}\x1f{fingerprint_hex}\x1f{index}/{count}\x1f".encode()
     )
     h.update(value)
     return h.hexdigest()
+
+
+def _batch_id(schema: SchemaVersion, index: int, count: int, value: bytes) -> str:
+    return batch_id_of(schema.agency, schema.dataset, schema.fingerprint_hex, index, count, value)
 
 
 _SAMPLE = 128
@@ -465,21 +474,28 @@ def seal_batch(
     return messages
 
 
-def open_batch(
+@dataclass(frozen=True)
+class VerifiedEnvelope:
+    """A message whose signature verified and whose batch id is the one its bytes give."""
+
+    headers: BatchHeaders
+    writer: SchemaVersion
+    value: bytes
+
+
+def verify_envelope(
     value: bytes,
     headers: HeaderInput,
     *,
     catalog: Catalog,
     public_key_for: Callable[[str], Ed25519PublicKey | None],
-    now: datetime,
-    max_skew: timedelta,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-) -> OpenedBatch:
-    """Verify one message and decode its records, resolved to the dataset's current schema.
+) -> VerifiedEnvelope:
+    """Check what binds a message to its signer: size, headers, schema fingerprint (known,
+    and of the named dataset), key, signature, and the batch id recomputed from the bytes.
 
-    Checks, in order: size, headers, schema fingerprint (known, and of the named
-    dataset), key, signature, producer time not ahead of ``now`` by more than
-    ``max_skew``, then decoding and the record count.
+    After this, the batch id names exactly these bytes: a refusal for the content can
+    name it; a refusal raised here cannot (see :data:`schemas.receipts.UNVERIFIED_REASONS`).
     """
     if not isinstance(value, bytes | bytearray):
         raise BadFraming("the message has no value")
@@ -501,13 +517,49 @@ def open_batch(
         raise BadSignature(
             f"the signature of batch {parsed.batch_id} does not verify with key {parsed.key_id!r}"
         )
+    expected = _batch_id(writer, parsed.part_index, parsed.part_count, value)
+    if parsed.batch_id != expected:
+        raise BatchIdMismatch(
+            f"lmis-batch-id {parsed.batch_id} is not the id of the message's bytes "
+            f"(part {parsed.part_index} of {parsed.part_count} of {writer.key} "
+            f"v{writer.version} gives {expected})"
+        )
+    if parsed.part_count == 1 and parsed.batch_group != parsed.batch_id:
+        raise BatchIdMismatch(
+            f"batch {parsed.batch_id} has one part, so lmis-batch-group must be its own id"
+        )
+    return VerifiedEnvelope(parsed, writer, value)
+
+
+def decode_envelope(
+    verified: VerifiedEnvelope,
+    *,
+    catalog: Catalog,
+    now: datetime,
+    max_skew: timedelta,
+    max_age: timedelta | None = None,
+) -> OpenedBatch:
+    """The records of a verified message, resolved to the dataset's current schema.
+
+    Checks, in order: producer time not ahead of ``now`` by more than ``max_skew`` and
+    (when ``max_age`` is given) not older than ``now - max_age``; a record count above
+    zero; then decoding and the record count.
+    """
+    parsed, writer = verified.headers, verified.writer
     if parsed.producer_time > now + max_skew:
         raise FutureTimestamp(
             f"producer time {parsed.producer_time.isoformat()} is more than {max_skew} "
             f"ahead of {now.isoformat()}"
         )
+    if max_age is not None and parsed.producer_time < now - max_age:
+        raise StaleTimestamp(
+            f"producer time {parsed.producer_time.isoformat()} is more than {max_age} "
+            f"before {now.isoformat()}; messages are signed when they are sent"
+        )
+    if parsed.record_count == 0:
+        raise EmptyBatch(f"batch {parsed.batch_id} announces no record")
     reader = catalog.current(writer.agency, writer.dataset)
-    records = decode_records(value, writer, reader)
+    records = decode_records(verified.value, writer, reader)
     if len(records) != parsed.record_count:
         raise CountMismatch(
             f"batch {parsed.batch_id} holds {len(records)} records, "
@@ -516,15 +568,42 @@ def open_batch(
     return OpenedBatch(headers=parsed, writer=writer, reader=reader, records=records)
 
 
+def open_batch(
+    value: bytes,
+    headers: HeaderInput,
+    *,
+    catalog: Catalog,
+    public_key_for: Callable[[str], Ed25519PublicKey | None],
+    now: datetime,
+    max_skew: timedelta,
+    max_age: timedelta | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> OpenedBatch:
+    """Verify one message and decode its records: :func:`verify_envelope`, then
+    :func:`decode_envelope`."""
+    verified = verify_envelope(
+        value,
+        headers,
+        catalog=catalog,
+        public_key_for=public_key_for,
+        max_message_bytes=max_message_bytes,
+    )
+    return decode_envelope(verified, catalog=catalog, now=now, max_skew=max_skew, max_age=max_age)
+
+
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "BatchHeaders",
     "EnvelopeError",
     "Message",
     "OpenedBatch",
+    "VerifiedEnvelope",
+    "batch_id_of",
+    "decode_envelope",
     "decode_records",
     "encode_records",
     "open_batch",
     "parse_headers",
     "seal_batch",
+    "verify_envelope",
 ]

@@ -118,6 +118,74 @@ class SchemaViolation(EnvelopeError):
     code = "envelope.schema_violation"
 
 
+class BatchIdMismatch(EnvelopeError):
+    """lmis-batch-id is not the id the message's bytes give; the producer must seal it again."""
+
+    code = "envelope.batch_id_mismatch"
+
+
+class EmptyBatch(EnvelopeError):
+    """The batch holds no record; a producer sends only batches with records."""
+
+    code = "envelope.empty_batch"
+
+
+class StaleTimestamp(EnvelopeError):
+    """The producer time is older than the hub accepts; the producer must sign it again now."""
+
+    code = "envelope.stale"
+
+
+class RecordsInvalid(EnvelopeError):
+    """Records break the schema's content rules; fix them at the source and send them again.
+
+    ``context["problems"]`` lists the broken rules (record number, field, rule), never
+    the values.
+    """
+
+
+class CodeListViolation(RecordsInvalid):
+    """A coded field holds a code that is not in its code list; map it to a listed code."""
+
+    code = "validation.code_list"
+
+
+class OutOfRange(RecordsInvalid):
+    """A number is below its minimum or above its maximum; correct it at the source."""
+
+    code = "validation.range"
+
+
+class NotFinite(RecordsInvalid):
+    """A decimal field is NaN or infinite; send a finite number or leave it empty."""
+
+    code = "validation.not_finite"
+
+
+class DateOutOfRange(RecordsInvalid):
+    """A date is before 1900 or implausibly far in the future; correct it at the source."""
+
+    code = "validation.date"
+
+
+class ImplausibleToken(RecordsInvalid):
+    """A token field holds text, not a keyed hash; tokenise the identifier in the connector."""
+
+    code = "validation.token"
+
+
+class BadRecordId(RecordsInvalid):
+    """A record id is not an opaque keyed id; derive it in the connector, never copy a key."""
+
+    code = "validation.record_id"
+
+
+class OrderViolation(RecordsInvalid):
+    """A date or amount comes before the one it must follow (end before start); correct it."""
+
+    code = "validation.order"
+
+
 #: Every code a refused message can carry (the quarantine reason codes).
 ENVELOPE_CODES: tuple[str, ...] = tuple(
     sorted(
@@ -135,6 +203,25 @@ ENVELOPE_CODES: tuple[str, ...] = tuple(
             CountMismatch,
             FutureTimestamp,
             SchemaViolation,
+            BatchIdMismatch,
+            EmptyBatch,
+            StaleTimestamp,
+        )
+    )
+)
+
+#: The codes of batches refused for their records' content.
+VALIDATION_CODES: tuple[str, ...] = tuple(
+    sorted(
+        cls.code
+        for cls in (
+            CodeListViolation,
+            OutOfRange,
+            NotFinite,
+            DateOutOfRange,
+            ImplausibleToken,
+            BadRecordId,
+            OrderViolation,
         )
     )
 )

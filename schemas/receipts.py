@@ -1,7 +1,7 @@
 """Receipts: the hub's signed answer (accepted or rejected) to every delivered message.
 
 A receipt is itself a one-record envelope of the dataset ``hub/receipt`` (schema
-``schemas/avro/hub/receipt/v1.avsc``), signed by the hub's key exactly like a batch, so
+``schemas/avro/hub/receipt/v2.avsc``), signed by the hub's key exactly like a batch, so
 the agency verifies it with the same code (:func:`open_receipt`) and keeps it as evidence.
 It travels on ``lmis.receipts.<agency>``. The same decision always gives the same
 receipt bytes and id (the batch id and outcome determine the record id).
@@ -20,11 +20,14 @@ from schemas.catalog import Catalog
 from schemas.envelope import HeaderInput, Message, open_batch, seal_batch
 from schemas.errors import SchemaMismatch
 from schemas.signing import Signer
+from schemas.validation import Problem
 
 HUB_AGENCY = "hub"
 RECEIPT_DATASET = "receipt"
 
 Outcome = Literal["accepted", "rejected"]
+#: The most broken rules a receipt lists (the quarantine row's message names the count).
+MAX_PROBLEMS = 100
 
 
 def receipt_topic(agency: str) -> str:
@@ -46,6 +49,8 @@ class Receipt:
     records_accepted: int
     records_rejected: int
     decided_at: datetime
+    #: For a refusal of the records' content: the broken rules (never the values).
+    problems: tuple[Problem, ...] = ()
 
     def to_record(self) -> dict[str, object]:
         return {
@@ -61,6 +66,11 @@ class Receipt:
             "records_accepted": self.records_accepted,
             "records_rejected": self.records_rejected,
             "decided_at": self.decided_at,
+            "problems": [
+                {"record": p.record, "field": p.field, "rule": p.rule}
+                for p in self.problems[:MAX_PROBLEMS]
+            ]
+            or None,
         }
 
 
@@ -114,4 +124,42 @@ def open_receipt(
         records_accepted=r["records_accepted"],
         records_rejected=r["records_rejected"],
         decided_at=r["decided_at"],
+        problems=tuple(
+            Problem(p["record"], p["field"], p["rule"]) for p in r.get("problems") or ()
+        ),
     )
+
+
+#: Refusals that do not follow from the signed content of the message itself: the
+#: signature or key did not verify, the batch id is not the one its bytes give, the
+#: message sits on a topic it was not written for (topics are not signed), or its
+#: signing time is out of bounds (a signed message can be replayed later by anyone
+#: who read it). The hub's rejection receipt for such a message names the SHA-256 of
+#: the message value, never the batch id its headers claim, and a connector never
+#: settles a batch on such a receipt: anyone with write access to a topic could
+#: otherwise have a genuine batch marked rejected.
+UNVERIFIED_REASONS: frozenset[str] = frozenset(
+    {
+        "envelope.missing_header",
+        "envelope.bad_header",
+        "envelope.oversized",
+        "envelope.unknown_schema",
+        "envelope.schema_mismatch",
+        "envelope.unknown_key",
+        "envelope.bad_signature",
+        "envelope.bad_framing",
+        "envelope.batch_id_mismatch",
+        "envelope.future_timestamp",
+        "envelope.stale",
+        "key.unknown",
+        "key.revoked",
+        "key.expired",
+        "key.not_yet_valid",
+        "key.superseded",
+        "ingest.key_agency_mismatch",
+        "ingest.wrong_topic",
+        "ingest.wrong_agency",
+        "ingest.undecodable",
+        "ingest.check_failed",
+    }
+)

@@ -4,23 +4,74 @@ Rules come from the schema itself, so a new dataset needs no code:
 
 * field ``"codelist": "<list>"`` — a non-null value must be a code of that list;
 * field ``"minimum"`` / ``"maximum"`` — inclusive bounds of a number;
-* field ``"token": "<kind>"`` — a non-null value is exactly 32 bytes;
+* every ``double`` — finite (no NaN, no infinity);
+* every date and timestamp — between :data:`EARLIEST_DATE` and :data:`LATEST_YEARS`
+  years after the day of the check (no 0001-01-01, no 1800, no 2999);
+* field ``"token": "<kind>"`` — a non-null value is exactly 32 bytes that could be a
+  keyed hash: not mostly printable text or zero bytes, and no run of eight ASCII digits
+  (a national id padded into a token field is refused; a real HMAC output has one of
+  those shapes about once in 10^10 tokens);
+* the record id (``lmis.record_id``) of an agency dataset — the opaque shape of
+  :mod:`schemas.record_ids`;
 * record ``"lmis.rules": [[a, b], ...]`` — when both fields are present, ``a <= b``
   (e.g. a vacancy's posted date is not after its closing date).
+
+Two entry points share the rules: :func:`validate_record` (one record, with Avro type
+checks; connectors and tests) and :class:`RecordRules` (a decoded batch column-wise, at
+the hub: decoding already guarantees the Avro types, so only the content rules remain,
+checked per column at C speed where numpy can do it). A broken rule is a
+:class:`Problem`: record number, field and rule — never the value, which may be
+personal data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from functools import cache
 from typing import Any
 
+import numpy as np
 from fastavro import parse_schema
 from fastavro.validation import validate
 
 from schemas.catalog import SchemaVersion
 from schemas.codelists import CodeLists
+from schemas.errors import (
+    BadRecordId,
+    CodeListViolation,
+    DateOutOfRange,
+    ImplausibleToken,
+    NotFinite,
+    OrderViolation,
+    OutOfRange,
+    RecordsInvalid,
+)
+from schemas.record_ids import RECORD_ID_PATTERN, record_id_problem
+
+EARLIEST_DATE = date(1900, 1, 1)
+#: Dates may lie at most this many years after the day of the check (closing dates,
+#: expected end dates); anything later is a typing or encoding error.
+LATEST_YEARS = 10
+TOKEN_BYTES = 32
+#: A token with this many of its 32 bytes printable ASCII or zero is text, not a hash.
+_TEXTLIKE_BYTES = 30
+_DIGIT_RUN = 8
+
+#: Rule name → the error class (and so the reason code) that refuses a batch for it.
+RULE_ERRORS: dict[str, type[RecordsInvalid]] = {
+    "codelist": CodeListViolation,
+    "minimum": OutOfRange,
+    "maximum": OutOfRange,
+    "finite": NotFinite,
+    "date": DateOutOfRange,
+    "token": ImplausibleToken,
+    "record_id": BadRecordId,
+    "order": OrderViolation,
+}
 
 
 @dataclass(frozen=True)
@@ -28,22 +79,267 @@ class Violation:
     """One broken rule in one record: the field, the rule and what is wrong."""
 
     field: str
-    rule: str  # type, codelist, minimum, maximum, token, order
+    rule: str  # type, codelist, minimum, maximum, finite, date, token, record_id, order
     message: str
 
 
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One broken rule in a batch: the record's 0-based number, the field and the rule."""
+
+    record: int
+    field: str
+    rule: str
+
+    def describe(self) -> str:
+        return f"record {self.record} {self.field}: {self.rule}"
+
+
+# A check takes a column and returns the numbers of the records that break its rule.
+_Check = Callable[[Sequence[Any], date], Iterable[int]]
+
+
+class RecordRules:
+    """The content rules of one schema version, compiled once, checked column-wise."""
+
+    def __init__(self, schema: SchemaVersion, *, codelists: CodeLists | None = None) -> None:
+        lists = codelists if codelists is not None else CodeLists.packaged()
+        self.schema = schema
+        self.checks: list[tuple[str, str, _Check]] = []
+        self.token_fields: list[str] = []  # checked together: one numpy pass per batch
+        record_id = schema.raw.get("lmis.record_id")
+        for f in schema.raw["fields"]:
+            name = f["name"]
+            kind = _kind(f)
+            if name == record_id and schema.agency != "hub":
+                self.checks.append((name, "record_id", _bad_record_ids))
+            if "codelist" in f:
+                self.checks.append((name, "codelist", _not_in(lists[f["codelist"]])))
+            if "minimum" in f and kind in ("int", "long", "double", "float"):
+                self.checks.append((name, "minimum", _below(f["minimum"])))
+            if "maximum" in f and kind in ("int", "long", "double", "float"):
+                self.checks.append((name, "maximum", _above(f["maximum"])))
+            if kind in ("double", "float"):
+                self.checks.append((name, "finite", _not_finite))
+            if kind in ("date", "timestamp-millis", "timestamp-micros"):
+                self.checks.append((name, "date", _out_of_dates))
+            if "token" in f:
+                self.token_fields.append(name)
+        self.order: list[tuple[str, str]] = [(a, b) for a, b in schema.raw.get("lmis.rules", [])]
+
+    def check(self, columns: Mapping[str, Sequence[Any]], *, today: date) -> list[Problem]:
+        """Every broken rule of the batch ``columns`` (field name → values), sorted."""
+        found: list[Problem] = []
+        for name, rule, check in self.checks:
+            values = columns.get(name)
+            if values is None:
+                continue
+            found.extend(Problem(i, name, rule) for i in check(values, today))
+        found.extend(
+            _implausible_tokens({n: columns[n] for n in self.token_fields if n in columns})
+        )
+        for first, second in self.order:
+            a_values, b_values = columns.get(first), columns.get(second)
+            if a_values is None or b_values is None:
+                continue
+            found.extend(
+                Problem(i, second, "order")
+                for i, (a, b) in enumerate(zip(a_values, b_values, strict=True))
+                if a is not None and b is not None and a > b
+            )
+        found.sort()
+        return found
+
+    def raise_if_broken(
+        self, columns: Mapping[str, Sequence[Any]], *, today: date, shown: int = 20
+    ) -> None:
+        """Refuse the batch with the first problem's code, naming up to ``shown`` problems."""
+        problems = self.check(columns, today=today)
+        if not problems:
+            return
+        first = problems[0]
+        rules = sorted({p.rule for p in problems})
+        listed = "; ".join(p.describe() for p in problems[:shown])
+        more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
+        records = len({p.record for p in problems})
+        raise RULE_ERRORS[first.rule](
+            f"{records} record(s) of {self.schema.key} v{self.schema.version} break "
+            f"{len(problems)} rule(s) ({', '.join(rules)}): {listed}{more}",
+            problems=problems,
+        )
+
+    @staticmethod
+    @cache
+    def of(schema: SchemaVersion) -> RecordRules:
+        """The compiled rules of ``schema`` with the packaged code lists (cached)."""
+        return RecordRules(schema)
+
+
+def _kind(f: Mapping[str, Any]) -> str:
+    t = f["type"]
+    if isinstance(t, list):
+        t = next((b for b in t if b != "null"), "null")
+    if isinstance(t, dict):
+        return str(t.get("logicalType") or t.get("type"))
+    return str(t)
+
+
+# Each check first answers for the whole column with C-level builtins (a set
+# difference, min, max, sum) and only walks the values one by one when something is
+# wrong: a valid batch, the common case, costs a few passes in C per column.
+
+
+def _present(values: Sequence[Any]) -> Sequence[Any]:
+    return values if None not in values else [v for v in values if v is not None]
+
+
+def _not_in(codes: Any) -> _Check:
+    def check(values: Sequence[Any], _today: date) -> Iterable[int]:
+        unknown = {v for v in set(values) if v is not None and v not in codes}
+        return [i for i, v in enumerate(values) if v in unknown] if unknown else []
+
+    return check
+
+
+def _below(bound: float) -> _Check:
+    def check(values: Sequence[Any], _today: date) -> Iterable[int]:
+        present = _present(values)
+        if not present or min(present) >= bound:
+            return []
+        return [i for i, v in enumerate(values) if v is not None and v < bound]
+
+    return check
+
+
+def _above(bound: float) -> _Check:
+    def check(values: Sequence[Any], _today: date) -> Iterable[int]:
+        present = _present(values)
+        if not present or max(present) <= bound:
+            return []
+        return [i for i, v in enumerate(values) if v is not None and v > bound]
+
+    return check
+
+
+def _not_finite(values: Sequence[Any], _today: date) -> Iterable[int]:
+    # NaN and infinities carry through a sum; a finite sum means every value is finite.
+    if math.isfinite(math.fsum(_present(values))):
+        return []
+    return [i for i, v in enumerate(values) if v is not None and not math.isfinite(v)]
+
+
+def _out_of_dates(values: Sequence[Any], today: date) -> Iterable[int]:
+    try:
+        latest = today.replace(year=today.year + LATEST_YEARS)
+    except ValueError:  # 29 February
+        latest = today.replace(year=today.year + LATEST_YEARS, day=28)
+    present = _present(values)
+    if not present:
+        return []
+    earliest: date | datetime = EARLIEST_DATE
+    last: date | datetime = latest
+    if isinstance(present[0], datetime):
+        zone = present[0].tzinfo
+        earliest = datetime.combine(EARLIEST_DATE, time.min, tzinfo=zone)
+        last = datetime.combine(latest, time.max, tzinfo=zone)
+    if earliest <= min(present) and max(present) <= last:  # type: ignore[operator]
+        return []
+    out = []
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        day = v.date() if isinstance(v, datetime) else v
+        if not EARLIEST_DATE <= day <= latest:
+            out.append(i)
+    return out
+
+
+_RECORD_IDS = re.compile(f"(?:{RECORD_ID_PATTERN.pattern}\n)*{RECORD_ID_PATTERN.pattern}")
+_PRINTABLE_OR_ZERO = np.zeros(256, dtype=bool)
+_PRINTABLE_OR_ZERO[0] = True
+_PRINTABLE_OR_ZERO[0x20:0x7F] = True
+_TEXT_BYTES = bytes(1 if flag else 0 for flag in _PRINTABLE_OR_ZERO)
+_DIGIT_BYTES = bytes(0x31 if 0x30 <= b <= 0x39 else 0x30 for b in range(256))
+_DIGIT_RUN_MARK = b"1" * _DIGIT_RUN
+
+
+def _implausible_tokens(columns: Mapping[str, Sequence[Any]]) -> list[Problem]:
+    """Tokens that are text rather than a keyed hash (see the module docstring), in every
+    token column of a batch at once."""
+    # (field, its values, the values present): empty tokens take no part in the checks.
+    parts = [
+        (name, values, [v for v in values if v is not None] if None in values else values)
+        for name, values in columns.items()
+    ]
+    joined = b"".join(b"".join(present) for _n, _v, present in parts)
+    total = sum(len(present) for _n, _v, present in parts)
+    if total == 0:
+        return []
+    if len(joined) != TOKEN_BYTES * total:  # only outside the hub: decoding fixes the size
+        rows = {
+            row
+            for row, token in enumerate(t for _n, _v, present in parts for t in present)
+            if len(token) != TOKEN_BYTES
+            or sum(1 for b in token if _PRINTABLE_OR_ZERO[b]) >= _TEXTLIKE_BYTES
+            or _DIGIT_RUN_MARK in token.translate(_DIGIT_BYTES)
+        }
+    else:
+        rows = _textlike_rows(joined)
+    found: list[Problem] = []
+    offset = 0
+    for name, values, present in parts:
+        hits = sorted(r - offset for r in rows if offset <= r < offset + len(present))
+        if hits:
+            where = [i for i, v in enumerate(values) if v is not None]
+            found.extend(Problem(where[k], name, "token") for k in hits)
+        offset += len(present)
+    return found
+
+
+def _textlike_rows(joined: bytes) -> set[int]:
+    """The numbers of the 32-byte tokens in ``joined`` that look like text."""
+    # Bytes that are text become 1, others 0: eight of them fill a 64-bit word, whose
+    # byte sum a multiplication gathers in its top byte; four words make a token.
+    words = np.frombuffer(joined.translate(_TEXT_BYTES), dtype=np.uint64).reshape(-1, 4)
+    counts = (words * np.uint64(0x0101010101010101)) >> np.uint64(56)
+    textlike = counts[:, 0] + counts[:, 1] + counts[:, 2] + counts[:, 3] >= _TEXTLIKE_BYTES
+    rows = set(np.flatnonzero(textlike).tolist())
+    # A run of digits: digits become "1", then a substring search over every token; a
+    # run may span two tokens, so each token it touches is looked at on its own.
+    digits = joined.translate(_DIGIT_BYTES)
+    at = digits.find(_DIGIT_RUN_MARK)
+    while at >= 0:
+        end = at + _DIGIT_RUN
+        while end < len(digits) and digits[end] == 0x31:
+            end += 1
+        for row in range(at // TOKEN_BYTES, (end - 1) // TOKEN_BYTES + 1):
+            if _DIGIT_RUN_MARK in digits[row * TOKEN_BYTES : (row + 1) * TOKEN_BYTES]:
+                rows.add(row)
+        at = digits.find(_DIGIT_RUN_MARK, end)
+    return rows
+
+
+def _bad_record_ids(values: Sequence[Any], _today: date) -> Iterable[int]:
+    if all(isinstance(v, str) for v in values) and _RECORD_IDS.fullmatch("\n".join(values)):
+        return []
+    return [i for i, v in enumerate(values) if record_id_problem(v) is not None]
+
+
 def validate_record(
-    schema: SchemaVersion, record: Mapping[str, Any], *, codelists: CodeLists | None = None
+    schema: SchemaVersion,
+    record: Mapping[str, Any],
+    *,
+    codelists: CodeLists | None = None,
+    today: date | None = None,
 ) -> list[Violation]:
-    """Every violation of ``record`` against ``schema`` (empty when the record is valid)."""
-    lists = codelists if codelists is not None else CodeLists.packaged()
+    """Every violation of ``record`` against ``schema`` (empty when the record is valid):
+    the Avro types, then the content rules of :class:`RecordRules`."""
     found: list[Violation] = []
-    typed_ok = True
+    typed: dict[str, list[Any]] = {}
     for f in schema.raw["fields"]:
         name = f["name"]
         if name not in record and "default" not in f:
             found.append(Violation(name, "type", f"field {name} is missing"))
-            typed_ok = False
             continue
         value = record.get(name, f.get("default"))
         field_schema = _field_schemas(schema)[name]
@@ -52,41 +348,16 @@ def validate_record(
         except (ValueError, TypeError, OverflowError):
             valid = False
         if not valid:
-            found.append(
-                Violation(name, "type", f"field {name}: {value!r} is not a valid {_type(f)}")
-            )
-            typed_ok = False
+            found.append(Violation(name, "type", f"field {name} is not a valid {_type(f)}"))
             continue
-        if value is None:
-            continue
-        list_name = f.get("codelist")
-        if list_name is not None and value not in lists[list_name]:
-            found.append(
-                Violation(name, "codelist", f"field {name}: {value!r} is not a {list_name} code")
-            )
-        if "minimum" in f and value < f["minimum"]:
-            found.append(
-                Violation(name, "minimum", f"field {name}: {value!r} is below {f['minimum']}")
-            )
-        if "maximum" in f and value > f["maximum"]:
-            found.append(
-                Violation(name, "maximum", f"field {name}: {value!r} is above {f['maximum']}")
-            )
-        if "token" in f and len(value) != 32:
-            found.append(
-                Violation(name, "token", f"field {name}: a token is 32 bytes, got {len(value)}")
-            )
-    if typed_ok:
-        for first, second in schema.raw.get("lmis.rules", []):
-            a, b = record.get(first), record.get(second)
-            if a is not None and b is not None and a > b:
-                found.append(
-                    Violation(
-                        second,
-                        "order",
-                        f"field {second}: {b!r} is less than {first} ({a!r})",
-                    )
-                )
+        typed[name] = [value]
+    if found:
+        return found  # content rules need well-typed values
+    rules = (
+        RecordRules.of(schema) if codelists is None else RecordRules(schema, codelists=codelists)
+    )
+    for p in rules.check(typed, today=today or date.today()):
+        found.append(Violation(p.field, p.rule, f"field {p.field} breaks the {p.rule} rule"))
     return found
 
 
@@ -134,3 +405,14 @@ def _type(f: Mapping[str, Any]) -> str:
     if isinstance(t, dict):
         return str(t.get("logicalType") or t.get("name") or t["type"])
     return str(t)
+
+
+__all__ = [
+    "EARLIEST_DATE",
+    "LATEST_YEARS",
+    "RULE_ERRORS",
+    "Problem",
+    "RecordRules",
+    "Violation",
+    "validate_record",
+]

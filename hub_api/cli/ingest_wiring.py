@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from governance.agreements.services import AgreementService
-from governance.audit.services import AuditLog
+from governance.audit.services import AuditLog, CheckpointPolicy
 from governance.keys.envelope import KeyEncryptionKey
 from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
@@ -32,6 +32,12 @@ def build_worker(
     keys = KeyService(session, clock=utc_now, audit=audit)
     secrets = HubSecrets(session, kek=kek, keys=keys, clock=utc_now, audit=audit)
     hub_key = secrets.hub_signing_key()
+    audit.checkpoints = CheckpointPolicy(
+        every_entries=settings.audit.checkpoint_every_entries,
+        every_s=settings.audit.checkpoint_every_s,
+        signer=lambda: hub_key,
+        actor=actor,
+    )
     k_hub = secrets.pseudonymisation_key()
     session.commit()
     worker = IngestWorker(
@@ -51,6 +57,7 @@ def build_worker(
         clock=utc_now,
         max_skew=timedelta(seconds=settings.envelope.max_clock_skew_s),
         max_message_bytes=settings.envelope.max_message_bytes,
+        max_age=timedelta(seconds=settings.envelope.max_producer_age_s),
         actor=actor,
         commit_attempts=settings.ingest.commit_attempts,
         commit_backoff_s=settings.ingest.commit_backoff_ms / 1000,

@@ -48,6 +48,12 @@ class Undecodable(IngestError):
     code = "ingest.undecodable"
 
 
+class CheckFailed(IngestError):
+    """The hub's own checks failed on this message (a defect); report it, then replay it."""
+
+    code = "ingest.check_failed"
+
+
 class ReceiptUndelivered(IngestError):
     """The broker did not take a receipt; check the broker, the worker resumes from the offset."""
 

@@ -40,20 +40,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pyiceberg.catalog import Catalog as LakeCatalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from governance.agreements.coverage import Coverage
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
-from governance.errors import KeyUnknown
+from governance.errors import KeyRevoked, KeyUnknown
 from governance.keys.models import AgencyKey
 from governance.keys.services import KeyService
 from governance.timestamps import Clock
 from integration.ingest.errors import (
     BatchConflict,
+    CheckFailed,
     KeyOfAnotherAgency,
     ReceiptUndelivered,
-    Undecodable,
     WrongAgencyOnTopic,
     WrongTopic,
 )
@@ -75,11 +76,19 @@ from integration.lake.bronze import (
 )
 from integration.lake.data_files import ColumnBatch, columns_of
 from integration.lake.errors import LakeCommitFailed
-from lmis_hub.errors import HubError
+from lmis_hub.errors import HubError, ServiceUnavailable
 from schemas.catalog import Catalog, SchemaVersion
-from schemas.envelope import BatchHeaders, Message, OpenedBatch, open_batch, parse_headers
-from schemas.receipts import Receipt, receipt_topic, seal_receipt
+from schemas.envelope import (
+    BatchHeaders,
+    Message,
+    OpenedBatch,
+    decode_envelope,
+    parse_headers,
+    verify_envelope,
+)
+from schemas.receipts import UNVERIFIED_REASONS, Receipt, receipt_topic, seal_receipt
 from schemas.signing import Signer
+from schemas.validation import Problem, RecordRules
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +144,9 @@ class _Known:
     batch_id: str | None = None
     agreement: tuple[str, int] = NO_AGREEMENT
     records: int = 0
+    # True once the signature verified and the batch id is the one the bytes give: only
+    # then may a receipt name the batch (see UNVERIFIED_REASONS).
+    bound: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -163,6 +175,7 @@ class _Refused:
     code: str
     message: str
     digest: str
+    problems: tuple[Problem, ...] = ()
 
 
 @dataclass
@@ -194,6 +207,9 @@ class IngestWorker:
         clock: Clock,
         max_skew: timedelta,
         max_message_bytes: int,
+        max_age: timedelta | None = None,
+        rules: Callable[[SchemaVersion], RecordRules] = RecordRules.of,
+        canonical_topic: Callable[[str], str] = lambda topic: topic,
         actor: str = "ingest",
         commit_attempts: int = 12,
         commit_backoff_s: float = 0.05,
@@ -212,6 +228,11 @@ class IngestWorker:
         self.clock = clock
         self.max_skew = max_skew
         self.max_message_bytes = max_message_bytes
+        self.max_age = max_age
+        self.rules = rules
+        # The deployment's name of a delivered topic as lmis.<agency>.<dataset>.v<major>
+        # (the identity; tests isolate themselves on suffixed copies of the topics).
+        self.canonical_topic = canonical_topic
         self.actor = actor
         self.commit_attempts = commit_attempts
         self.commit_backoff_s = commit_backoff_s
@@ -269,7 +290,14 @@ class IngestWorker:
         self._coverage = {}
         self._pinned = {}
         decisions = [
-            self._check(d, now, pending, replay=i in replaying) for i, d in enumerate(deliveries)
+            self._check(
+                d,
+                now,
+                pending,
+                replay=i in replaying,
+                received_at=replaying[i].received_at if i in replaying else now,
+            )
+            for i, d in enumerate(deliveries)
         ]
         # End the read transaction before the lake commit: on SQLite (WAL) a read
         # transaction older than the lake's write could not be upgraded to write the ledger.
@@ -298,13 +326,30 @@ class IngestWorker:
         return outcomes
 
     def _check(
-        self, delivered: Delivered, now: datetime, pending: dict[str, _Pending], *, replay: bool
+        self,
+        delivered: Delivered,
+        now: datetime,
+        pending: dict[str, _Pending],
+        *,
+        replay: bool,
+        received_at: datetime,
     ) -> _Decision:
+        """The decision on one message. The error policy: a refusal of the message
+        (a :class:`HubError`) quarantines it; the hub database or the file system
+        failing (not the message's fault) raises :class:`ServiceUnavailable`, so the
+        group is stored nowhere, its offsets are not committed and it is read again;
+        any other exception is a defect of the hub's own checks: the message is
+        quarantined as ``ingest.check_failed`` (kept, replayable once the defect is
+        fixed) and the worker goes on with the next one.
+
+        ``received_at`` is when the hub received the message (for a replay, the first
+        delivery): key revocation and producer-time limits are judged at that time.
+        """
         value = delivered.value or b""
         digest = hashlib.sha256(value).hexdigest()
         known = _Known()
         try:
-            opened, headers = self._verify(delivered, value, now, known)
+            opened, headers = self._verify(delivered, value, received_at, known)
             previous = self._accepted.get(headers.batch_id)
             earlier = pending.get(headers.batch_id)
             first_digest = (
@@ -326,13 +371,21 @@ class IngestWorker:
                 return _Repeat(previous=previous, pending=earlier)
             columns = columns_of(opened.records, [f["name"] for f in opened.reader.fields])
             version = self._check_coverage(opened, columns, headers, now, replay=replay)
+            self.rules(opened.reader).raise_if_broken(columns, today=received_at.date())
         except HubError as exc:
-            return _Refused(delivered, value, known, exc.code, exc.message, digest)
+            problems = tuple(exc.context.get("problems", ()))
+            return _Refused(delivered, value, known, exc.code, exc.message, digest, problems)
+        except (SQLAlchemyError, OSError) as exc:
+            self.session.rollback()  # nothing of the group is written yet: only reads
+            raise ServiceUnavailable(
+                f"checking {delivered.topic}@{delivered.offset} failed: "
+                f"{type(exc).__name__}; the group is not committed and will be read again"
+            ) from exc
         except Exception as exc:
-            log.exception("unexpected failure checking %s@%d", delivered.topic, delivered.offset)
+            log.exception("defect checking %s@%d", delivered.topic, delivered.offset)
             self.session.rollback()  # nothing of the group is written yet: only reads
             return _Refused(
-                delivered, value, known, Undecodable.code, f"{type(exc).__name__}: {exc}", digest
+                delivered, value, known, CheckFailed.code, f"{type(exc).__name__}: {exc}", digest
             )
         # Only the columns stay: a group's record dicts would otherwise live until the
         # lake commit, and every garbage collection pass would walk all of them.
@@ -343,7 +396,7 @@ class IngestWorker:
         return decision
 
     def _verify(
-        self, delivered: Delivered, value: bytes, now: datetime, known: _Known
+        self, delivered: Delivered, value: bytes, received_at: datetime, known: _Known
     ) -> tuple[OpenedBatch, BatchHeaders]:
         match = _TOPIC.match(delivered.topic)
         if match is None:
@@ -369,22 +422,35 @@ class IngestWorker:
                 raise KeyOfAnotherAgency(
                     f"key {key_id} belongs to {status.agency}, the batch says {headers.agency}"
                 )
+            if status.revoked_at is not None and status.revoked_at <= received_at:
+                # Whatever producer time the signer wrote: a revoked key may be in other
+                # hands, and they choose the producer time.
+                raise KeyRevoked(
+                    f"key {key_id} was revoked at {status.revoked_at.isoformat()}, before "
+                    f"this message was received; sign it again with the agency's current key"
+                )
             return self.keys.public_key_at(key_id, headers.producer_time)
 
-        opened = open_batch(
+        verified = verify_envelope(
             value,
             list(delivered.headers),
             catalog=self.schemas,
             public_key_for=public_key_for,
-            now=now,
-            max_skew=self.max_skew,
             max_message_bytes=self.max_message_bytes,
         )
-        if opened.writer.dataset != known.dataset:
+        if self.canonical_topic(delivered.topic) != verified.writer.topic:
             raise WrongTopic(
-                f"batch {headers.batch_id} of {opened.writer.key} v{opened.writer.version} "
-                f"does not belong on topic {delivered.topic}"
+                f"batch {headers.batch_id} of {verified.writer.key} v{verified.writer.version} "
+                f"belongs on topic {verified.writer.topic}, not {delivered.topic}"
             )
+        known.bound = True
+        opened = decode_envelope(
+            verified,
+            catalog=self.schemas,
+            now=received_at,
+            max_skew=self.max_skew,
+            max_age=self.max_age,
+        )
         return opened, headers
 
     def _check_coverage(
@@ -741,6 +807,11 @@ class IngestWorker:
                     },
                 )
         batch_id = known.batch_id or r.digest
+        # A receipt names the batch only when the refusal follows from the signed bytes
+        # themselves; otherwise it names the digest of the value, so that nobody can
+        # have a genuine batch marked rejected by sending something that claims its id.
+        attributable = known.bound and r.code not in UNVERIFIED_REASONS
+        answered = batch_id if attributable else r.digest
         outcome = Outcome(
             "quarantined",
             batch_id,
@@ -754,7 +825,7 @@ class IngestWorker:
         if known.agency is None:
             return outcome  # no agency to answer to
         receipt = Receipt(
-            batch_id=batch_id,
+            batch_id=answered,
             agency=known.agency,
             dataset=known.dataset or "unknown",
             outcome="rejected",
@@ -764,6 +835,7 @@ class IngestWorker:
             records_accepted=0,
             records_rejected=known.records,
             decided_at=now,
+            problems=r.problems,
         )
         return Outcome(
             "quarantined",
@@ -772,7 +844,7 @@ class IngestWorker:
             reason_code=r.code,
             message=r.message,
             receipt_topic=receipt_topic(known.agency),
-            receipt=self._seal(receipt, known.agreement, now),
+            receipt=self._seal(receipt, known.agreement if attributable else NO_AGREEMENT, now),
             quarantine_id=row.id,
             records=0,
             notice=outcome.notice,

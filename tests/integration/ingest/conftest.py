@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from schemas.catalog import Catalog
 from schemas.envelope import Message, seal_batch
 from schemas.signing import Signer
 from tests.governance.agreements.factories import make_doc
-from tests.schemas.samples import sample_records
+from tests.schemas.samples import opaque_sample_id, sample_records
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 K_HUB = bytes(range(32))
@@ -72,7 +73,7 @@ class Hub:
             records = sample_records(sv, n)
             tag = uuid.uuid4().hex[:8]  # batches of other tests stay in the shared lake
             for r in records:
-                r["record_id"] = f"{tag}-{r['record_id']}"
+                r["record_id"] = opaque_sample_id(f"{tag}:{r['record_id']}")
         (message,) = seal_batch(
             records,
             schema=sv,
@@ -82,6 +83,14 @@ class Hub:
             now=self.clock.now - timedelta(seconds=5),
         )
         return message
+
+
+_TEST_SUFFIX = re.compile(r"\.[0-9a-f]{32}$")
+
+
+def without_test_suffix(topic: str) -> str:
+    """The topic a test's fresh copy stands for (``topic_factory`` appends a uuid)."""
+    return _TEST_SUFFIX.sub("", topic)
 
 
 def delivered(message: Message, topic: str = "lmis.nis.contribution.v1", offset: int = 0):
@@ -143,6 +152,8 @@ def make_hub(db_session, schemas: Catalog, lake: SqlCatalog) -> Hub:
         clock=clock,
         max_skew=timedelta(minutes=5),
         max_message_bytes=1024 * 1024,
+        max_age=timedelta(hours=24),
+        canonical_topic=without_test_suffix,
     )
     return Hub(
         worker, clock, keys, agreements, audit, ledger, signers["nis"], signers["hub"], schemas

@@ -23,7 +23,7 @@ from tests.integration.ingest.conftest import contribution_fields
 from tests.integration.ingest.test_run import RECEIPTS, _ensure_topic
 from tests.integration.ingest.test_worker import _quarantined, landed
 from tests.schemas.envelope_helpers import resign
-from tests.schemas.samples import sample_records
+from tests.schemas.samples import opaque_sample_id, sample_records
 
 SHORT = "nis-short-2026"
 
@@ -102,7 +102,7 @@ def test_value_truncated_in_transit_fails_its_signature(hub):
 def test_producer_time_too_far_in_the_future(hub):
     sv = hub.schemas.current("nis", "contribution")
     records = sample_records(sv, 1)
-    records[0]["record_id"] = f"future-{records[0]['record_id']}"
+    records[0]["record_id"] = opaque_sample_id(f"future:{records[0]['record_id']}")
     (message,) = seal_batch(
         records,
         schema=sv,
@@ -128,7 +128,9 @@ def _hostile_mix(hub) -> list[tuple[str, Message]]:
     ]
     sv = hub.schemas.current("nis", "contribution")
     future_records = sample_records(sv, 1)
-    future_records[0]["record_id"] = f"mix-future-{future_records[0]['record_id']}"
+    future_records[0]["record_id"] = opaque_sample_id(
+        f"mix-future:{future_records[0]['record_id']}"
+    )
     (future,) = seal_batch(
         future_records,
         schema=sv,
@@ -175,7 +177,7 @@ def test_a_stream_mixing_every_hostile_kind_with_good_batches(
     stream.append((dataset_topic, "ingest.wrong_topic", good[1]))  # on another dataset's topic
     stream.append((topic, None, good[2]))  # a replay: deduped quietly
     forged = resign(hub.seal(2), hub.nis, batch_id=dict(good[3].headers)["lmis-batch-id"])
-    stream.append((topic, "ingest.batch_conflict", forged))  # a batch id reused
+    stream.append((topic, "envelope.batch_id_mismatch", forged))  # a batch id reused
     producer = Producer(librdkafka_config(settings))
     for t, _code, message in stream:
         producer.produce(t, key=message.key, value=message.value, headers=list(message.headers))

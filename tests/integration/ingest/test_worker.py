@@ -15,7 +15,7 @@ from integration.ingest.models import IngestedBatch
 from integration.ingest.worker import Delivered
 from integration.lake.bronze import bronze_identifier, committed_batch_ids
 from schemas.envelope import Message, open_batch
-from schemas.receipts import open_receipt
+from schemas.receipts import UNVERIFIED_REASONS, open_receipt
 from schemas.signing import SIGNATURE_HEADER, Signer
 from tests.governance.agreements.factories import make_doc
 from tests.integration.ingest.conftest import K_HUB, contribution_fields, delivered
@@ -122,6 +122,10 @@ def _quarantined(hub, message_or_delivery, code):
     assert "delivery:quarantined" in audit_tags(hub, f"quarantine:{row.id}")
     receipt = receipt_of(hub, outcome)
     assert receipt.outcome == "rejected" and receipt.reason_code == code
+    # The receipt names the batch only for a refusal of the signed bytes themselves.
+    claimed = dict(d.headers).get("lmis-batch-id", b"").decode("ascii", "replace")
+    digest = hashlib.sha256(d.value or b"").hexdigest()
+    assert receipt.batch_id == (digest if code in UNVERIFIED_REASONS else claimed)
     # The worker stays up: the next good batch is accepted.
     assert hub.worker.process(delivered(hub.seal(1))).status == "accepted"
     return outcome
