@@ -117,6 +117,12 @@ class AgreementExists(GovernanceError):
     http_status = 409
 
 
+class AgreementUnchanged(GovernanceError):
+    """An amendment repeats the current version word for word; change its terms first."""
+
+    code = "agreement.unchanged"
+
+
 class AgreementUnknown(GovernanceError):
     """No agreement has this id (and version); check the id in the batch headers."""
 

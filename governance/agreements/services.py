@@ -32,6 +32,8 @@ from governance.audit.services import AuditLog
 from governance.errors import (
     AgencyUnknown,
     AgreementExists,
+    AgreementExpired,
+    AgreementUnchanged,
     AgreementUnknown,
     NotAParty,
     SignatureInvalid,
@@ -106,6 +108,11 @@ class AgreementService:
         )
         if latest is None:
             raise AgreementUnknown(f"agreement {doc.id} does not exist; create it first")
+        current = self.get(doc.id, latest)
+        if digest(doc.model_copy(update={"version": latest})) == current.digest:
+            raise AgreementUnchanged(
+                f"agreement {doc.id}: the amendment is identical to v{latest}; change its terms"
+            )
         return self._store(doc.model_copy(update={"version": latest + 1}), actor, "agreement:amend")
 
     def _store(self, doc: AgreementDocument, actor: str, tag: str) -> Agreement:
@@ -300,6 +307,19 @@ class AgreementService:
     def activate(self, agreement_id: str, version: int, *, actor: str, reason: str) -> Agreement:
         """Activate a signed (or re-activate a suspended) version; older versions end."""
         row = self.get(agreement_id, version)
+        ref = f"agreement {row.id} v{row.version}"
+        if row.state == "draft":
+            signed = {s.agency for s in self.signatures(agreement_id, version)}
+            missing = sorted(set(document_of(row).parties) - signed)
+            raise TransitionRefused(
+                f"{ref} is a draft: it still needs the signature of {', '.join(missing)}"
+            )
+        today = self.clock().date()
+        if row.valid_until < today:
+            raise AgreementExpired(
+                f"{ref} was valid until {row.valid_until.isoformat()}; amend it with new "
+                f"validity dates, sign the amendment and activate that"
+            )
         self._move(row, "active", actor=actor, reason=reason)
         for older in self.find():
             if (

@@ -81,6 +81,14 @@ class KeyService:
         key_id = key_id_for(agency, key)
         if self.session.get(AgencyKey, key_id) is not None:
             raise KeyExists(f"key {key_id} is already registered")
+        pem = public_pem(key)
+        other = self.session.scalar(select(AgencyKey).where(AgencyKey.public_key_pem == pem))
+        if other is not None:
+            # One key pair, one agency: otherwise a signature could not say who signed.
+            raise KeyExists(
+                f"this public key is already registered for {other.agency} as {other.key_id}; "
+                f"every agency signs with its own key pair"
+            )
         now = self.clock()
         start = not_before or now
         end = not_after or start + DEFAULT_VALIDITY
@@ -89,7 +97,7 @@ class KeyService:
         row = AgencyKey(
             key_id=key_id,
             agency=agency,
-            public_key_pem=public_pem(key),
+            public_key_pem=pem,
             not_before=start,
             not_after=end,
             registered_at=now,

@@ -127,7 +127,11 @@ def sign(
             actor=gov.actor,
         )
         data = summary(row) | {"signed_by": agency, "key_id": key_id}
-    cli.emit(data, lambda c: c.print(f"{agency} signed {row.id} v{row.version} ({data['state']})"))
+    # The session is closed by now: print from ``data``, never from the detached row.
+    cli.emit(
+        data,
+        lambda c: c.print(f"{agency} signed {data['id']} v{data['version']} ({data['state']})"),
+    )
 
 
 def _transition(
@@ -143,7 +147,9 @@ def _transition(
         row = gov.agreements.get(agreement_id, version)
         getattr(gov.agreements, method)(row.id, row.version, actor=gov.actor, reason=reason)
         data = summary(row)
-    cli.emit(data, lambda c: c.print(f"{row.id} v{row.version} is now [bold]{row.state}[/]"))
+    cli.emit(
+        data, lambda c: c.print(f"{data['id']} v{data['version']} is now [bold]{data['state']}[/]")
+    )
 
 
 @app.command()

@@ -73,4 +73,5 @@ def run_command(
         consumer.close()
         engine.dispose()
     data = {"processed": processed, **counts}
-    cli.emit(data, lambda c: c.print(f"processed {processed} message(s): {counts}"))
+    listed = ", ".join(f"{n} {status}" for status, n in counts.items())
+    cli.emit(data, lambda c: c.print(f"processed {processed} message(s): {listed}"))

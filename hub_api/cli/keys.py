@@ -177,7 +177,8 @@ def init_hub(ctx: typer.Context, actor: str | None = ACTOR_OPTION) -> None:
     with governance(cli, actor) as gov:
         gov.agencies.ensure_known(actor=gov.actor)
         versions = gov.secrets().initialise(actor=gov.actor)
-    cli.emit(versions, lambda c: c.print(f"hub secrets ready: {versions}"))
+    listed = ", ".join(f"{name} v{version}" for name, version in versions.items())
+    cli.emit(versions, lambda c: c.print(f"hub secrets ready: {listed}"))
 
 
 @app.command("rotate-hub")

@@ -127,7 +127,7 @@ def test_refusals_carry_codes(hub, tmp_path: Path) -> None:
     hub("agreements", "create", str(EXAMPLE))
     result = hub("agreements", "activate", "nis-lmis-2026", "--reason", "x", ok=False)
     assert result.exception.code == "agreement.transition_refused"
-    assert "draft -> active is not allowed" in result.exception.message
+    assert "still needs the signature of hub, nis" in result.exception.message
     result = hub("keys", "revoke", "nis-0000", "--reason", "x", ok=False)
     assert result.exception.code == "key.unknown"
 
@@ -143,3 +143,45 @@ def test_verify_reports_tampering(hub, tmp_path: Path) -> None:
     result = hub("audit", "verify", ok=False)
     assert result.exception.code == "audit.tampered"
     assert "first bad entry 3" in result.exception.message
+
+
+def test_the_workflow_in_text_mode_prints_no_traceback(tmp_path: Path) -> None:
+    """Text mode renders after the command's session has closed: every printed value
+    must come from plain data, not from a detached database row."""
+    kek = base64.b64encode(os.urandom(32)).decode()
+    env = {"HUB_DATA_DIR": str(tmp_path / "data"), "HUB_KEY_ENCRYPTION_KEY": kek}
+    runner = CliRunner()
+    passphrase = tmp_path / "pass.txt"
+    passphrase.write_text("a long nis passphrase\n")
+
+    def text(*args: str) -> str:
+        result = runner.invoke(app, list(args), env=env)
+        assert result.exception is None, (args, repr(result.exception))
+        assert result.exit_code == 0, (args, result.output)
+        assert "Traceback" not in result.output and "{'" not in result.output, args
+        return result.output
+
+    text("agencies", "init")
+    text("keys", "generate", "--agency", "nis", "--out", str(tmp_path / "k"),
+         "--passphrase-file", str(passphrase))  # fmt: skip
+    public = next((tmp_path / "k").glob("*.pub.pem"), None) or next(
+        p for p in (tmp_path / "k").iterdir() if "pub" in p.name
+    )
+    private = next(p for p in (tmp_path / "k").iterdir() if p != public)
+    text("keys", "register", str(public), "--agency", "nis")
+    text("keys", "init-hub")
+    text("agreements", "create", str(EXAMPLE))
+    assert "nis signed nis-lmis-2026 v1" in text(
+        "agreements", "sign", "nis-lmis-2026", "--agency", "nis", "--key", str(private),
+        "--passphrase-file", str(passphrase),
+    )  # fmt: skip
+    assert "(signed)" in text("agreements", "sign", "nis-lmis-2026", "--agency", "hub")
+    for command, state in (("activate", "active"), ("suspend", "suspended"),
+                           ("activate", "active"), ("terminate", "terminated")):  # fmt: skip
+        out = text("agreements", command, "nis-lmis-2026", "--reason", "steering committee")
+        assert f"nis-lmis-2026 v1 is now {state}" in out
+    text("agreements", "list")
+    text("agreements", "show", "nis-lmis-2026")
+    text("audit", "checkpoint")
+    text("audit", "verify")
+    text("audit", "tail", "-n", "3")

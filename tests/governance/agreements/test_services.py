@@ -10,6 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from governance.agreements.services import AgreementService
 from governance.errors import (
     AgreementExists,
+    AgreementExpired,
+    AgreementUnchanged,
     NotAParty,
     SignatureInvalid,
     TransitionRefused,
@@ -242,3 +244,26 @@ def test_late_deliveries(service, signers, clock) -> None:
     (late_ip,) = service.late(at=at)
     assert late_ip.last_delivery == datetime(2026, 2, 20, tzinfo=UTC)
     assert late_ip.due.isoformat() == "2026-03-16"
+
+
+def test_an_amendment_identical_to_the_current_version_is_refused(service, signers) -> None:
+    row = active(service, signers)
+    with pytest.raises(AgreementUnchanged, match="identical to v1"):
+        service.amend(make_doc(), actor="lmis")
+    assert [r.version for r in service.find() if r.id == row.id] == [1]
+
+
+def test_activation_names_missing_signatures_and_refuses_an_ended_validity(
+    service, signers, clock
+) -> None:
+    row = service.create(make_doc(id="ends-soon", valid_until="2026-02-01"), actor="lmis")
+    key_id, private = signers["nis"]
+    service.sign_with(row.id, 1, agency="nis", key_id=key_id, private_key=private, actor="nis")
+    with pytest.raises(TransitionRefused, match=r"still needs the signature of hub$"):
+        service.activate(row.id, 1, actor="lmis", reason="go")
+    key_id, private = signers["hub"]
+    service.sign_with(row.id, 1, agency="hub", key_id=key_id, private_key=private, actor="hub")
+    clock.now = datetime(2026, 2, 2, tzinfo=UTC)
+    with pytest.raises(AgreementExpired, match="valid until 2026-02-01"):
+        service.activate(row.id, 1, actor="lmis", reason="go")
+    assert service.get(row.id, 1).state == "signed"

@@ -107,3 +107,10 @@ def test_private_key_file_is_encrypted() -> None:
         load_private_pem(pem, b"wrong")
     with pytest.raises(KeyInvalid):
         encrypted_private_pem(private, b"")
+
+
+def test_one_public_key_cannot_serve_two_agencies(keys: KeyService) -> None:
+    _, pem = new_pem()
+    keys.register("nis", pem, actor="ops")
+    with pytest.raises(KeyExists, match="already registered for nis"):
+        keys.register("tvet", pem, actor="ops")
