@@ -2,11 +2,13 @@
 receipt for it is applied.
 
 The payload and headers are opaque bytes supplied by the caller (the signed envelope
-is built elsewhere). States: ``pending`` (stored, not yet sent), ``sent`` (sent at
-least once, no receipt yet), ``accepted`` / ``rejected`` (a receipt was applied; a
-rejection keeps its reason code and the rows concerned). Every write is one SQLite
-transaction, and :meth:`Outbox.store` joins the caller's transaction so a batch and
-the watermark it carries commit together.
+is built elsewhere). States: ``pending`` (stored, to be sent at the next pass: not yet
+sent, or sent and then lost with the broker, or refused by a hub that could not verify
+it), ``sent`` (sent at least once, no receipt yet), ``accepted`` / ``rejected`` (a
+receipt was applied; a rejection keeps its reason code and the rows concerned). A send
+may replace the stored headers (each send is signed anew); the payload never changes.
+Every write is one SQLite transaction, and :meth:`Outbox.store` joins the caller's
+transaction so a batch and the watermark it carries commit together.
 """
 
 from __future__ import annotations
@@ -49,6 +51,16 @@ class Receipt:
     outcome: Outcome
     reason_code: str | None = None
     rows: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnverifiedPart:
+    """A part of a batch without a receipt that the hub said it could not verify."""
+
+    batch_id: str
+    part_index: int
+    reason_code: str
+    noted_at: datetime
 
 
 _COLUMNS = (
@@ -144,16 +156,53 @@ class Outbox:
         rows = self._state.connection.execute(sql + " ORDER BY created_at, rowid", params)
         return [_row_to_batch(r) for r in rows.fetchall()]
 
-    def mark_sent(self, batch_id: str, *, at: datetime) -> None:
-        """Record one more send attempt of a batch that has no receipt yet."""
+    def unverified(self, *, dataset: str | None = None) -> list[UnverifiedPart]:
+        """Parts of batches still awaiting a receipt that the hub could not verify."""
+        rows = self._state.connection.execute(
+            "SELECT p.batch_id, p.part_index, p.unverified_code, p.unverified_at "
+            "FROM batch_parts p JOIN batches b ON b.batch_id = p.batch_id "
+            "WHERE p.unverified_code IS NOT NULL AND b.state IN ('pending', 'sent') "
+            "AND (? IS NULL OR b.dataset = ?) ORDER BY b.created_at, b.rowid, p.part_index",
+            (dataset, dataset),
+        )
+        return [
+            UnverifiedPart(str(r[0]), int(r[1]), str(r[2]), datetime.fromisoformat(str(r[3])))
+            for r in rows.fetchall()
+        ]
+
+    def mark_sent(self, batch_id: str, *, at: datetime, headers: bytes | None = None) -> None:
+        """Record one more send attempt of a batch that has no receipt yet (and, when
+        given, the headers it was sent with this time)."""
         with self._state.transaction() as conn:
             cur = conn.execute(
-                "UPDATE batches SET state = 'sent', attempts = attempts + 1, last_sent_at = ? "
+                "UPDATE batches SET state = 'sent', attempts = attempts + 1, last_sent_at = ?, "
+                "headers = COALESCE(?, headers) "
                 "WHERE batch_id = ? AND state IN ('pending', 'sent')",
-                (at.isoformat(), batch_id),
+                (at.isoformat(), headers, batch_id),
             )
             if cur.rowcount == 0:
                 self.get(batch_id)  # raises UnknownBatch; otherwise it is settled: no-op
+
+    def requeue(self, batch_ids: Sequence[str] | None = None, *, dataset: str | None = None) -> int:
+        """Make ``sent`` batches ``pending`` again (those named, else all, of ``dataset``
+        when given), so the next pass sends them whatever their last send time; the
+        number changed."""
+        with self._state.transaction() as conn:
+            if batch_ids is None:
+                cur = conn.execute(
+                    "UPDATE batches SET state = 'pending' WHERE state = 'sent' "
+                    "AND (? IS NULL OR dataset = ?)",
+                    (dataset, dataset),
+                )
+                return int(cur.rowcount)
+            changed = 0
+            for batch_id in batch_ids:
+                cur = conn.execute(
+                    "UPDATE batches SET state = 'pending' WHERE batch_id = ? AND state = 'sent'",
+                    (batch_id,),
+                )
+                changed += int(cur.rowcount)
+            return changed
 
     def due_for_resend(self, now: datetime, timeout: timedelta) -> list[OutboxBatch]:
         """Pending batches, and sent ones whose last send is at least ``timeout`` old."""

@@ -13,9 +13,14 @@
 4. marks the batch ``sent``.
 
 A crash or a failed delivery between 2 and 4 leaves a ``pending`` batch; the resend
-path (:mod:`connectors.sdk.receipts`) sends the stored bytes again, unchanged (same
-signature, same envelope ids), and the hub deduplicates by batch id. When sealing fails
-nothing is stored, so the pipeline's watermark stays and the rows are read again.
+path (:mod:`connectors.sdk.receipts`) sends the stored parts again and the hub
+deduplicates by batch id. Every send is signed at send time (:func:`resign`): the key,
+value, envelope batch ids and part structure are the stored ones, only
+``lmis-producer-time``, ``lmis-key-id`` and ``lmis-signature`` are new, so a batch that
+waited in the outbox past its key's revocation or the hub's maximum message age goes out
+under the connector's current key and a fresh time. The outbox keeps the headers last
+sent. When sealing fails nothing is stored, so the pipeline's watermark stays and the
+rows are read again.
 
 The outbox keeps the parts as opaque bytes: ``payload`` is, per part, the key and the
 value each prefixed by its length (u32 big-endian); ``headers`` is JSON, per part, the
@@ -25,15 +30,17 @@ list of ``[name, value]`` header pairs (the envelope's header values are ASCII).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import struct
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, Producer
 from confluent_kafka import Message as KafkaMessage
 from pydantic import SecretStr
 
@@ -45,7 +52,8 @@ from governance.errors import KeyInvalid
 from governance.keys.material import key_id_for, load_private_pem
 from schemas.catalog import SchemaVersion
 from schemas.envelope import DEFAULT_MAX_MESSAGE_BYTES, Message, parse_headers, seal_batch
-from schemas.signing import Signer
+from schemas.errors import EnvelopeError
+from schemas.signing import SIGNATURE_HEADER, SIGNED_HEADERS, Signer, envelope_digest
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +101,39 @@ def unpack_messages(payload: bytes, headers: bytes, *, batch_id: str = "?") -> l
         ) from exc
 
 
+def value_digest(message: Message) -> str:
+    """SHA-256 (hex) of a message's value: how the hub names a message it could not verify."""
+    return hashlib.sha256(message.value).hexdigest()
+
+
+def resign(messages: Sequence[Message], *, signer: Signer, now: datetime) -> list[Message]:
+    """The same parts signed again by ``signer`` at ``now``.
+
+    Key, value and every other header stay as they are (so the envelope batch ids, which
+    the value determines, do not change); ``lmis-producer-time`` and ``lmis-key-id`` are
+    replaced and ``lmis-signature`` is computed anew over them.
+    """
+    fresh = {
+        "lmis-producer-time": str(int(now.timestamp() * 1000)).encode("ascii"),
+        "lmis-key-id": signer.key_id.encode("ascii"),
+    }
+    out: list[Message] = []
+    for message in messages:
+        try:
+            signed = {**parse_headers(message.headers).raw, **fresh}
+            signed.pop(SIGNATURE_HEADER, None)
+            signature = signer.sign(envelope_digest(signed, message.value)).hex().encode()
+            headers = [(name, signed[name]) for name in SIGNED_HEADERS]
+            headers.append((SIGNATURE_HEADER, signature))
+            parse_headers(headers)  # the new values are well formed
+        except EnvelopeError as exc:
+            raise OutboxDataInvalid(
+                f"a stored part cannot be signed again ({exc.code}: {exc.message})"
+            ) from exc
+        out.append(Message(key=message.key, value=message.value, headers=headers))
+    return out
+
+
 def load_signer(path: Path, passphrase: SecretStr | None, *, agency: str) -> Signer:
     """The agency's Ed25519 signer from its passphrase-encrypted PKCS#8 PEM file."""
     if passphrase is None:
@@ -120,39 +161,98 @@ class Sender(Protocol):
     def send(self, topic: str, messages: Sequence[Message]) -> None: ...
 
 
+#: Errors after which a producer is replaced before its next send: every broker was
+#: lost (a memory-only broker that comes back has forgotten the idempotent producer's
+#: id, and never acknowledges it again), or the broker no longer knows the producer.
+_RENEW_AFTER = frozenset(
+    {
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+    }
+)
+#: How often a send looks for a fatal error while it waits for its delivery reports.
+_FLUSH_STEP_S = 0.25
+
+ProducerFactory = Callable[[dict[str, Any]], Any]
+
+
 class KafkaSender:
     """confluent-kafka producer that waits for every delivery report.
 
     The producer is idempotent, so a broker that loses its state (the memory-only
     embedded broker restarted) no longer knows its producer id, and librdkafka then
-    holds the messages without ever reporting them, or fails with a fatal error. A
-    send that fails therefore drops its producer (purging what it still holds: the
-    outbox keeps every batch) and the next send starts a new one, so a long-running
-    connector recovers by itself.
+    holds the messages without ever reporting them, or fails with a fatal error
+    (raised by ``poll`` or ``flush`` as ``KafkaException``, or, from some librdkafka
+    paths, as ``SystemError``). So:
+
+    - a send that fails for any reason drops its producer (purging what it still
+      holds: the outbox keeps every batch) and raises :class:`PublishFailed`;
+    - a fatal error reported while a send waits ends that send at once rather than at
+      its timeout;
+    - a producer that reported a fatal error, the loss of every broker or an unknown
+      producer id since its last send is replaced before the next send.
+
+    A long-running connector thus recovers by itself. ``producer_factory`` builds the
+    producer from its configuration (confluent-kafka's ``Producer``).
     """
 
-    def __init__(self, config: dict[str, Any], *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        timeout_s: float = 30.0,
+        producer_factory: ProducerFactory = Producer,
+    ) -> None:
         self._config = {
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,
             "message.max.bytes": DEFAULT_MAX_MESSAGE_BYTES + PRODUCER_OVERHEAD_BYTES,
             **config,
+            "error_cb": self._on_error,
         }
-        self._producer = Producer(self._config)
+        self._outer_error_cb: Callable[[KafkaError], None] | None = config.get("error_cb")
+        self._factory = producer_factory
         self._timeout_s = timeout_s
+        self._fatal: KafkaError | None = None
+        self._renew_reason: str | None = None
+        self.renewals = 0
+        self._producer = self._factory(self._config)
+
+    def _on_error(self, err: KafkaError) -> None:
+        """librdkafka's error callback (served by ``poll`` and ``flush``)."""
+        if err.fatal():
+            self._fatal = err
+            self._renew_reason = f"fatal producer error {err.name()}"
+        elif err.code() in _RENEW_AFTER and self._renew_reason is None:
+            self._renew_reason = f"producer reported {err.name()} ({err.str()})"
+        if self._outer_error_cb is not None:
+            self._outer_error_cb(err)
 
     def send(self, topic: str, messages: Sequence[Message]) -> None:
+        self._renew_if_broken(topic)
         try:
             self._send(topic, messages)
         except PublishFailed as exc:
             log.warning("%s; the next send starts a new producer", exc.message)
             self._renew()
             raise
-        except KafkaException as exc:  # a fatal producer error raised by poll or flush
+        except Exception as exc:  # KafkaException (fatal), SystemError from librdkafka...
             log.warning("topic %s: %s; the next send starts a new producer", topic, exc)
             self._renew()
             raise PublishFailed(f"topic {topic}: the producer failed ({exc})") from exc
+
+    def _renew_if_broken(self, topic: str) -> None:
+        """Serve what the producer reported while idle; replace it if it is broken."""
+        try:
+            self._producer.poll(0)
+        except Exception as exc:  # a producer in a fatal state may raise from poll
+            self._renew_reason = f"the producer failed ({exc})"
+        if self._renew_reason is not None:
+            log.warning("topic %s: %s; sending through a new producer", topic, self._renew_reason)
+            self._renew()
 
     def _send(self, topic: str, messages: Sequence[Message]) -> None:
         errors: list[str] = []
@@ -181,22 +281,42 @@ class KafkaSender:
                 except Exception as exc:  # KafkaException: too large, unknown topic...
                     raise PublishFailed(f"topic {topic}: cannot produce ({exc})") from exc
             self._producer.poll(0)
-        remaining = self._producer.flush(self._timeout_s)
+        remaining = self._flush(topic)
         if remaining or errors or delivered != len(messages):
             detail = "; ".join(errors[:3]) or f"{remaining} not delivered in {self._timeout_s} s"
             raise PublishFailed(
                 f"topic {topic}: {delivered} of {len(messages)} parts delivered ({detail})"
             )
 
+    def _flush(self, topic: str) -> int:
+        """Wait for the delivery reports; stop at the timeout or at a fatal error."""
+        deadline = time.monotonic() + self._timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            remaining = int(self._producer.flush(max(0.0, min(_FLUSH_STEP_S, left))))
+            if remaining == 0 or left <= _FLUSH_STEP_S:
+                return remaining
+            if self._fatal is not None:
+                raise PublishFailed(
+                    f"topic {topic}: the producer failed ({self._fatal.name()}: "
+                    f"{self._fatal.str()}); {remaining} not delivered"
+                )
+
     def _renew(self) -> None:
-        """Replace a producer that failed a send."""
-        with contextlib.suppress(KafkaException):  # a producer in a fatal state
+        """Replace the producer (after a failed send, or one it reported as broken)."""
+        with contextlib.suppress(Exception):  # a producer in a fatal state may raise anything
             self._producer.purge()
             self._producer.flush(0)
-        self._producer = Producer(self._config)
+        self._fatal = None
+        self._renew_reason = None
+        self._producer = self._factory(self._config)
+        self.renewals += 1
 
     def close(self) -> None:
-        self._producer.flush(self._timeout_s)
+        try:
+            self._producer.flush(self._timeout_s)
+        except Exception as exc:  # a producer in a fatal state: the outbox keeps every batch
+            log.warning("closing the producer: %s", exc)
 
 
 class EnvelopePublisher:
@@ -254,6 +374,11 @@ class EnvelopePublisher:
             source_batch=batch.batch_id,
         )
 
+    @property
+    def key_id(self) -> str:
+        """The id of the key every send is signed with now."""
+        return self._signer.key_id
+
     def __call__(self, batch: Batch) -> Published:
         messages = self.seal(batch)
         published = pack_messages(messages)
@@ -268,23 +393,31 @@ class EnvelopePublisher:
             )
             if stored:
                 conn.executemany(
-                    "INSERT INTO batch_parts (part_id, batch_id, part_index) VALUES (?, ?, ?)",
+                    "INSERT INTO batch_parts (part_id, batch_id, part_index, value_sha256) "
+                    "VALUES (?, ?, ?, ?)",
                     [
-                        (parse_headers(m.headers).batch_id, batch.batch_id, i)
+                        (parse_headers(m.headers).batch_id, batch.batch_id, i, value_digest(m))
                         for i, m in enumerate(messages)
                     ],
                 )
-        if not stored:  # held from an earlier attempt: send exactly those bytes again
-            held = self._outbox.get(batch.batch_id)
-            messages = unpack_messages(held.payload, held.headers, batch_id=batch.batch_id)
-            published = Published(payload=held.payload, headers=held.headers)
-        self._sender.send(self.topic, messages)
-        self._outbox.mark_sent(batch.batch_id, at=self._clock())
-        return published
+        if stored:
+            self._sender.send(self.topic, messages)
+            self._outbox.mark_sent(batch.batch_id, at=self._clock())
+            return published
+        # Held from an earlier attempt: send those parts again, signed now.
+        self._send_held(self._outbox.get(batch.batch_id))
+        held = self._outbox.get(batch.batch_id)
+        return Published(payload=held.payload, headers=held.headers)
 
     def resend(self, held: OutboxBatch) -> int:
-        """Send a stored batch's parts again, unchanged; the number of parts sent."""
-        messages = unpack_messages(held.payload, held.headers, batch_id=held.batch_id)
+        """Send a stored batch's parts again, signed now with the current key (see
+        :func:`resign`); the number of parts sent."""
+        return self._send_held(held)
+
+    def _send_held(self, held: OutboxBatch) -> int:
+        stored = unpack_messages(held.payload, held.headers, batch_id=held.batch_id)
+        now = self._clock()
+        messages = resign(stored, signer=self._signer, now=now)
         self._sender.send(self.topic, messages)
-        self._outbox.mark_sent(held.batch_id, at=self._clock())
+        self._outbox.mark_sent(held.batch_id, at=now, headers=pack_messages(messages).headers)
         return len(messages)

@@ -13,14 +13,27 @@ again changes nothing.
 state database (no consumer group, so no join delay), and stores the next offset in the
 same transaction as the receipt it applied. A receipt that does not verify, or names a
 batch this connector never sent, is counted and skipped (it is evidence for the LMIS
-unit, not a reason to stop reading).
+unit, not a reason to stop reading). When the topic now ends before a stored offset, or
+is gone although offsets were stored, the broker has lost its topics (a memory-only
+broker restarted): the reader says so once, reads the topic from its start and makes
+every batch without a receipt ``pending``, so the same pass sends them all again.
 
-:func:`resend_due` sends again the batches still ``pending`` or ``sent`` without a
-receipt for longer than a timeout, byte for byte from the outbox.
+A rejection whose reason is one of :data:`schemas.receipts.UNVERIFIED_REASONS` (the hub
+could not verify the message: signature, key, framing, topic, signing time) never
+settles a batch, whatever batch id it names: anyone who can write to the topic could
+otherwise have a genuine batch marked rejected. The hub names such a message by the
+SHA-256 of its value; when that is one of this connector's parts still without a
+receipt, the part is noted ("the hub could not verify this message", shown by
+``connector status``) and the batch is sent again, signed anew (see
+:func:`connectors.sdk.publisher.resign`).
+
+:func:`resend_due` sends again the batches still ``pending``, and those ``sent`` without
+a receipt for longer than a timeout, from the outbox, signed at send time.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +41,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from connectors.sdk.errors import (
@@ -40,16 +53,29 @@ from connectors.sdk.errors import (
 )
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.outbox import Receipt as OutboxReceipt
-from connectors.sdk.publisher import EnvelopePublisher, unpack_messages
+from connectors.sdk.publisher import EnvelopePublisher, unpack_messages, value_digest
 from connectors.sdk.state import StateDB
 from governance.errors import KeyInvalid
 from governance.keys.material import key_id_for, load_public_pem
 from schemas.catalog import Catalog
 from schemas.envelope import HeaderInput, decode_records, parse_headers
 from schemas.errors import EnvelopeError
-from schemas.receipts import HUB_AGENCY, Receipt, open_receipt
+from schemas.receipts import HUB_AGENCY, UNVERIFIED_REASONS, Receipt, open_receipt
 
 log = logging.getLogger(__name__)
+
+#: Unverified reasons that mean the hub does not accept the key the message was signed
+#: with: sending it again under the same key cannot succeed.
+KEY_REASONS = frozenset(
+    {
+        "envelope.unknown_key",
+        "key.unknown",
+        "key.revoked",
+        "key.expired",
+        "key.not_yet_valid",
+        "key.superseded",
+    }
+)
 
 
 def load_hub_key(path: Path) -> Ed25519PublicKey:
@@ -77,6 +103,15 @@ class ReceiptReport:
     unknown: list[str] = field(default_factory=list)
     #: Receipts for another dataset of the agency (its connectors share the topic).
     other_datasets: int = 0
+    #: (batch id, reason code) of this connector's parts the hub could not verify.
+    unverified: list[tuple[str, str]] = field(default_factory=list)
+    #: Rejections of messages the hub could not verify that are none of this
+    #: connector's parts awaiting a receipt (someone else's, or forged).
+    unverified_other: int = 0
+    #: The broker had lost the receipts topic; every batch without a receipt was
+    #: made pending (``requeued`` of them) to be sent again now.
+    broker_lost: bool = False
+    requeued: int = 0
 
 
 class ReceiptApplier:
@@ -92,11 +127,15 @@ class ReceiptApplier:
         clock: Callable[[], datetime],
         max_skew: timedelta,
         dataset: str | None = None,
+        signing_key_id: str | None = None,
     ) -> None:
         """``dataset``: the connector's own; receipts the agency's other connectors get
-        on the shared topic are then counted, not logged as unknown batches."""
+        on the shared topic are then counted, not logged as unknown batches.
+        ``signing_key_id``: the key the connector signs with now; a part the hub refused
+        for its key is sent again at once only when it was signed with another one."""
         self._state = state
-        self._dataset = dataset
+        self.dataset = dataset
+        self.signing_key_id = signing_key_id
         self._outbox = Outbox(state)
         self._catalog = catalog
         self._keys = {key_id_for(HUB_AGENCY, k): k for k in hub_keys}
@@ -192,6 +231,76 @@ class ReceiptApplier:
             rows.extend(str(r.get(writer.record_id_field)) for r in records)
         return tuple(rows)
 
+    def note_unverified(self, receipt: Receipt) -> list[tuple[str, str]]:
+        """Record a rejection of a message the hub could not verify; settles nothing.
+
+        The receipt's batch id is the SHA-256 of the refused message's value. Each part
+        of a batch still without a receipt whose value has that digest is noted (code
+        and time, for ``connector status``), and its batch is made ``pending`` so the
+        next pass sends it again, signed anew, unless the reason is the key and the part
+        was signed with the key the connector still uses: then the operator must install
+        the agency's current key (logged as an error) and the batch waits for the usual
+        resend. Returns (batch id, reason code) of the parts noted.
+        """
+        code = receipt.reason_code or "unknown"
+        now = self._clock()
+        noted: list[tuple[str, str]] = []
+        with self._state.transaction() as conn:
+            self._fill_digests(conn)
+            rows = conn.execute(
+                "SELECT p.batch_id, p.part_index, b.headers FROM batch_parts p "
+                "JOIN batches b ON b.batch_id = p.batch_id "
+                "WHERE p.value_sha256 = ? AND b.state IN ('pending', 'sent') "
+                "AND (? IS NULL OR b.dataset = ?) ORDER BY p.batch_id, p.part_index",
+                (receipt.batch_id, self.dataset, self.dataset),
+            ).fetchall()
+            for batch_id, part_index, headers in rows:
+                conn.execute(
+                    "UPDATE batch_parts SET unverified_code = ?, unverified_at = ? "
+                    "WHERE batch_id = ? AND part_index = ?",
+                    (code, now.isoformat(), batch_id, part_index),
+                )
+                key_id = _sent_key_id(bytes(headers), int(part_index))
+                same_key = self.signing_key_id is None or key_id in (None, self.signing_key_id)
+                if code in KEY_REASONS and same_key:
+                    log.error(
+                        "the hub could not verify this message: %s (batch %s, part %d, "
+                        "signed with key %s). The hub does not accept that key: install "
+                        "the agency's current signing key (signing_key_file, registered "
+                        "with the hub) and restart the connector; the batch stays in the "
+                        "outbox and is sent again signed with it",
+                        code,
+                        batch_id,
+                        part_index,
+                        key_id,
+                    )
+                else:
+                    Outbox(self._state).requeue([str(batch_id)])
+                    log.warning(
+                        "the hub could not verify this message: %s (batch %s, part %d); "
+                        "the batch stays pending and is sent again, signed anew",
+                        code,
+                        batch_id,
+                        part_index,
+                    )
+                noted.append((str(batch_id), code))
+        return noted
+
+    def _fill_digests(self, conn: Any) -> None:
+        """Value digests of the parts stored before they were recorded (older state)."""
+        missing = conn.execute(
+            "SELECT DISTINCT p.batch_id FROM batch_parts p "
+            "JOIN batches b ON b.batch_id = p.batch_id "
+            "WHERE p.value_sha256 IS NULL AND b.state IN ('pending', 'sent')"
+        ).fetchall()
+        for (batch_id,) in missing:
+            held = self._outbox.get(str(batch_id))
+            messages = unpack_messages(held.payload, held.headers, batch_id=held.batch_id)
+            conn.executemany(
+                "UPDATE batch_parts SET value_sha256 = ? WHERE batch_id = ? AND part_index = ?",
+                [(value_digest(m), held.batch_id, i) for i, m in enumerate(messages)],
+            )
+
     def apply_message(self, value: bytes, headers: HeaderInput, report: ReceiptReport) -> None:
         """Verify and apply one message, counting what happened in ``report``."""
         try:
@@ -200,10 +309,23 @@ class ReceiptApplier:
             log.warning("receipt refused: [%s] %s", exc.code, exc.message)
             report.invalid.append(exc.code)
             return
+        if receipt.outcome == "rejected" and receipt.reason_code in UNVERIFIED_REASONS:
+            noted = self.note_unverified(receipt)
+            report.unverified.extend(noted)
+            if not noted:
+                # Not one of ours awaiting a receipt: a sibling's, one already settled, or
+                # a forgery refused by the hub. Counted; never a reason to settle.
+                log.info(
+                    "receipt for a message the hub could not verify (%s) names none of "
+                    "this connector's parts awaiting a receipt",
+                    receipt.reason_code,
+                )
+                report.unverified_other += 1
+            return
         try:
             settled = self.apply(receipt)
         except UnknownBatch as exc:
-            if receipt.agency == self._agency and self._dataset not in (None, receipt.dataset):
+            if receipt.agency == self._agency and self.dataset not in (None, receipt.dataset):
                 report.other_datasets += 1  # for a sibling connector: not ours to note
                 return
             log.warning("receipt skipped: [%s] %s", exc.code, exc.message)
@@ -211,6 +333,20 @@ class ReceiptApplier:
             return
         report.applied += 1
         report.settled.extend(settled)
+
+
+def _sent_key_id(headers: bytes, part_index: int) -> str | None:
+    """The ``lmis-key-id`` a part was last sent with, from the outbox's header JSON."""
+    try:
+        pairs = json.loads(headers.decode("ascii"))[part_index]
+        return next((str(v) for n, v in pairs if n == "lmis-key-id"), None)
+    except (ValueError, IndexError, TypeError, UnicodeError):
+        return None
+
+
+#: The least time a pass gives the broker to name the receipts topic's partitions and
+#: end offsets.
+METADATA_TIMEOUT_S = 2.0
 
 
 class ReceiptReader:
@@ -237,24 +373,32 @@ class ReceiptReader:
         )
         self._partitions: set[int] = set()  # those assigned
 
-    def _assign(self, timeout_s: float) -> None:
+    def _assign(self, timeout_s: float, report: ReceiptReport) -> None:
         try:
-            self._assign_from_stored(timeout_s)
+            self._assign_from_stored(timeout_s, report)
         except KafkaException as exc:
             # The broker did not answer in time: keep reading where the reader is.
             log.warning("receipts topic %s: cannot assign (%s)", self.topic, exc)
 
-    def _assign_from_stored(self, timeout_s: float) -> None:
+    def _assign_from_stored(self, timeout_s: float, report: ReceiptReport) -> None:
         meta = self._consumer.list_topics(self.topic, timeout=timeout_s).topics.get(self.topic)
-        if meta is None or meta.error is not None:
-            return  # no receipts topic yet: nothing to read
         stored = dict(
             self._state.connection.execute(
                 "SELECT partition, next_offset FROM offsets WHERE topic = ?", (self.topic,)
             ).fetchall()
         )
+        if meta is None or meta.error is not None:
+            gone = meta is None or meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            if stored and gone:
+                # Receipts were read from it, so the broker had it: it lost its topics.
+                self._broker_lost(report, "the broker no longer has it")
+            if self._partitions:
+                self._consumer.unassign()
+                self._partitions = set()
+            return  # no receipts topic (yet): nothing to read
         starts = []
         restart = set(meta.partitions) != self._partitions
+        lost: list[str] = []
         for p in meta.partitions:
             start = stored.get(p, OFFSET_BEGINNING)
             if start != OFFSET_BEGINNING:
@@ -265,29 +409,45 @@ class ReceiptReader:
                     # The broker has the topic anew (a memory-only broker restarted):
                     # waiting for offset `start` would skip every receipt below it.
                     # Reading them all again is harmless: applying one twice is a no-op.
-                    log.warning(
-                        "receipts topic %s[%d] ends at %d, before the stored offset %d; "
-                        "reading it from the start",
-                        self.topic,
-                        p,
-                        high,
-                        start,
-                    )
+                    lost.append(f"partition {p} ends at {high}, before the stored offset {start}")
                     start = low
                     restart = True
             starts.append(TopicPartition(self.topic, p, start))
+        if lost:
+            self._broker_lost(report, "; ".join(lost))
         if restart:
             # Only then: assigning again starts each partition's fetch over, and a pass
             # shorter than that start-up would never get to a message.
             self._consumer.assign(starts)
             self._partitions = set(meta.partitions)
 
+    def _broker_lost(self, report: ReceiptReport, detail: str) -> None:
+        """The broker lost the receipts topic, and with it (a memory-only broker that
+        restarted) every batch it held: forget the stored offsets (so this is said once)
+        and make every batch without a receipt pending, to be sent again now rather than
+        after the resend timeout."""
+        outbox = Outbox(self._state)
+        dataset = self._applier.dataset
+        with self._state.transaction() as conn:
+            conn.execute("DELETE FROM offsets WHERE topic = ?", (self.topic,))
+            report.requeued = outbox.requeue(dataset=dataset)
+            waiting = len(outbox.batches(dataset=dataset, state="pending"))
+        report.broker_lost = True
+        log.warning(
+            "broker lost the receipts topic %s (%s): it has lost its topics, reading receipts "
+            "from the start and resending %d batches without a receipt now",
+            self.topic,
+            detail,
+            waiting,
+        )
+
     def poll(self, *, timeout_s: float = 5.0, max_messages: int = 500) -> ReceiptReport:
         """Apply the receipts available now (waits at most ``timeout_s`` for the first)."""
         report = ReceiptReport()
         # Checked against the stored offsets on every pass, so a topic the broker lost
-        # since the last pass is noticed.
-        self._assign(timeout_s)
+        # since the last pass is noticed. The metadata and end offsets get at least
+        # METADATA_TIMEOUT_S: a short pass must not turn a slow answer into a warning.
+        self._assign(max(timeout_s, METADATA_TIMEOUT_S), report)
         if not self._partitions:
             return report
         wait = timeout_s

@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS batch_parts (
     part_index   INTEGER NOT NULL,
     outcome      TEXT CHECK (outcome IN ('accepted', 'rejected')),
     reason_code  TEXT,
+    value_sha256 TEXT,
+    unverified_code TEXT,
+    unverified_at   TEXT,
     PRIMARY KEY (part_id, batch_id)
 );
 CREATE INDEX IF NOT EXISTS ix_batch_parts_batch ON batch_parts (batch_id);
@@ -61,6 +64,36 @@ CREATE TABLE IF NOT EXISTS refusals (
 );
 """
 
+#: Columns added since the first release, with their type: a state database created
+#: before them gets them when it is opened (``value_sha256`` is then filled lazily,
+#: see :meth:`connectors.sdk.receipts.ReceiptApplier`).
+_ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "batch_parts": (
+        ("value_sha256", "TEXT"),
+        ("unverified_code", "TEXT"),
+        ("unverified_at", "TEXT"),
+    ),
+}
+_INDEXES = ("CREATE INDEX IF NOT EXISTS ix_batch_parts_value ON batch_parts (value_sha256)",)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add what :data:`_ADDED_COLUMNS` lists, in one transaction (two processes opening
+    one old file at once must not both add a column)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table, columns in _ADDED_COLUMNS.items():
+            present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns:
+                if name not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        for statement in _INDEXES:
+            conn.execute(statement)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
 
 class StateDB:
     """An open state database; share one between the outbox and the watermark store."""
@@ -76,6 +109,7 @@ class StateDB:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.executescript(SCHEMA)
+        _migrate(conn)
         return cls(conn)
 
     @contextmanager

@@ -226,6 +226,10 @@ def _run_once(
         "refused_rows": len(report.refusals),
         "receipts_applied": receipts.applied,
         "receipts_invalid": len(receipts.invalid),
+        "receipts_unverified": [
+            {"batch_id": batch_id, "reason_code": code} for batch_id, code in receipts.unverified
+        ],
+        "broker_lost": receipts.broker_lost,
         "batches_settled": len(receipts.settled),
         "batches_resent": len(resent),
         "stopped": stop.is_set(),
@@ -290,6 +294,7 @@ def run(
                 dataset=w.config.dataset,
                 clock=_now,
                 max_skew=timedelta(seconds=cli.settings.envelope.max_clock_skew_s),
+                signing_key_id=signer.key_id,
             )
             reader = ReceiptReader(
                 state, topic=receipt_topic(w.config.agency), consumer_config=kafka, applier=applier
@@ -327,8 +332,8 @@ def resend(
         [], "--batch", help="A batch id from `connector status` (repeat for several)."
     ),
 ) -> None:
-    """Send batches again now, byte for byte from the outbox, without waiting for
-    `resend_after_s` (the hub deduplicates by batch id)."""
+    """Send batches again now from the outbox, signed with the current key, without
+    waiting for `resend_after_s` (the hub deduplicates by batch id)."""
     if every == bool(batch):
         raise typer.BadParameter("give either --all or --batch ID")
     cli = get_context(ctx)
@@ -363,6 +368,15 @@ def _render_run(data: dict[str, Any]) -> Callable[[Console], None]:
             f"{data['receipts_applied']}, settled {data['batches_settled']}, "
             f"resent {data['batches_resent']}" + ("; stopped on request" if data["stopped"] else "")
         )
+        if data["broker_lost"]:
+            c.print("  the broker had lost its topics: every batch without a receipt was resent")
+        for item in data["receipts_unverified"]:
+            c.print(
+                f"  batch {item['batch_id']}: the hub could not verify this message: "
+                f"{item['reason_code']}",
+                style="yellow",
+                markup=False,
+            )
 
     return render
 
@@ -396,6 +410,7 @@ def status(ctx: typer.Context, config: Path = CONFIG) -> None:
     state = StateDB.open(cfg.state_db_path)
     try:
         held = Outbox(state).batches(dataset=cfg.dataset)
+        unverified = Outbox(state).unverified(dataset=cfg.dataset)
         counts = Counter(b.state for b in held)
         mark = WatermarkStore(state).get(cfg.dataset)
         refused = state.connection.execute(
@@ -419,6 +434,16 @@ def status(ctx: typer.Context, config: Path = CONFIG) -> None:
         "records": sum(b.record_count for b in held),
         "refused_rows": int(refused),
         "rejected": rejected,
+        "unverified": [
+            {
+                "batch_id": u.batch_id,
+                "part": u.part_index,
+                "reason_code": u.reason_code,
+                "at": u.noted_at.isoformat(),
+                "message": f"the hub could not verify this message: {u.reason_code}",
+            }
+            for u in unverified
+        ],
         "watermark": None if mark is None else {"value": str(mark.value), "key": str(mark.key)},
     }
 
@@ -434,5 +459,12 @@ def status(ctx: typer.Context, config: Path = CONFIG) -> None:
             rows = r["rows"]
             shown = ", ".join(rows[:10]) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
             c.print(f"  rejected {r['batch_id']}: {r['reason_code']}; rows {shown or 'none named'}")
+        for u in unverified:
+            c.print(
+                f"  waiting {u.batch_id} (part {u.part_index}): the hub could not verify this "
+                f"message: {u.reason_code} ({u.noted_at:%Y-%m-%d %H:%M}); it is sent again, "
+                "signed with the connector's current key",
+                markup=False,
+            )
 
     cli.emit(data, render)

@@ -5,8 +5,9 @@ the real broker (a fresh topic per test):
 (b) a run that dies after k batches (once between delivery and the watermark commit,
     once with the broker failing a delivery) resumes from its watermark: every source
     row is published exactly once, in batches with the ids of an uninterrupted run;
-(c) batches without a receipt are sent again after the timeout, byte for byte, and a
-    rejection receipt reaches `connector status` with its reason code and rows;
+(c) batches without a receipt are sent again after the timeout (the stored parts, signed
+    anew at the resend), and a rejection receipt reaches `connector status` with its
+    reason code and rows;
 (d) no byte produced — messages on the broker, the outbox and state files — holds a
     name, national ID, NIS number or date of birth of the nation's truth.
 
@@ -37,7 +38,7 @@ from hub_api.cli import app
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
 from schemas.catalog import Catalog
-from schemas.envelope import Message
+from schemas.envelope import Message, parse_headers
 from schemas.receipts import HUB_AGENCY, Receipt, seal_receipt
 from schemas.signing import Signer
 from tests.connectors.agencies.deployment import agency_config_files
@@ -51,6 +52,7 @@ from tests.connectors.contract.harness import (
     Crash,
     Deployment,
     Secrets,
+    content_bytes,
     count_rows,
     date_formats,
     envelope_id,
@@ -257,7 +259,7 @@ def hub_receipts(reference: Reference, rejected_batch: str) -> list[Message]:
     return out
 
 
-def test_unanswered_batches_are_resent_unchanged_and_rejections_reach_status(
+def test_unanswered_batches_are_resent_signed_anew_and_rejections_reach_status(
     reference: Reference,
     tmp_path: Path,
     kafka_bootstrap: str,
@@ -280,7 +282,12 @@ def test_unanswered_batches_are_resent_unchanged_and_rejections_reach_status(
         )
         assert resent == reference.outbox_ids
         again = read_topic(kafka_bootstrap, topic)
-        assert [message_bytes(m) for m in again] == [message_bytes(m) for m in reference.messages]
+        # The stored parts, signed anew at the resend (the connector's clock).
+        assert [content_bytes(m) for m in again] == [content_bytes(m) for m in reference.messages]
+        assert {parse_headers(m.headers).producer_time for m in again} == {NOW + timeout}
+        assert len(open_all(again, catalog=Catalog.load())) == sum(
+            parse_headers(m.headers).record_count for m in reference.messages
+        )
 
         rejected = reference.outbox_ids[0]
         sender.send(receipts_topic, hub_receipts(reference, rejected))

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 
@@ -25,7 +27,7 @@ from governance.keys.material import encrypted_private_pem, key_id_for
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
 from schemas.catalog import Catalog
-from schemas.envelope import Message, open_batch
+from schemas.envelope import Message, open_batch, parse_headers
 from schemas.signing import Signer
 from tests.connectors.sdk.kafka_helpers import read_all
 from tests.schemas.samples import sample_record, sample_records
@@ -146,7 +148,35 @@ class RecordingSender:
         self.calls.append(list(messages))
 
 
-def test_failed_delivery_leaves_the_batch_pending_and_a_retry_sends_the_same_bytes(
+RESIGNED = {"lmis-producer-time", "lmis-key-id", "lmis-signature"}
+
+
+def assert_resigned(
+    sent: Sequence[Message], original: Sequence[Message], signer: Signer, at: datetime
+) -> None:
+    """``sent`` are ``original``'s parts (key, value, batch ids, part structure), signed
+    by ``signer`` at ``at`` and verifying with its key."""
+    assert len(sent) == len(original)
+    for new, old in zip(sent, original, strict=True):
+        assert (new.key, new.value) == (old.key, old.value)
+        assert [n for n, _ in new.headers] == [n for n, _ in old.headers]
+        kept = [(n, v) for n, v in new.headers if n not in RESIGNED]
+        assert kept == [(n, v) for n, v in old.headers if n not in RESIGNED]
+        headers = parse_headers(new.headers)
+        assert headers.key_id == signer.key_id
+        assert headers.producer_time == at
+        opened = open_batch(
+            new.value,
+            new.headers,
+            catalog=CATALOG,
+            public_key_for=lambda kid: signer.public_key() if kid == signer.key_id else None,
+            now=at,
+            max_skew=timedelta(seconds=5),
+        )
+        assert opened.headers.batch_id == parse_headers(old.headers).batch_id
+
+
+def test_failed_delivery_leaves_the_batch_pending_and_a_retry_sends_it_signed_anew(
     state: StateDB, signer: Signer
 ) -> None:
     batch = make_batch(5)
@@ -165,11 +195,13 @@ def test_failed_delivery_leaves_the_batch_pending_and_a_retry_sends_the_same_byt
         signer=signer,
         state=state,
         sender=later,
-        clock=lambda: NOW + timedelta(hours=1),  # a new signature time would change bytes
+        clock=lambda: NOW + timedelta(hours=1),
     )
     pub(batch)
-    assert later.calls == failing.calls
-    assert Outbox(state).get(batch.batch_id).state == "sent"
+    assert_resigned(later.calls[0], failing.calls[0], signer, NOW + timedelta(hours=1))
+    held = Outbox(state).get(batch.batch_id)
+    assert held.state == "sent"
+    assert unpack_messages(held.payload, held.headers) == later.calls[0]  # as last sent
 
 
 def test_pack_unpack_roundtrip(signer: Signer) -> None:
@@ -221,8 +253,8 @@ def test_optional_fields_the_mapping_lacks_are_sealed_as_null(
 
 def test_a_sender_recovers_from_a_broker_that_lost_its_state(restartable_broker) -> None:
     """The idempotent producer's id is unknown to a restarted memory-only broker, which
-    then never acknowledges it: the send fails at its timeout, and the next send (a new
-    producer) is delivered."""
+    then never acknowledges it. The producer reported losing every broker, so the next
+    send goes through a new producer at once, rather than failing at its timeout."""
     bootstrap = restartable_broker.bootstrap
     sender = KafkaSender(
         librdkafka_config(KafkaSettings(bootstrap_servers=bootstrap)), timeout_s=3.0
@@ -230,9 +262,9 @@ def test_a_sender_recovers_from_a_broker_that_lost_its_state(restartable_broker)
     try:
         sender.send("lmis.test.sender", [Message(b"k", b"before", [])])
         restartable_broker.restart()
-        with pytest.raises(PublishFailed, match="not delivered"):
-            sender.send("lmis.test.sender", [Message(b"k", b"lost", [])])
+        sender.send("lmis.test.sender", [Message(b"k", b"lost", [])])
         sender.send("lmis.test.sender", [Message(b"k", b"after", [])])
+        assert sender.renewals == 1
     finally:
         sender.close()
     # The restarted broker created the topic anew, with its default partition count.
@@ -243,4 +275,88 @@ def test_a_sender_recovers_from_a_broker_that_lost_its_state(restartable_broker)
         values = [m.value() for m in consumer.consume(10, timeout=5) if m.error() is None]
     finally:
         consumer.close()
-    assert values == [b"after"]
+    assert values == [b"lost", b"after"]
+
+
+HEADERS = [("lmis-test", b"1")]
+
+
+class BrokenProducer:
+    """A real confluent producer whose flushes fail as librdkafka's fatal errors do
+    (``KafkaError{FATAL, UNKNOWN_PRODUCER_ID}`` raised from ``flush``, seen as
+    ``SystemError`` or ``KafkaException``), or report one through the error callback."""
+
+    def __init__(self, config: dict[str, Any], failure: str | None) -> None:
+        self._inner = Producer(config)
+        self._error_cb = config["error_cb"]
+        self._failure = failure
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def flush(self, timeout: float = -1) -> int:
+        fatal = KafkaError(KafkaError._FATAL, "UNKNOWN_PRODUCER_ID", fatal=True)
+        if self._failure == "SystemError":
+            raise SystemError("<built-in method flush> returned a result with an exception set")
+        if self._failure == "KafkaException":
+            raise KafkaException(fatal)
+        if self._failure == "error_cb":
+            self._error_cb(fatal)
+            return 1  # the message is held, never reported
+        return int(self._inner.flush(timeout))
+
+
+def broken_then_sound(failure: str) -> tuple[list[BrokenProducer], Callable[..., Any]]:
+    made: list[BrokenProducer] = []
+
+    def factory(config: dict[str, Any]) -> BrokenProducer:
+        made.append(BrokenProducer(config, failure if not made else None))
+        return made[-1]
+
+    return made, factory
+
+
+@pytest.mark.parametrize("failure", ["SystemError", "KafkaException", "error_cb"])
+def test_a_fatal_producer_error_replaces_the_producer(
+    failure: str, kafka_bootstrap: str, topic_factory: Callable[..., str]
+) -> None:
+    topic = topic_factory("lmis.test.fatal")
+    made, factory = broken_then_sound(failure)
+    sender = KafkaSender(
+        librdkafka_config(KafkaSettings(bootstrap_servers=kafka_bootstrap)),
+        producer_factory=factory,
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(PublishFailed, match="failed"):
+            sender.send(topic, [Message(b"k", b"refused", HEADERS)])
+        assert time.monotonic() - started < 5  # not the 30 s delivery timeout
+        assert len(made) == 2  # replaced at once
+        sender.send(topic, [Message(b"k", b"delivered", HEADERS)])
+    finally:
+        sender.close()
+    values = [m.value for m in read_all(kafka_bootstrap, topic, 2, timeout_s=1)]
+    # The failed send's message may or may not have left before its producer was purged
+    # (the outbox keeps the batch and the hub deduplicates by batch id).
+    assert values in ([b"delivered"], [b"refused", b"delivered"])
+
+
+def test_a_fatal_error_reported_between_sends_replaces_the_producer_first(
+    kafka_bootstrap: str, topic_factory: Callable[..., str]
+) -> None:
+    topic = topic_factory("lmis.test.fatal")
+    made, factory = broken_then_sound("none")
+    sender = KafkaSender(
+        librdkafka_config(KafkaSettings(bootstrap_servers=kafka_bootstrap)),
+        producer_factory=factory,
+    )
+    try:
+        sender.send(topic, [Message(b"k", b"one", HEADERS)])
+        made[0]._error_cb(KafkaError(KafkaError._FATAL, "UNKNOWN_PRODUCER_ID", fatal=True))
+        sender.send(topic, [Message(b"k", b"two", HEADERS)])
+        assert (len(made), sender.renewals) == (2, 1)
+        sender.send(topic, [Message(b"k", b"three", HEADERS)])
+        assert len(made) == 2  # a sound producer is kept
+    finally:
+        sender.close()
+    assert [m.value for m in read_all(kafka_bootstrap, topic, 3)] == [b"one", b"two", b"three"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -23,9 +24,10 @@ from governance.keys.material import key_id_for, public_pem
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
 from schemas.envelope import Message, parse_headers
-from schemas.receipts import Receipt, seal_receipt
+from schemas.receipts import UNVERIFIED_REASONS, Receipt, seal_receipt
 from schemas.signing import Signer
 from tests.connectors.sdk.test_publisher import CATALOG, NOW, SCHEMA, make_batch
+from tests.fixtures.kafka import Broker
 
 HUB = Ed25519PrivateKey.generate()
 HUB_SIGNER = Signer(key_id_for("hub", HUB.public_key()), HUB)
@@ -183,7 +185,10 @@ def test_reader_applies_receipts_from_the_broker_and_resumes_from_its_offset(
     assert (second.applied, second.settled) == (1, [batches[2].batch_id])  # not re-read
 
 
-def test_resend_due_sends_unacknowledged_batches_unchanged(state: StateDB, signer: Signer) -> None:
+def test_resend_due_sends_unacknowledged_batches_past_the_timeout(
+    state: StateDB, signer: Signer
+) -> None:
+    # Signed anew at each send: with the same key and clock, the same bytes.
     sender = RecordingSender()
     pub = make_publisher(state, signer, sender)
     done, waiting = make_batch(3, "a"), make_batch(3, "b")
@@ -230,7 +235,11 @@ def test_equal_records_of_two_source_batches_get_their_own_ids_and_receipts(
 
 
 def test_reader_reads_from_the_start_when_its_offset_is_beyond_the_topic(
-    kafka_bootstrap: str, topic_factory: Callable[..., str], state: StateDB, signer: Signer
+    kafka_bootstrap: str,
+    topic_factory: Callable[..., str],
+    state: StateDB,
+    signer: Signer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A restarted memory-only broker has the receipts topic anew, shorter than the
     # offset the connector kept: the receipts there are read, not skipped to the end.
@@ -247,9 +256,14 @@ def test_reader_reads_from_the_start_when_its_offset_is_beyond_the_topic(
     producer.close()
     config = librdkafka_config(KafkaSettings(bootstrap_servers=kafka_bootstrap))
     reader = ReceiptReader(state, topic=topic, consumer_config=config, applier=applier(state))
-    report = reader.poll(timeout_s=10)
+    with caplog.at_level("WARNING", logger="connectors.sdk.receipts"):
+        report = reader.poll(timeout_s=10)
+        again = reader.poll(timeout_s=0.5)
     reader.close()
     assert report.settled == [batch.batch_id]
+    # Said once, and every batch without a receipt was made pending at once.
+    assert (report.broker_lost, report.requeued, again.broker_lost) == (True, 1, False)
+    assert [r.getMessage()[:33] for r in caplog.records] == ["broker lost the receipts topic lm"]
 
 
 def test_short_polls_one_after_another_still_read_the_receipts(
@@ -311,3 +325,138 @@ def test_receipts_for_a_sibling_connector_are_counted_not_reported_unknown(
     anyone = ReceiptReport()
     applier(state).apply_message(sibling.value, sibling.headers, anyone)  # dataset not given
     assert (anyone.other_datasets, anyone.unknown) == (0, ["e" * 64])
+
+
+def unverified(name: str, reason: str) -> Receipt:
+    """The hub's rejection of a message it could not verify, naming ``name``."""
+    return replace(receipt(name, "rejected", reason), records_received=0, records_rejected=0)
+
+
+def test_a_rejection_the_hub_could_not_verify_never_settles_a_batch(
+    state: StateDB, signer: Signer
+) -> None:
+    # A forged message claiming a genuine batch's id: the hub's rejection must not mark
+    # the genuine batch rejected, whichever id it names.
+    sender = RecordingSender()
+    batch = make_batch(3, "g")
+    make_publisher(state, signer, sender)(batch)
+    (part,) = part_ids(sender)
+    own = applier(state)
+    report = ReceiptReport()
+    for reason in sorted(UNVERIFIED_REASONS):
+        message = sealed(unverified(part, reason))
+        own.apply_message(message.value, message.headers, report)
+    assert (report.applied, report.settled, report.unverified) == (0, [], [])
+    assert report.unverified_other == len(UNVERIFIED_REASONS)
+    assert Outbox(state).get(batch.batch_id).state == "sent"
+    # Its own receipt still settles it.
+    assert own.apply(receipt(part)) == [batch.batch_id]
+
+
+def test_a_message_of_ours_the_hub_could_not_verify_is_noted_and_sent_again(
+    state: StateDB, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender = RecordingSender()
+    batch = make_batch(3, "h")
+    pub = make_publisher(state, signer, sender)
+    pub(batch)
+    digest = hashlib.sha256(sender.calls[0][0].value).hexdigest()
+    own = replace_applier(state, signing_key_id=signer.key_id)
+    report = ReceiptReport()
+    message = sealed(unverified(digest, "envelope.bad_signature"))
+    with caplog.at_level("WARNING", logger="connectors.sdk.receipts"):
+        own.apply_message(message.value, message.headers, report)
+    assert report.unverified == [(batch.batch_id, "envelope.bad_signature")]
+    assert report.settled == [] and report.unverified_other == 0
+    held = Outbox(state).get(batch.batch_id)
+    assert held.state == "pending"  # sent again at the next pass, not after the timeout
+    (note,) = Outbox(state).unverified(dataset="trainee")
+    assert (note.batch_id, note.part_index, note.reason_code) == (
+        batch.batch_id,
+        0,
+        "envelope.bad_signature",
+    )
+    assert "the hub could not verify this message: envelope.bad_signature" in caplog.text
+    assert resend_due(pub, state, now=NOW, timeout=timedelta(minutes=10)) == [batch.batch_id]
+
+
+def test_a_key_refusal_asks_for_the_current_key_and_resends_once_it_changed(
+    state: StateDB, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender = RecordingSender()
+    batch = make_batch(3, "i")
+    make_publisher(state, signer, sender)(batch)
+    digest = hashlib.sha256(sender.calls[0][0].value).hexdigest()
+    message = sealed(unverified(digest, "key.revoked"))
+    report = ReceiptReport()
+    with caplog.at_level("ERROR", logger="connectors.sdk.receipts"):
+        replace_applier(state, signing_key_id=signer.key_id).apply_message(
+            message.value, message.headers, report
+        )
+    assert report.unverified == [(batch.batch_id, "key.revoked")]
+    # Sent again with the same key it would be refused again: the operator must act.
+    assert Outbox(state).get(batch.batch_id).state == "sent"
+    (error,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "install the agency's current signing key" in error.getMessage()
+    # Restarted with the agency's new key: the refused part goes out again at once.
+    replace_applier(state, signing_key_id="tvet-new-key").apply_message(
+        message.value, message.headers, ReceiptReport()
+    )
+    assert Outbox(state).get(batch.batch_id).state == "pending"
+
+
+def test_parts_stored_before_value_digests_are_found_too(state: StateDB, signer: Signer) -> None:
+    sender = RecordingSender()
+    batch = make_batch(3, "j")
+    make_publisher(state, signer, sender)(batch)
+    with state.transaction() as conn:
+        conn.execute("UPDATE batch_parts SET value_sha256 = NULL")  # an older state file
+    digest = hashlib.sha256(sender.calls[0][0].value).hexdigest()
+    noted = applier(state).note_unverified(unverified(digest, "envelope.stale"))
+    assert noted == [(batch.batch_id, "envelope.stale")]
+
+
+def replace_applier(state: StateDB, *, signing_key_id: str) -> ReceiptApplier:
+    return ReceiptApplier(
+        state,
+        catalog=CATALOG,
+        hub_keys=[HUB.public_key()],
+        agency="tvet",
+        dataset="trainee",
+        clock=lambda: NOW,
+        max_skew=timedelta(minutes=5),
+        signing_key_id=signing_key_id,
+    )
+
+
+def test_a_broker_that_lost_its_topics_gets_every_unanswered_batch_at_once(
+    restartable_broker: Broker, state: StateDB, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender = RecordingSender()
+    pub = make_publisher(state, signer, sender)
+    batches = [make_batch(3, tag) for tag in "klm"]
+    pids = []
+    for b in batches:
+        pub(b)
+        pids.extend(part_ids(sender))
+    topic = "lmis.receipts.tvet"
+    config = librdkafka_config(KafkaSettings(bootstrap_servers=restartable_broker.bootstrap))
+    hub = KafkaSender(config, timeout_s=5)
+    hub.send(topic, [sealed(receipt(pids[0]))])
+    hub.close()
+    reader = ReceiptReader(state, topic=topic, consumer_config=config, applier=applier(state))
+    try:
+        assert reader.poll(timeout_s=5).settled == [batches[0].batch_id]
+        restartable_broker.restart()  # every topic, offset and message is gone
+        with caplog.at_level("WARNING", logger="connectors.sdk.receipts"):
+            passes = [reader.poll(timeout_s=1) for _ in range(3)]
+    finally:
+        reader.close()
+    assert [p.broker_lost for p in passes] == [True, False, False]
+    lost = [r.getMessage() for r in caplog.records if "broker lost" in r.getMessage()]
+    assert len(lost) == 1 and "resending 2 batches" in lost[0]
+    assert [r for r in caplog.records if "broker lost" not in r.getMessage()] == []
+    waiting = [b.batch_id for b in batches[1:]]
+    assert [b.batch_id for b in Outbox(state).batches(state="pending")] == waiting
+    # Sent again in this pass, not after resend_after_s.
+    assert resend_due(pub, state, now=NOW, timeout=timedelta(minutes=10)) == waiting
