@@ -8,8 +8,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from governance.agreements.diff import diff as agreement_diff
 from governance.agreements.document import load_yaml
 from governance.agreements.models import Agreement
 from governance.agreements.services import AgreementService, document_of
@@ -241,6 +243,34 @@ def late(
             ),
         ),
     )
+
+
+@app.command()
+def diff(
+    ctx: typer.Context,
+    agreement_id: str,
+    old: int = typer.Argument(..., help="The earlier version."),
+    new: int = typer.Argument(..., help="The later version."),
+) -> None:
+    """What changed between two versions: datasets, fields, purposes, dates, parties."""
+    cli = get_context(ctx)
+    with governance(cli, None) as gov:
+        before = document_of(gov.agreements.get(agreement_id, old))
+        after = document_of(gov.agreements.get(agreement_id, new))
+    changes = agreement_diff(before, after)
+    data = {
+        "id": agreement_id,
+        "from": old,
+        "to": new,
+        "changes": [c.as_dict() for c in changes],
+    }
+
+    def draw(console: Console) -> None:
+        console.print(f"{agreement_id} v{old} -> v{new}: {len(changes)} change(s)")
+        for change in changes:
+            console.print(f"  {escape(change.describe())}")
+
+    cli.emit(data, draw)
 
 
 @app.command()

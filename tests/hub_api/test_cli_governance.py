@@ -182,6 +182,11 @@ def test_the_workflow_in_text_mode_prints_no_traceback(tmp_path: Path) -> None:
         assert f"nis-lmis-2026 v1 is now {state}" in out
     text("agreements", "list")
     text("agreements", "show", "nis-lmis-2026")
+    amended = tmp_path / "amended.yaml"
+    amended.write_text(EXAMPLE.read_text().replace("retention_days: 2555", "retention_days: 1825"))
+    text("agreements", "create", str(amended), "--amend")
+    out = text("agreements", "diff", "nis-lmis-2026", "1", "2")
+    assert "1 change(s)" in out and "retention_days: 2555 -> 1825" in out
     text("audit", "checkpoint")
     text("audit", "verify")
     text("audit", "tail", "-n", "3")

@@ -10,6 +10,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from governance.agreements.diff import diff
 from governance.agreements.document import canonical_bytes, load_yaml, parse_document
 from governance.errors import AgreementInvalid
 from tests.governance.agreements.factories import EXAMPLE, example_data, make_doc
@@ -75,3 +76,25 @@ def test_broken_yaml_is_reported(tmp_path: Path) -> None:
     file.write_text("id: [unclosed")
     with pytest.raises(AgreementInvalid, match="not valid YAML"):
         load_yaml(file)
+
+
+def test_diff_names_each_changed_term() -> None:
+    old = make_doc()
+    data = old.model_dump(mode="json")
+    data["datasets"]["contributions"]["fields"].append("occupation_isco08")
+    data["datasets"]["contributions"]["periodicity"] = "quarterly"
+    data["valid_until"] = "2029-12-31"
+    del data["datasets"]["insured_persons"]
+    new = make_doc(**{k: v for k, v in data.items() if k != "version"}, version=2)
+    changes = {c.term: c for c in diff(old, new)}
+    assert set(changes) == {
+        "datasets.contributions.fields",
+        "datasets.contributions.periodicity",
+        "datasets.insured_persons",
+        "valid_until",
+    }
+    assert changes["datasets.contributions.fields"].describe() == (
+        "datasets.contributions.fields: +occupation_isco08"
+    )
+    assert changes["datasets.insured_persons"].after is None
+    assert diff(old, old) == []
