@@ -7,6 +7,7 @@ from types import FrameType
 
 import typer
 from confluent_kafka import Consumer, Producer
+from rich.markup import escape
 from sqlalchemy.orm import Session
 
 from governance.db import make_engine, migrate
@@ -49,7 +50,8 @@ def run_command(
         counts[outcome.status] += 1
         if not cli.json_output:
             detail = f" [{outcome.reason_code}]" if outcome.reason_code else ""
-            cli.err_console.print(f"{outcome.status} {outcome.batch_id[:16]}{detail}")
+            # escape: rich would read "[ingest.wrong_topic]" as markup and drop it
+            cli.err_console.print(escape(f"{outcome.status} {outcome.batch_id}{detail}"))
 
     consumer = Consumer(librdkafka_group_config(settings.kafka, group))
     producer = Producer(librdkafka_config(settings.kafka))

@@ -197,6 +197,12 @@ def replay_command(
                 r["id"], r["outcome"], r["reason_code"] or "", str(r["snapshot_id"] or "")
             )
         console.print(table)
-        console.print(f"replayed {len(results)} message(s)")
+        landed = sum(1 for r in results if r["outcome"] != "quarantined")
+        console.print(
+            f"replayed {len(results)} message(s): {landed} landed, "
+            f"{len(results) - landed} still quarantined"
+        )
 
     cli.emit(results, render)
+    if any(r["outcome"] == "quarantined" for r in results):
+        raise typer.Exit(1)  # something is still refused: not a success

@@ -104,7 +104,7 @@ def test_quarantine_commands_at_top_level_and_replay(tmp_path: Path) -> None:
     nothing = cli("quarantine", "replay")
     assert getattr(nothing.exception, "code", None) == "config.invalid"
     replayed = cli("quarantine", "replay", "--reason", "envelope.bad_framing", "--no-send")
-    assert replayed.exit_code == 0, replayed.output
+    assert replayed.exit_code == 1, replayed.output  # it stayed quarantined: not a success
     (result,) = json.loads(replayed.stdout)
     # Still refused (now with the full envelope checks: the headers are missing).
     assert result["id"] == qid and result["outcome"] == "quarantined"
@@ -118,6 +118,10 @@ def test_quarantine_commands_at_top_level_and_replay(tmp_path: Path) -> None:
     assert shown["reason_code"] == "envelope.missing_header"
     tags = json.loads(cli("audit", "search", "--tag", "quarantine:replay").stdout)
     assert len(tags) == 1
+    text = runner.invoke(app, ["quarantine", "replay", qid, "--no-send"], env=env)
+    assert text.exit_code == 1
+    assert "0 landed, 1 still quarantined" in text.output
+    assert "envelope.missing_header" in text.output
 
 
 def test_lake_retention_on_an_empty_lake(tmp_path: Path) -> None:
