@@ -12,6 +12,8 @@ TAGS: dict[str, str] = {
     "key:register": "an agency public key was registered",
     "key:rotate": "a new key superseded an agency's previous key",
     "key:revoke": "a key was revoked (reason in details)",
+    "key:link_handover": "a linkage key sealed to an agency's key was handed over (the hub "
+    "records the file's SHA-256 and labels; it never sees the key)",
     "secret:create": "a hub secret (signing key, pseudonymisation key) version was created",
     "secret:rotate": "a hub secret was rotated to a new version",
     "agreement:create": "a data-sharing agreement version was loaded as a draft",

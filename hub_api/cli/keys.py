@@ -8,11 +8,20 @@ from typing import Any
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
+from connectors.sdk.handover import SealedLinkKey, open_link_key, seal_link_key
+from connectors.sdk.linkkey import LinkKey, load_link_key, write_link_key_file
 from governance.errors import KeyInvalid
-from governance.keys.material import encrypted_private_pem, key_id_for, public_pem
+from governance.keys.material import (
+    encrypted_private_pem,
+    key_id_for,
+    load_private_pem,
+    load_public_pem,
+    public_pem,
+)
 from governance.keys.models import AgencyKey
 from hub_api.cli.context import get_context
 from hub_api.cli.governance_wiring import ACTOR_OPTION, governance, parse_instant
@@ -71,8 +80,15 @@ def generate(
     private = Ed25519PrivateKey.generate()
     key_id = key_id_for(agency, private.public_key())
     out.mkdir(parents=True, exist_ok=True)
-    private_path = out / f"{key_id}.key.pem"
-    public_path = out / f"{key_id}.pub.pem"
+    # The names the connector configs expect (signing_key_file: …/<agency>.key.pem).
+    private_path = out / f"{agency}.key.pem"
+    public_path = out / f"{agency}.pub.pem"
+    for existing in (private_path, public_path):
+        if existing.exists():
+            raise ConfigurationError(
+                f"{existing} exists; keep the current key and write the new pair to another "
+                f"folder (--out), then register it with `keys rotate`"
+            )
     private_path.touch(mode=0o600, exist_ok=False)
     private_path.write_bytes(encrypted_private_pem(private, passphrase))
     public_path.write_text(public_pem(private.public_key()), encoding="ascii")
@@ -199,3 +215,163 @@ def rotate_hub(
             version = store.rotate_pseudonymisation_key(actor=gov.actor).version
     data = {"secret": which, "version": version}
     cli.emit(data, lambda c: c.print(f"{which} key is now version {version}"))
+
+
+@app.command("export-hub-public")
+def export_hub_public(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., help="File to write (hub_public_key_file of the configs)."),
+) -> None:
+    """Write the hub's receipt-signing public key, which every agency's connector needs."""
+    cli = get_context(ctx)
+    with governance(cli, None) as gov:
+        hub = gov.secrets().hub_signing_key()
+        key_id, pem = hub.key_id, public_pem(hub.private_key.public_key())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(pem, encoding="ascii")
+    data = {"key_id": key_id, "public_key": str(out)}
+    cli.emit(data, lambda c: c.print(f"hub public key {key_id} written to {out}"))
+
+
+# The linkage key K_link: made by a custodian, sealed to each agency, never at the hub.
+
+
+def _link_passphrase(path: Path | None, *, confirm: bool) -> SecretStr:
+    return SecretStr(read_passphrase(path, confirm=confirm).decode("utf-8"))
+
+
+@app.command("link-generate")
+def link_generate(
+    ctx: typer.Context,
+    key_id: str = typer.Option(..., help="Id of the new linkage key, e.g. link-2027-01."),
+    out: Path = typer.Option(..., help="File for the custodian's encrypted copy."),
+    passphrase_file: Path | None = typer.Option(
+        None, help="File whose first line is the passphrase of the copy; default: prompt."
+    ),
+) -> None:
+    """The key custodian makes a new linkage key K_link (never run this at the hub)."""
+    cli = get_context(ctx)
+    if out.exists():
+        raise ConfigurationError(f"{out} exists; a linkage key is never overwritten")
+    passphrase = _link_passphrase(passphrase_file, confirm=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_link_key_file(out, LinkKey.generate(key_id=key_id), passphrase)
+    data = {"link_key_id": key_id, "file": str(out)}
+    cli.emit(data, lambda c: c.print(f"linkage key {key_id} written (encrypted) to {out}"))
+
+
+@app.command("link-seal")
+def link_seal(
+    ctx: typer.Context,
+    link_key: Path = typer.Option(..., help="The custodian's encrypted linkage-key file."),
+    agency: str = typer.Option(..., help="The agency the copy is for."),
+    public_key: Path = typer.Option(..., help="That agency's registered public key (PEM)."),
+    out: Path = typer.Option(..., help="File for the sealed copy, to hand to the agency."),
+    passphrase_file: Path | None = typer.Option(
+        None, help="Passphrase of the custodian's copy (first line); default: prompt."
+    ),
+) -> None:
+    """Seal the linkage key to one agency: only that agency's private key opens it."""
+    cli = get_context(ctx)
+    key = load_link_key(link_key, _link_passphrase(passphrase_file, confirm=False))
+    recipient = load_public_pem(_read_pem(public_key), where=str(public_key))
+    sealed = seal_link_key(
+        key,
+        agency=agency,
+        recipient_key_id=key_id_for(agency, recipient),
+        recipient=recipient,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(sealed.to_bytes())
+    data = {
+        "agency": agency,
+        "recipient_key_id": sealed.recipient_key_id,
+        "link_key_id": sealed.link_key_id,
+        "file": str(out),
+        "sha256": sealed.digest,
+    }
+    cli.emit(
+        data,
+        lambda c: c.print(
+            f"linkage key {data['link_key_id']} sealed to {agency} "
+            f"({data['recipient_key_id']}) in {out}\n  sha256 {data['sha256']}\n"
+            f"  at the hub: lmis-hub keys link-handover {out.name}"
+        ),
+    )
+
+
+@app.command("link-open")
+def link_open(
+    ctx: typer.Context,
+    sealed_file: Path = typer.Argument(..., help="The sealed copy from the custodian."),
+    signing_key: Path = typer.Option(..., help="The agency's encrypted private key (PEM)."),
+    out: Path = typer.Option(..., help="Linkage-key file to write (tokenise.link_key_file)."),
+    passphrase_file: Path | None = typer.Option(
+        None, help="Passphrase of the signing key (first line); default: prompt."
+    ),
+    link_passphrase_file: Path | None = typer.Option(
+        None,
+        help="Passphrase for the new linkage-key file (HUB_CONNECTOR__LINK_KEY_PASSPHRASE "
+        "at run time); default: prompt.",
+    ),
+) -> None:
+    """The agency opens its sealed copy and stores it encrypted for its connectors."""
+    cli = get_context(ctx)
+    if out.exists():
+        raise ConfigurationError(f"{out} exists; move it away before installing a new key")
+    sealed = _read_sealed(sealed_file)
+    passphrase = read_passphrase(passphrase_file, confirm=False)
+    private = load_private_pem(signing_key.read_bytes(), passphrase, where=str(signing_key))
+    key = open_link_key(sealed, private, where=str(sealed_file))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_link_key_file(out, key, _link_passphrase(link_passphrase_file, confirm=True))
+    data = {"agency": sealed.agency, "link_key_id": key.key_id, "file": str(out)}
+    cli.emit(data, lambda c: c.print(f"linkage key {key.key_id} installed (encrypted) in {out}"))
+
+
+@app.command("link-handover")
+def link_handover(
+    ctx: typer.Context,
+    sealed_file: Path = typer.Argument(..., help="The sealed copy (the hub cannot open it)."),
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Record in the hub's audit log that a sealed linkage key was handed to an agency."""
+    cli = get_context(ctx)
+    sealed = _read_sealed(sealed_file)
+    with governance(cli, actor) as gov:
+        status = gov.keys.status(sealed.recipient_key_id)
+        if status.agency != sealed.agency:
+            raise KeyInvalid(
+                f"{sealed_file}: sealed to key {sealed.recipient_key_id} of {status.agency}, "
+                f"not of {sealed.agency}"
+            )
+        if status.state_at(gov.keys.clock()) != "valid":
+            raise KeyInvalid(
+                f"{sealed_file}: sealed to key {sealed.recipient_key_id}, which is "
+                f"{status.state_at(gov.keys.clock())}; seal a copy to the agency's current key"
+            )
+        gov.keys.audit.record(
+            "key:link_handover",
+            gov.actor,
+            f"agency:{sealed.agency}",
+            {
+                "link_key_id": sealed.link_key_id,
+                "recipient_key_id": sealed.recipient_key_id,
+                "sha256": sealed.digest,
+            },
+        )
+    data = {"agency": sealed.agency, "link_key_id": sealed.link_key_id, "sha256": sealed.digest}
+    cli.emit(
+        data,
+        lambda c: c.print(
+            f"recorded: linkage key {data['link_key_id']} handed to {data['agency']}"
+        ),
+    )
+
+
+def _read_sealed(path: Path) -> SealedLinkKey:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from exc
+    return SealedLinkKey.from_bytes(data, where=str(path))
