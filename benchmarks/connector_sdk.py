@@ -50,8 +50,6 @@ CONFIG = {
             "given_name": "first_name",
             "family_name": "surname",
             "dob": "dob",
-            "sex": "gender",
-            "region": "parish",
             "person_ref": "trainee_no",
         },
         "code_tables": {

@@ -23,6 +23,7 @@ from typing import Any
 import fastavro
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from lmis_hub.tokens import ARRAY_TOKEN_KINDS
 from schemas.catalog import Catalog, SchemaVersion
 from schemas.envelope import open_batch, seal_batch
 from schemas.signing import Signer
@@ -52,7 +53,8 @@ def records(sv: SchemaVersion, n: int) -> list[dict[str, Any]]:
         }
         for f in sv.fields:
             if "token" in f:
-                r[f["name"]] = hashlib.sha256(f"{f['name']}{i}".encode()).digest()
+                value = hashlib.sha256(f"{f['name']}{i}".encode()).digest()
+                r[f["name"]] = [value] if f["token"] in ARRAY_TOKEN_KINDS else value
         out.append(r)
     return out
 

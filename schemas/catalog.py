@@ -29,8 +29,8 @@ import fastavro
 import yaml
 from fastavro.schema import SchemaParseException
 
+from lmis_hub.tokens import RETIRED_TOKEN_KINDS, token_field
 from lmis_hub.tokens import TOKEN_KINDS as CONTRACT_TOKEN_KINDS
-from lmis_hub.tokens import token_field
 from schemas.errors import InvalidSchema, UnknownDataset, UnknownSchema
 from schemas.fingerprint import fingerprint, fingerprint_bytes, fingerprint_hex
 
@@ -43,7 +43,9 @@ MODES = (
     "FULL_TRANSITIVE",
     "NONE",
 )
-TOKEN_KINDS = frozenset(CONTRACT_TOKEN_KINDS)
+#: Kinds a schema version may carry: the contract's, and the retired ones that versions
+#: published before their retirement still name (no connector emits them any more).
+TOKEN_KINDS = frozenset(CONTRACT_TOKEN_KINDS) | frozenset(RETIRED_TOKEN_KINDS)
 _VERSION_FILE = re.compile(r"^v([1-9][0-9]*)\.avsc$")
 
 
@@ -87,7 +89,8 @@ class SchemaVersion:
         return list(self.raw["fields"])
 
     def token_fields(self) -> dict[str, str]:
-        """Field name -> token kind, for every token field."""
+        """Field name -> token kind, for every token field (a field of an array kind,
+        :data:`lmis_hub.tokens.ARRAY_TOKEN_KINDS`, holds a list of tokens)."""
         return {f["name"]: f["token"] for f in self.raw["fields"] if "token" in f}
 
 

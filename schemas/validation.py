@@ -10,7 +10,7 @@ Rules come from the schema itself, so a new dataset needs no code:
 * field ``"token": "<kind>"`` — a non-null value is exactly 32 bytes that could be a
   keyed hash: not mostly printable text or zero bytes, and no run of eight ASCII digits
   (a national id padded into a token field is refused; a real HMAC output has one of
-  those shapes about once in 10^10 tokens);
+  those shapes about once in 10^10 tokens); in an array token field, every element;
 * the record id (``lmis.record_id``) of an agency dataset — the opaque shape of
   :mod:`schemas.record_ids`;
 * record ``"lmis.rules": [[a, b], ...]`` — when both fields are present, ``a <= b``
@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import cache
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -107,6 +108,7 @@ class RecordRules:
         self.schema = schema
         self.checks: list[tuple[str, str, _Check]] = []
         self.token_fields: list[str] = []  # checked together: one numpy pass per batch
+        self.array_token_fields: set[str] = set()  # of those, the arrays of tokens
         record_id = schema.raw.get("lmis.record_id")
         for f in schema.raw["fields"]:
             name = f["name"]
@@ -125,6 +127,8 @@ class RecordRules:
                 self.checks.append((name, "date", _out_of_dates))
             if "token" in f:
                 self.token_fields.append(name)
+                if kind == "array":
+                    self.array_token_fields.add(name)
         self.order: list[tuple[str, str]] = [(a, b) for a, b in schema.raw.get("lmis.rules", [])]
 
     def check(self, columns: Mapping[str, Sequence[Any]], *, today: date) -> list[Problem]:
@@ -135,9 +139,7 @@ class RecordRules:
             if values is None:
                 continue
             found.extend(Problem(i, name, rule) for i in check(values, today))
-        found.extend(
-            _implausible_tokens({n: columns[n] for n in self.token_fields if n in columns})
-        )
+        found.extend(self._implausible_tokens(columns))
         for first, second in self.order:
             a_values, b_values = columns.get(first), columns.get(second)
             if a_values is None or b_values is None:
@@ -166,6 +168,26 @@ class RecordRules:
             f"{records} record(s) of {self.schema.key} v{self.schema.version} break "
             f"{len(problems)} rule(s) ({', '.join(rules)}): {listed}{more}",
             problems=problems,
+        )
+
+    def _implausible_tokens(self, columns: Mapping[str, Sequence[Any]]) -> list[Problem]:
+        """The token rule over every token column; an array column's elements are checked
+        flattened, in the same pass, and a bad element names its record."""
+        tokens = {n: columns[n] for n in self.token_fields if n in columns}
+        owners: dict[str, np.ndarray[Any, np.dtype[np.intp]]] = {}
+        for name in self.array_token_fields & tokens.keys():
+            values = tokens[name]
+            counts = [0 if v is None else len(v) for v in values]
+            tokens[name] = list(chain.from_iterable(v for v in values if v))
+            owners[name] = np.repeat(np.arange(len(values)), counts)
+        found = _implausible_tokens(tokens)
+        if not owners:
+            return found
+        return sorted(
+            {
+                Problem(int(owners[p.field][p.record]), p.field, p.rule) if p.field in owners else p
+                for p in found
+            }
         )
 
     @staticmethod
@@ -390,6 +412,9 @@ def _field_schemas(schema: SchemaVersion) -> dict[str, Any]:
             return named[node]
         if isinstance(node, list):
             return [inline(b, defined) for b in node]
+        if isinstance(node, dict) and node.get("type") in ("array", "map"):
+            part = "items" if node["type"] == "array" else "values"
+            return {**node, part: inline(node[part], defined)}
         return node
 
     return {

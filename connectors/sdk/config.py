@@ -9,11 +9,20 @@ from settings at the entry point.
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from connectors.sdk.errors import ConnectorConfigInvalid, RecordIdFromIdentifier
 from connectors.sdk.mapping import RECORD_ID_IDENTIFIER, MappingSpec
@@ -23,6 +32,9 @@ from connectors.sdk.sources.sql import SqlSourceConfig
 from connectors.sdk.tokenise import TOKEN_FIELDS, TokenRules
 from connectors.sdk.validation import FieldRule
 from lmis_hub.settings import KafkaSettings
+from lmis_hub.tokens import MIN_ID_DIGITS
+from schemas.catalog import Catalog
+from schemas.errors import UnknownDataset
 
 AGENCIES = ("nso", "nis", "tvet", "dol", "jobboard")
 _DATASET = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -100,22 +112,50 @@ class TokeniseConfig(BaseModel):
         "cannot collide across agencies; default: the connector's agency.",
     )
 
+    #: The token kinds the connector's schema version carries (set by ConnectorConfig;
+    #: None when the schema is not in the packaged catalog): a person dataset's older
+    #: version lacks the kinds added since, and sealing refuses a field it does not name.
+    _carried: frozenset[str] | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _known_kinds(self) -> TokeniseConfig:
         unknown = sorted(set(self.emit or ()) - set(TOKEN_FIELDS))
         if unknown:
             raise ValueError(f"emit: unknown token kinds {unknown}")
+        for name in ("national_id_lengths", "nis_number_lengths"):
+            short = sorted(n for n in getattr(self, name) if n < MIN_ID_DIGITS)
+            if short:
+                raise ValueError(
+                    f"{name}: {short} below {MIN_ID_DIGITS} digits; so short an identifier "
+                    "has too few values to be tokenised"
+                )
         return self
 
     def rules(self, *, regions: frozenset[str] | None = None) -> TokenRules:
+        """The tokeniser's rules. ``regions`` is accepted for the callers written when the
+        region was tokenised; it is no longer a token kind (it travels in the clear, checked
+        against its code list by the validation), so it changes nothing."""
+        del regions
+        emit = frozenset(self.emit) if self.emit is not None else None
+        if self._carried is not None:
+            emit = (emit if emit is not None else frozenset(TOKEN_FIELDS)) & self._carried
         return TokenRules(
             national_id_lengths=frozenset(self.national_id_lengths),
             nis_number_lengths=frozenset(self.nis_number_lengths),
             date_formats=tuple(self.date_formats),
-            regions=regions,
-            emit=frozenset(self.emit) if self.emit is not None else None,
+            emit=emit,
             person_ref_scope=self.person_ref_scope,
         )
+
+
+@cache
+def _schema_token_kinds(agency: str, dataset: str, version: int) -> frozenset[str] | None:
+    """The token kinds a packaged schema version carries; None if there is no such version."""
+    try:
+        schema = Catalog.load().get(agency, dataset, version)
+    except UnknownDataset:
+        return None
+    return frozenset(schema.token_fields().values())
 
 
 class ConnectorConfig(BaseModel):
@@ -151,6 +191,7 @@ class ConnectorConfig(BaseModel):
             raise ValueError("dataset: lower case letters, digits and _ only")
         if self.tokenise.person_ref_scope is None:
             self.tokenise.person_ref_scope = self.agency
+        self.tokenise._carried = _schema_token_kinds(self.agency, self.dataset, self.schema_major)
         id_field = self.mapping.record_id_field
         spec = self.mapping.fields.get(id_field)
         if spec is None:

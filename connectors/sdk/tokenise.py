@@ -11,6 +11,23 @@ name than Soundex's letter + 3 digits, and unlike metaphone (built for English w
 it gives stable codes for short given names and names of French and Spanish origin
 common in the region. Each word of a name is coded and the codes are joined by a space.
 
+No token kind has a small value space (see :mod:`lmis_hub.tokens`): birth year, sex and
+region travel in the clear where the agreement allows, not as tokens, and the parts of a
+date of birth are tokenised only tied to the family-name phonetic code. Since tokens
+allow no string distance, the tolerance linkage needs is built into the token set:
+
+* ``family_phonetic_year_month``, ``_month_day``, ``_year_day``: each date part is in
+  two of the three, so a record with one wrong part still shares the composite of the
+  other two (one of three, never two); month and day go in ascending order, so a
+  day/month swap still shares ``_month_day``;
+* ``name_pair``: the two names in sorted order, the same when given and family name
+  were recorded the other way round;
+* ``national_id_variants``: the tokens of the ID itself and of each one-digit
+  deletion (sorted, duplicates dropped). Two IDs share one exactly when each is
+  obtained from the other by at most one deletion and one insertion: a one-digit typo
+  (delete it from both), an adjacent transposition (delete one of the two digits from
+  each), a dropped or an extra digit (the shorter ID is a variant of the longer).
+
 :class:`Tokeniser` returns a *new* record: clear fields are copied, raw identifiers are
 read from a separate mapping and never copied, so nothing raw can reach serialisation.
 """
@@ -30,7 +47,7 @@ import jellyfish
 from connectors.sdk.dates import parse_date
 from connectors.sdk.errors import IdentifierInvalid
 from connectors.sdk.linkkey import LinkKey
-from lmis_hub.tokens import TOKEN_KINDS, token_field
+from lmis_hub.tokens import MIN_ID_DIGITS, TOKEN_KINDS, token_field
 from schemas.record_ids import opaque_record_id
 
 SEPARATOR = b"\x1f"
@@ -42,7 +59,7 @@ _TAG_PREFIX = {kind: kind.encode("ascii") + SEPARATOR for kind in TOKEN_FIELDS}
 
 #: Raw identifier kinds a mapping may supply; the others are derived from them.
 RAW_KINDS = frozenset(
-    {"national_id", "nis_number", "given_name", "family_name", "dob", "sex", "region", "person_ref"}
+    {"national_id", "nis_number", "given_name", "family_name", "dob", "person_ref"}
 )
 
 HONORIFICS = frozenset(
@@ -53,21 +70,6 @@ HONORIFICS = frozenset(
 _NOT_LETTER = re.compile(r"[^A-Z ]+")
 _SPACES = re.compile(r"\s+")
 _NOT_DIGIT = re.compile(r"\D+")
-
-SEX_CODES: dict[str, str] = {
-    "1": "1",
-    "M": "1",
-    "MALE": "1",
-    "2": "2",
-    "F": "2",
-    "FEMALE": "2",
-    "9": "9",
-    "U": "9",
-    "X": "9",
-    "": "9",
-    "UNKNOWN": "9",
-    "NOT STATED": "9",
-}
 
 
 def token(key: LinkKey, kind: str, normalised: str) -> bytes:
@@ -114,29 +116,39 @@ def normalise_date(value: str | date, *, formats: Iterable[str] = ("%Y-%m-%d",))
     return parsed
 
 
-def normalise_sex(value: str | int | None) -> str:
-    """ISO/IEC 5218-like code: "1" male, "2" female, "9" not stated."""
-    key = _SPACES.sub(" ", str(value if value is not None else "")).strip().upper()
-    try:
-        return SEX_CODES[key]
-    except KeyError:
-        raise IdentifierInvalid("sex is not a known code (1/2/9, M/F/U, male/female)") from None
-
-
-def normalise_code(value: str) -> str:
-    """Region and reference codes: upper case, no surrounding or repeated spaces."""
-    code = _SPACES.sub(" ", value).strip().upper()
-    if not code:
-        raise IdentifierInvalid("code is empty")
-    return code
-
-
 def normalise_person_ref(value: str | int) -> str:
     """An agency's own person number: upper case with all spaces removed."""
     ref = _SPACES.sub("", str(value)).upper()
     if not ref:
         raise IdentifierInvalid("person reference is empty")
     return ref
+
+
+def date_composites(family_phonetic: str, born: date) -> dict[str, str]:
+    """The family-name phonetic code tied to each pair of date-of-birth parts.
+
+    A date part is never tokenised on its own or with another date part alone (1,440
+    year-months, 366 month-days): the phonetic code makes the value space open-ended.
+    Month and day are written in ascending order, so a day/month swap gives the same
+    ``family_phonetic_month_day``.
+    """
+    low, high = sorted((born.month, born.day))
+    return {
+        "family_phonetic_year_month": f"{family_phonetic}|{born.year:04d}-{born.month:02d}",
+        "family_phonetic_month_day": f"{family_phonetic}|{low:02d}+{high:02d}",
+        "family_phonetic_year_day": f"{family_phonetic}|{born.year:04d}--{born.day:02d}",
+    }
+
+
+def name_pair(given: str, family: str) -> str:
+    """Two normalised names in sorted order: a swap of given and family name changes nothing."""
+    first, second = sorted((given, family))
+    return f"{first}|{second}"
+
+
+def deletion_variants(digits: str) -> list[str]:
+    """The ID itself and every one-character deletion of it, sorted, without repeats."""
+    return sorted({digits} | {digits[:i] + digits[i + 1 :] for i in range(len(digits))})
 
 
 @dataclass(frozen=True)
@@ -146,14 +158,28 @@ class TokenRules:
     national_id_lengths: frozenset[int] = frozenset({9})
     nis_number_lengths: frozenset[int] = frozenset({6, 7, 8, 9})
     date_formats: tuple[str, ...] = ("%Y-%m-%d",)
-    #: When given, region codes must be members.
-    regions: frozenset[str] | None = None
     #: Token kinds to emit; None means every kind the supplied identifiers allow.
     emit: frozenset[str] | None = field(default=None)
     #: Agency person numbers are only unique within their agency: with a scope (the
     #: agency), ``T0001`` at the TVET authority and at the job board give different
     #: tokens. None keeps the bare number (for tests of the bare contract).
     person_ref_scope: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("national_id_lengths", "nis_number_lengths"):
+            short = sorted(n for n in getattr(self, name) if n < MIN_ID_DIGITS)
+            if short:
+                raise ValueError(
+                    f"{name}: {short} below {MIN_ID_DIGITS} digits; so short an identifier "
+                    "has too few values to be tokenised"
+                )
+        unknown = sorted(set(self.emit or ()) - set(TOKEN_KINDS))
+        if unknown:
+            raise ValueError(f"emit: unknown token kinds {unknown}")
+
+
+#: A token field's value: one token, or the tokens of an array kind.
+TokenValue = bytes | list[bytes]
 
 
 class Tokeniser:
@@ -163,8 +189,9 @@ class Tokeniser:
         self._key = key
         self._rules = rules or TokenRules()
 
-    def normalised(self, identifiers: Mapping[str, Any]) -> dict[str, str]:
-        """Every derivable token kind -> its normalised value (missing inputs skipped).
+    def normalised(self, identifiers: Mapping[str, Any]) -> dict[str, str | list[str]]:
+        """Every derivable token kind -> its normalised value (missing inputs skipped);
+        a kind of :data:`~lmis_hub.tokens.ARRAY_TOKEN_KINDS` has a sorted list of values.
 
         Raises :class:`IdentifierInvalid` naming the kind (never the value).
         """
@@ -173,50 +200,51 @@ class Tokeniser:
         if unknown:
             raise IdentifierInvalid(f"unknown identifier kinds {sorted(unknown)}")
         present = {k: v for k, v in identifiers.items() if v is not None and v != ""}
-        out: dict[str, str] = {}
+        out: dict[str, str | list[str]] = {}
+        born: date | None = None
         for kind, value in present.items():
             try:
-                if kind in ("national_id", "nis_number"):
-                    lengths = (
-                        rules.national_id_lengths
-                        if kind == "national_id"
-                        else rules.nis_number_lengths
-                    )
-                    out[kind] = normalise_digits(value, kind=kind, lengths=lengths)
+                if kind == "national_id":
+                    digits = normalise_digits(value, kind=kind, lengths=rules.national_id_lengths)
+                    out[kind] = digits
+                    out["national_id_variants"] = deletion_variants(digits)
+                elif kind == "nis_number":
+                    out[kind] = normalise_digits(value, kind=kind, lengths=rules.nis_number_lengths)
                 elif kind in ("given_name", "family_name"):
-                    out[kind] = normalise_name(str(value))
-                    out[f"{kind}_phonetic"] = phonetic(out[kind])
+                    name = normalise_name(str(value))
+                    out[kind] = name
+                    out[f"{kind}_phonetic"] = phonetic(name)
                 elif kind == "dob":
                     born = normalise_date(value, formats=rules.date_formats)
                     out["dob"] = born.isoformat()
-                    out["birth_year"] = f"{born.year:04d}"
-                    out["birth_month"] = f"{born.month:02d}"
-                    out["birth_day"] = f"{born.day:02d}"
-                elif kind == "sex":
-                    out["sex"] = normalise_sex(value)
-                elif kind == "region":
-                    region = normalise_code(str(value))
-                    if rules.regions is not None and region not in rules.regions:
-                        raise IdentifierInvalid("region is not in the region code list")
-                    out["region"] = region
                 else:  # person_ref
                     ref = normalise_person_ref(value)
                     scope = rules.person_ref_scope
                     out["person_ref"] = f"{scope.upper()}:{ref}" if scope else ref
             except IdentifierInvalid as exc:
                 raise IdentifierInvalid(f"{kind}: {exc.message}", kind=kind) from exc
-        if "given_name" in out and "family_name" in out:
-            out["name"] = f"{out['given_name']} {out['family_name']}"
+        given, family = out.get("given_name"), out.get("family_name")
+        if isinstance(given, str) and isinstance(family, str):
+            out["name"] = f"{given} {family}"
+            out["name_pair"] = name_pair(given, family)
+        family_code = out.get("family_name_phonetic")
+        if born is not None and isinstance(family_code, str):
+            out.update(date_composites(family_code, born))
         return out
 
-    def tokens(self, identifiers: Mapping[str, Any]) -> dict[str, bytes]:
-        """Token field name -> 32-byte token for every kind that is emitted."""
+    def tokens(self, identifiers: Mapping[str, Any]) -> dict[str, TokenValue]:
+        """Token field name -> 32-byte token (a sorted list of them for an array kind)
+        for every kind that is emitted."""
         emit = self._rules.emit
-        return {
-            TOKEN_FIELDS[kind]: token(self._key, kind, value)
-            for kind, value in self.normalised(identifiers).items()
-            if emit is None or kind in emit
-        }
+        out: dict[str, TokenValue] = {}
+        for kind, value in self.normalised(identifiers).items():
+            if emit is not None and kind not in emit:
+                continue
+            if isinstance(value, list):
+                out[TOKEN_FIELDS[kind]] = sorted({token(self._key, kind, v) for v in value})
+            else:
+                out[TOKEN_FIELDS[kind]] = token(self._key, kind, value)
+        return out
 
     def tokenise(self, record: Mapping[str, Any], identifiers: Mapping[str, Any]) -> dict[str, Any]:
         """A new record: the clear fields of ``record`` plus the tokens of ``identifiers``.

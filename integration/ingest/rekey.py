@@ -40,36 +40,48 @@ class TokenRekeyer:
             raise ValueError(f"a token is {TOKEN_BYTES} bytes, not {len(token)}")
         return hmac.new(self._key, token, hashlib.sha256).digest()
 
-    def column(self, values: Sequence[bytes | None]) -> list[bytes | None]:
+    def column(
+        self, values: Sequence[bytes | Sequence[bytes] | None]
+    ) -> list[bytes | list[bytes] | None]:
         """One column of tokens re-keyed (nulls stay null); the same as :meth:`token`
-        on each value."""
+        on each value. A value of an array token field (a list of tokens) is re-keyed
+        element by element."""
         inner_copy, outer_copy = self._inner.copy, self._outer.copy
-        out: list[bytes | None] = []
-        append = out.append
-        for value in values:
-            if value is None:
-                append(None)
-                continue
+
+        def rekey(value: bytes) -> bytes:
             if len(value) != TOKEN_BYTES:
                 raise ValueError(f"a token is {TOKEN_BYTES} bytes, not {len(value)}")
             inner = inner_copy()
             inner.update(value)
             outer = outer_copy()
             outer.update(inner.digest())
-            append(outer.digest())
+            return outer.digest()
+
+        out: list[bytes | list[bytes] | None] = []
+        append = out.append
+        for value in values:
+            if value is None:
+                append(None)
+            elif isinstance(value, bytes):
+                append(rekey(value))
+            else:
+                append([rekey(element) for element in value])
         return out
 
     def records(
         self, records: Iterable[Mapping[str, Any]], token_fields: Iterable[str]
     ) -> list[dict[str, Any]]:
-        """Copies of ``records`` with every non-null token field re-keyed."""
+        """Copies of ``records`` with every non-null token field re-keyed (each element
+        of an array token field)."""
         names = tuple(token_fields)
         out: list[dict[str, Any]] = []
         for record in records:
             copy = dict(record)
             for name in names:
                 value = copy.get(name)
-                if value is not None:
+                if isinstance(value, bytes):
                     copy[name] = self.token(value)
+                elif value is not None:
+                    copy[name] = [self.token(element) for element in value]
             out.append(copy)
         return out

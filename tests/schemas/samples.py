@@ -20,6 +20,8 @@ def _value(field: dict[str, Any], schema: Any, i: int, lists: CodeLists) -> Any:
             return None
         schema = next(b for b in schema if b != "null")
     if "token" in field:
+        if isinstance(schema, dict) and schema.get("type") == "array":  # e.g. ID variants
+            return [hashlib.sha256(f"{name}:{i}:{k}".encode()).digest() for k in range(i % 3 + 1)]
         return hashlib.sha256(f"{name}:{i}".encode()).digest()
     if name == "record_id" or name.endswith("_record_id"):
         return opaque_sample_id(f"{name}:{i}")

@@ -9,6 +9,7 @@ from pathlib import Path
 import fastavro
 import pytest
 
+from lmis_hub.tokens import ARRAY_TOKEN_KINDS, RETIRED_TOKEN_KINDS, token_field
 from schemas.catalog import TOKEN_KINDS, Catalog
 from schemas.errors import InvalidSchema, UnknownDataset, UnknownSchema
 from tests.schemas.samples import sample_record
@@ -62,11 +63,34 @@ def test_token_fields_follow_the_shared_contract(catalog):
             assert len(token) == 1
             if isinstance(f["type"], list):
                 assert f["type"][0] == "null" and f["default"] is None
+            if f["token"] in ARRAY_TOKEN_KINDS:  # an array of tokens, e.g. ID variants
+                assert token[0]["type"] == "array", f"{sv.key}: {f['name']} is an array"
+                token = [token[0]["items"]]
             if not defined:
                 assert token[0] == TOKEN_TYPE, f"{sv.key}: first token field defines Token"
                 defined = True
             else:
                 assert token[0] == "lmis.types.Token", f"{sv.key}: later uses refer by name"
+
+
+def test_no_current_version_carries_a_token_of_a_small_value_space(catalog):
+    """Retired kinds (birth year, month, day, sex, region) stay only in the versions
+    published before their retirement; every dataset's reader version is free of them."""
+    retired = {token_field(kind) for kind in RETIRED_TOKEN_KINDS}
+    carried = {
+        key: sorted(retired & set(catalog.current(*key.split("/")).token_fields()))
+        for key in catalog.datasets()
+    }
+    assert {key: fields for key, fields in carried.items() if fields} == {}
+    older = {sv.key for sv in catalog if retired & set(sv.token_fields())}
+    assert older == {
+        "nis/insured_person", "nso/lfs_person", "tvet/trainee", "jobboard/jobseeker",
+        "dol/complaint", "dol/osh_accident",
+    }  # fmt: skip
+    for key in older:
+        current = catalog.current(*key.split("/"))
+        assert "national_id_variants_token" in current.token_fields()
+        assert "name_pair_token" in current.token_fields()
 
 
 def test_event_date_is_a_date_and_record_id_a_string(catalog):

@@ -155,6 +155,28 @@ def test_identifiers_padded_into_tokens_are_refused():
     assert [(p.record, p.rule) for p in problems] == [(0, "token"), (1, "token"), (2, "token")]
 
 
+def test_every_element_of_an_array_token_field_is_checked():
+    sv = Catalog.load().current("nis", "insured_person")
+    good = [hashlib.sha256(bytes([i])).digest() for i in range(6)]
+    raw_id = b"19283746510".ljust(32, b"\x00")
+    variants = [good[:2], None, [], [good[2], raw_id, good[3]], [good[4]], [raw_id, good[5]]]
+    names = [good[0], good[1], raw_id, None, good[2], good[3]]
+    problems = RecordRules.of(sv).check(
+        {"national_id_variants_token": variants, "name_token": names}, today=TODAY
+    )
+    assert [(p.record, p.field) for p in problems] == [
+        (2, "name_token"),
+        (3, "national_id_variants_token"),
+        (5, "national_id_variants_token"),
+    ]
+    record = sample_record(sv, 1)
+    assert validate_record(sv, {**record, "national_id_variants_token": good}) == []
+    bad = validate_record(sv, {**record, "national_id_variants_token": [good[0], raw_id]})
+    assert [(v.field, v.rule) for v in bad] == [("national_id_variants_token", "token")]
+    short = validate_record(sv, {**record, "national_id_variants_token": [b"short"]})
+    assert [(v.field, v.rule) for v in short] == [("national_id_variants_token", "type")]
+
+
 def test_record_ids_must_be_opaque():
     sv = Catalog.load().current("nis", "insured_person")
     ids = ["a" * 32, "nis-ip-1000123", "A" * 32, "19283746510", "b" * 32]

@@ -201,11 +201,14 @@ def test_no_raw_identifier_reaches_a_batch(agency_db: Engine, state: StateDB) ->
         "given_name_phonetic_token",
         "family_name_phonetic_token",
         "dob_token",
-        "birth_year_token",
-        "birth_month_token",
-        "birth_day_token",
+        "family_phonetic_year_month_token",
+        "family_phonetic_month_day_token",
+        "family_phonetic_year_day_token",
+        "name_pair_token",
+        "national_id_variants_token",
     }
-    assert all(len(record[f]) == 32 for f in record if f.endswith("_token"))
+    assert all(len(record[f]) == 32 for f in record if f.endswith("_token") and "variants" not in f)
+    assert all(len(t) == 32 for t in record["national_id_variants_token"])
 
 
 def test_updates_are_published_as_a_new_batch(agency_db: Engine, state: StateDB) -> None:

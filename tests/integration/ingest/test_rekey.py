@@ -71,3 +71,16 @@ def test_a_column_is_the_contract_hmac_of_each_token(key: bytes, values: list[by
 def test_a_column_refuses_a_short_token() -> None:
     with pytest.raises(ValueError, match="31"):
         TokenRekeyer(b"k" * 32, version=1).column([b"t" * 32, b"t" * 31])
+
+
+@given(keys, st.lists(st.one_of(st.none(), st.lists(tokens, max_size=4)), min_size=1, max_size=5))
+def test_array_token_fields_are_rekeyed_element_by_element(
+    key: bytes, values: list[list[bytes] | None]
+) -> None:
+    rekeyer = TokenRekeyer(key, version=1)
+    expected = [None if v is None else [rekeyer.token(t) for t in v] for v in values]
+    assert rekeyer.column(values) == expected
+    records = rekeyer.records([{"variants": v} for v in values], ["variants"])
+    assert [r["variants"] for r in records] == expected
+    with pytest.raises(ValueError, match="31"):
+        rekeyer.column([[b"t" * 32, b"t" * 31]])

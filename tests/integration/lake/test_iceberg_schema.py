@@ -94,3 +94,25 @@ def test_lineage_name_clash_is_refused() -> None:
     bad = {"type": "record", "name": "r", "fields": [{"name": "_batch_id", "type": "string"}]}
     with pytest.raises(UnsupportedAvroType, match="_batch_id"):
         avro_to_iceberg(bad)
+
+
+def test_an_array_of_tokens_is_a_list_of_fixed() -> None:
+    schema = avro_to_iceberg(
+        {
+            "type": "record",
+            "name": "person",
+            "fields": [
+                {"name": "dob_token", "type": ["null", TOKEN], "token": "dob"},
+                {
+                    "name": "national_id_variants_token",
+                    "type": ["null", {"type": "array", "items": "lmis.types.Token"}],
+                    "token": "national_id_variants",
+                },
+            ],
+        }
+    )
+    variants = schema.find_field("national_id_variants_token")
+    assert not variants.required
+    assert isinstance(variants.field_type, ListType)
+    assert variants.field_type.element_type == FixedType(32)
+    assert variants.field_type.element_required
