@@ -16,6 +16,7 @@ from typing import Any
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from connectors.sdk.config import ConnectorConfig, load_config
@@ -23,6 +24,7 @@ from connectors.sdk.errors import ConnectorConfigInvalid, PublishFailed
 from connectors.sdk.linkkey import resolve_link_key
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.pipeline import Batch, Pipeline, Published
+from connectors.sdk.preflight import ObservedSource, unknown_columns, unknown_fields
 from connectors.sdk.publisher import EnvelopePublisher, KafkaSender, load_signer
 from connectors.sdk.receipts import (
     ReceiptApplier,
@@ -32,6 +34,7 @@ from connectors.sdk.receipts import (
     resend_due,
     resend_now,
 )
+from connectors.sdk.sources.base import Source, load_source
 from connectors.sdk.state import StateDB
 from connectors.sdk.watermark import WatermarkStore
 from hub_api.cli.context import CliContext, get_context
@@ -69,7 +72,9 @@ def _wiring(path: Path) -> _Wiring:
     return _Wiring(config, catalog, code_lists, frozenset(code_lists["region"]))
 
 
-def _pipeline(cli: CliContext, w: _Wiring, state: StateDB) -> Pipeline:
+def _pipeline(
+    cli: CliContext, w: _Wiring, state: StateDB, *, source: Source | None = None
+) -> Pipeline:
     connector = cli.settings.connector
     key = resolve_link_key(
         key_file=w.config.tokenise.link_key_file,
@@ -84,6 +89,7 @@ def _pipeline(cli: CliContext, w: _Wiring, state: StateDB) -> Pipeline:
         clock=_now,
         code_lists=w.code_lists,  # type: ignore[arg-type]
         regions=w.regions,
+        source=source,
     )
 
 
@@ -118,9 +124,27 @@ class _Discard:
 
 @app.command()
 def validate(ctx: typer.Context, config: Path = CONFIG) -> None:
-    """Dry run: read the whole source, map, check, tokenise and seal; publish nothing."""
+    """Dry run: read the whole source, map, check, tokenise and seal; publish nothing.
+
+    Also checks what a row cannot show: every column the mapping names is in the
+    source, every mapped field is in the schema, and the keys load as `run` loads them.
+    Exit 0 when all is well, 1 when rows are refused or the config has problems.
+    """
     cli = get_context(ctx)
     w = _wiring(config)
+    schema = w.catalog.get(w.config.agency, w.config.dataset, w.config.schema_major)
+    problems = unknown_fields(w.config.mapping, schema)
+    warnings: list[str] = []
+    if w.config.signing_key_file is not None or w.config.agreement_id is not None:
+        key_file, _ = _require(w.config)  # as `run` does
+        load_signer(key_file, cli.settings.connector.signing_key_passphrase, agency=w.config.agency)
+        if w.config.hub_public_key_file is None:
+            warnings.append("hub_public_key_file is not set: `run` cannot verify receipts")
+        else:
+            load_hub_key(w.config.hub_public_key_file)
+    else:
+        warnings.append("no signing_key_file or agreement_id: `run` will refuse this config")
+    source = ObservedSource(load_source(w.config.source))
     rows = records = 0
     reasons: Counter[str] = Counter()
     refusals: list[dict[str, str]] = []
@@ -128,7 +152,7 @@ def validate(ctx: typer.Context, config: Path = CONFIG) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         state = StateDB.open(Path(scratch) / "state.db")
         try:
-            pipeline = _pipeline(cli, w, state)
+            pipeline = _pipeline(cli, w, state, source=source)
             private = Ed25519PrivateKey.generate()  # only to prove the records seal
             publisher = _publisher(cli.settings, w, state, _Discard(), Signer("dry-run", private))
             with cli.progress() as bar:
@@ -157,8 +181,15 @@ def validate(ctx: typer.Context, config: Path = CONFIG) -> None:
                     bar.update(task, completed=rows)
         finally:
             state.close()
+    if source.rows:
+        problems += unknown_columns(w.config.mapping, source.columns)
+    else:
+        warnings.append("the source has no rows: the mapped columns could not be checked")
     data = {
         "topic": w.config.topic,
+        "ok": not problems and rows == records,
+        "problems": problems,
+        "warnings": warnings,
         "rows_read": rows,
         "records": records,
         "refused_rows": rows - records,
@@ -168,6 +199,10 @@ def validate(ctx: typer.Context, config: Path = CONFIG) -> None:
     }
 
     def render(c: Console) -> None:
+        for problem in problems:
+            c.print(f"[bold red]problem[/] {escape(problem)}")
+        for warning in warnings:
+            c.print(f"[yellow]warning[/] {escape(warning)}")
         c.print(f"{w.config.topic}: {rows} rows read, {records} records, {rows - records} refused")
         for reason, n in reasons.most_common():
             c.print(f"  refused {n:>6}  {reason}")
@@ -182,6 +217,8 @@ def validate(ctx: typer.Context, config: Path = CONFIG) -> None:
         c.print(table)
 
     cli.emit(data, render)
+    if not data["ok"]:
+        raise typer.Exit(1)
 
 
 def _require(config: ConnectorConfig) -> tuple[Path, str]:

@@ -105,7 +105,7 @@ kafka:
     return config, env, private
 
 
-def cli(env: dict[str, str], *args: str) -> Any:
+def cli(env: dict[str, str], *args: str, code: int = 0) -> Any:
     done = subprocess.run(
         [LMIS_HUB, "--json", "connector", *args],
         env=env,
@@ -114,7 +114,7 @@ def cli(env: dict[str, str], *args: str) -> Any:
         timeout=120,
         check=False,
     )
-    assert done.returncode == 0, done.stderr + done.stdout
+    assert done.returncode == code, done.stderr + done.stdout
     return json.loads(done.stdout)
 
 
@@ -125,8 +125,10 @@ def test_validate_run_and_status(tmp_path: Path, kafka_bootstrap: str) -> None:
     admin.close()
     config, env, private = write_connector(tmp_path, kafka_bootstrap)
 
-    checked = cli(env, "validate", "--config", str(config))
+    checked = cli(env, "validate", "--config", str(config), code=1)  # rows are refused
     assert (checked["rows_read"], checked["records"], checked["refused_rows"]) == (5, 2, 3)
+    assert checked["ok"] is False and checked["problems"] == []
+    assert checked["warnings"] == ["hub_public_key_file is not set: `run` cannot verify receipts"]
     assert checked["refusal_reasons"] == {
         "sex: mapping.unknown_code": 1,
         "region: validation.code_list": 1,
@@ -287,3 +289,37 @@ def _states(path: Path) -> list[str]:
     finally:
         conn.close()
     return [str(r[0]) for r in rows]
+
+
+def test_validate_finds_misspelt_columns_and_unknown_fields(tmp_path: Path) -> None:
+    """A misspelt column sends empty values with no refusal at all: validate names it."""
+    config, env, _ = write_connector(tmp_path, "127.0.0.1:9")
+    text = config.read_text(encoding="utf-8")
+    text = text.replace("region: {column: parish}", "region: {column: parsh}")
+    text = text.replace("given_name: first_name", "given_name: firstname")
+    text = text.replace(
+        "education_level: {column: education}",
+        "education_level: {column: education}\n    favourite_colour: {constant: blue}",
+    )
+    config.write_text(text, encoding="utf-8")
+    checked = cli(env, "validate", "--config", str(config), code=1)
+    assert checked["ok"] is False
+    assert checked["problems"] == [
+        "fields.favourite_colour: tvet/trainee v1 has no field 'favourite_colour'",
+        "fields.region.column: column 'parsh' is not in the source",
+        "identifiers.given_name: column 'firstname' is not in the source",
+    ]
+
+
+def test_validate_loads_the_keys_as_run_does(tmp_path: Path) -> None:
+    config, env, _ = write_connector(tmp_path, "127.0.0.1:9")
+    done = subprocess.run(
+        [LMIS_HUB, "--json", "connector", "validate", "--config", str(config)],
+        env={**env, "HUB_CONNECTOR__SIGNING_KEY_PASSPHRASE": "wrong"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["error"]["code"] == "connector.signing_key_invalid"
