@@ -104,6 +104,11 @@ def librdkafka_group_config(settings: KafkaSettings, group_id: str, **extra: Any
             "session.timeout.ms": settings.group_session_timeout_ms,
             "heartbeat.interval.ms": _heartbeat_ms(settings),
             "topic.metadata.refresh.interval.ms": GROUP_TOPIC_REFRESH_MS,
+            # The ingest workers subscribe to many topics of one partition each. The
+            # default range assignor hands partition 0 of every topic to the same
+            # member, so a second worker of the group would get nothing at all until
+            # the first died; round robin spreads the partitions over every member.
+            "partition.assignment.strategy": "roundrobin",
             **extra,
         },
     )

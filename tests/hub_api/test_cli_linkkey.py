@@ -8,6 +8,7 @@ import base64
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 from typer.testing import CliRunner
@@ -28,7 +29,7 @@ def test_custodian_seals_hub_records_agencies_open(tmp_path: Path) -> None:
     elsewhere = {"HUB_DATA_DIR": str(tmp_path / "nowhere")}  # no hub database there
     runner = CliRunner()
 
-    def cli(*args: str, env: dict[str, str], code: int = 0) -> dict:
+    def cli(*args: str, env: dict[str, str], code: int = 0) -> Any:
         # (CliRunner reports a HubError as exit 1; the console script exits 2.)
         result = runner.invoke(app, ["--json", *args], env=env)
         assert result.exit_code == code, (args, result.output, result.exception)

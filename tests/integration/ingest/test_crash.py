@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 import pytest
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
 
 from connectors.sdk.errors import PublishFailed
 from schemas.catalog import Catalog
@@ -48,9 +50,10 @@ log = logging.getLogger(__name__)
 DATASETS = ["nis/contribution", "nis/employer", "nso/business_register"]
 SEED = 20260310
 KILLS = 10
-#: Small batches and groups: about 200 messages in 100 lake commits, so the kills land
-#: between many different steps.
-BATCH_SIZE = 500
+#: Small batches and groups: about 400 messages in 200 lake commits, so the kills land
+#: between many different steps, and the load outlasts ten restarts of two workers
+#: that share every topic's partitions.
+BATCH_SIZE = 250
 #: A killed worker's successor consumes again 4 s after it joins with a 2 s session
 #: (11 s with the default 6 s: the dead member keeps its partitions until it expires).
 #: The connectors' receipt timeout in the broker test: what has no receipt this long
@@ -118,6 +121,18 @@ class Publishing(threading.Thread):
                 self.failures.append(f"{c.key}: {type(exc).__name__}: {exc}")
 
 
+def _create_topics(bootstrap: str, schemas: Catalog, *, partitions: int) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        for key in DATASETS:
+            agency, dataset = key.split("/")
+            topic = schemas.current(agency, dataset).topic
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        admin.close()
+
+
 def _drain(connectors: list[Connector], *, timeout_s: float, resend: bool) -> None:
     """Read receipts (and with ``resend`` send again what has none) until every batch of
     every outbox is settled."""
@@ -165,6 +180,11 @@ def test_sigkill_the_workers_again_and_again(
     started = time.monotonic()
     rng = random.Random(SEED)
     hub = provision_hub(tmp_path, DATASETS, schemas=schemas)
+    # Topics of two partitions, as a deployment has several: both workers of the group
+    # then hold part of every large dataset, so each has work to be killed in until the
+    # end (with one partition per topic the last contributions could all sit with the
+    # other worker, and the victim would never work again).
+    _create_topics(broker.bootstrap, schemas, partitions=2)
     # No resend in this test: a killed worker must lose nothing the broker still holds.
     connectors = _connectors(hub, nation, tmp_path, broker.bootstrap, schemas, resend_s=3600)
     env = hub.worker_env(broker.bootstrap, tmp_path / "worker", **WORKER_SETTINGS)
@@ -176,14 +196,23 @@ def test_sigkill_the_workers_again_and_again(
             worker.start()
         publishing.start()
         kill_log: list[tuple[str, float, int]] = []
+
+        def all_in() -> bool:
+            sent = sum(len(c.part_ids()) for c in connectors)
+            return not publishing.is_alive() and ledger_size(hub) >= sent
+
         for n in range(KILLS):
             victim = workers[n % 2]
+
+            def ready(victim: WorkerProcess = victim) -> bool:
+                return victim.worked() or all_in()
+
             # a random moment after this life's first decision: somewhere in a later group
             wait_until(
-                victim.worked,
-                timeout_s=60,
-                what=f"{victim.log_path.name} to work (kills so far: {kill_log})",
+                ready, timeout_s=60, what=f"{victim.log_path.name} to work (kills: {kill_log})"
             )
+            if not victim.worked():
+                break  # the other worker took in the rest first: nothing left to kill into
             delay = rng.uniform(0.0, 0.8)
             time.sleep(delay)
             assert victim.alive(), victim.log_path.read_text()[-3000:]
@@ -192,6 +221,9 @@ def test_sigkill_the_workers_again_and_again(
             victim.start()
         publishing.join(60)
         assert not publishing.is_alive() and publishing.failures == []
+        # Each worker was killed in the middle of its work several times.
+        assert len(kill_log) >= KILLS - 2, kill_log
+        assert min(w.kills for w in workers) >= (KILLS - 2) // 2, kill_log
         total = sum(len(c.part_ids()) for c in connectors)
         # The kills fell during the load: the last one left batches to ingest.
         assert kill_log[-1][2] < total, kill_log
@@ -208,7 +240,7 @@ def test_sigkill_the_workers_again_and_again(
         for c in connectors:
             c.close()
     kills = sum(w.kills for w in workers)
-    assert kills >= KILLS
+    assert kills >= KILLS - 2
     print(
         f"\n{kills} kills (worker, delay s, ledger batches): {kill_log}; setup "
         f"{kills_from - started:.1f} s, kills {killed - kills_from:.1f} s, drain "

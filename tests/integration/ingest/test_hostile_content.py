@@ -21,6 +21,7 @@ from governance.keys.material import public_pem
 from integration.ingest.models import IngestedBatch
 from integration.ingest.worker import Delivered
 from lmis_hub.errors import ServiceUnavailable
+from schemas.catalog import Catalog
 from schemas.envelope import Message, encode_records, seal_batch
 from schemas.signing import SIGNATURE_HEADER, Signer
 from tests.governance.agreements.factories import make_doc
@@ -120,7 +121,7 @@ def parties(hub: Hub, db_session) -> Parties:
 
 
 def _topic(agency: str, dataset: str) -> str:
-    return f"lmis.{agency}.{dataset}.v1"
+    return Catalog.load().current(agency, dataset).topic
 
 
 def _refused(parties: Parties, message: Message, code: str, topic: str) -> Any:

@@ -124,7 +124,7 @@ def test_files_a_delete_rewrites_keep_no_min_max(lake_catalog: SqlCatalog) -> No
     table = lake_catalog.load_table(table.name())
     before = {f.file_path for f in data_files(table)}
     # half of the month's rows go: the file is rewritten (copy on write)
-    table.delete(delete_filter=LessThan(term="period", literal="2024-01-10"))
+    table.delete(delete_filter=LessThan(term="period", value="2024-01-10"))
     table = lake_catalog.load_table(table.name())
     assert {f.file_path for f in data_files(table)} - before
     assert_private_metadata(table)
