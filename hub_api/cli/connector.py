@@ -440,8 +440,19 @@ def _render_failed_run(data: dict[str, Any]) -> Callable[[Console], None]:
 
 
 @app.command()
-def status(ctx: typer.Context, config: Path = CONFIG) -> None:
-    """Batches by state (pending, sent, accepted, rejected), refusals and the watermark."""
+def status(
+    ctx: typer.Context,
+    config: Path = CONFIG,
+    refusals: bool = typer.Option(
+        False, "--refusals", help="List the refused rows: row key, field and reason code."
+    ),
+    limit: int = typer.Option(200, help="With --refusals: at most this many, newest first."),
+) -> None:
+    """Batches by state (pending, sent, accepted, rejected), refusals and the watermark.
+
+    Refused rows are counted as rows (a row that breaks two rules counts once), as
+    `validate` counts them; --refusals lists each broken rule, never the value.
+    """
     cli = get_context(ctx)
     cfg = load_config(config)
     state = StateDB.open(cfg.state_db_path)
@@ -450,9 +461,18 @@ def status(ctx: typer.Context, config: Path = CONFIG) -> None:
         unverified = Outbox(state).unverified(dataset=cfg.dataset)
         counts = Counter(b.state for b in held)
         mark = WatermarkStore(state).get(cfg.dataset)
-        refused = state.connection.execute(
-            "SELECT COUNT(*) FROM refusals WHERE dataset = ?", (cfg.dataset,)
-        ).fetchone()[0]
+        refused, broken = state.connection.execute(
+            "SELECT COUNT(DISTINCT row_key), COUNT(*) FROM refusals WHERE dataset = ?",
+            (cfg.dataset,),
+        ).fetchone()
+        listed = [
+            {"row": row, "field": field, "reason": reason, "at": at}
+            for row, field, reason, at in state.connection.execute(
+                "SELECT row_key, field, reason, recorded_at FROM refusals WHERE dataset = ? "
+                "ORDER BY id DESC LIMIT ?",
+                (cfg.dataset, limit),
+            )
+        ]
     finally:
         state.close()
     rejected: list[dict[str, Any]] = [
@@ -470,6 +490,7 @@ def status(ctx: typer.Context, config: Path = CONFIG) -> None:
         "batches": {s: counts.get(s, 0) for s in ("pending", "sent", "accepted", "rejected")},
         "records": sum(b.record_count for b in held),
         "refused_rows": int(refused),
+        "refusals": int(broken),
         "rejected": rejected,
         "unverified": [
             {
@@ -483,6 +504,8 @@ def status(ctx: typer.Context, config: Path = CONFIG) -> None:
         ],
         "watermark": None if mark is None else {"value": str(mark.value), "key": str(mark.key)},
     }
+    if refusals:
+        data["refused"] = listed
 
     def render(c: Console) -> None:
         table = Table(title=f"{cfg.topic}")
@@ -491,7 +514,17 @@ def status(ctx: typer.Context, config: Path = CONFIG) -> None:
         for s, n in data["batches"].items():  # type: ignore[attr-defined]
             table.add_row(s, str(n))
         c.print(table)
-        c.print(f"refused rows: {refused}; watermark: {data['watermark'] or 'none'}")
+        c.print(
+            f"refused rows: {refused} ({broken} broken rule(s)); "
+            f"watermark: {data['watermark'] or 'none'}"
+        )
+        if refusals:
+            refused_rows = Table(
+                "row", "field", "reason", "at", title="refused rows (newest first)"
+            )
+            for item in listed:
+                refused_rows.add_row(item["row"], item["field"], item["reason"], item["at"])
+            c.print(refused_rows)
         for r in rejected:
             rows = r["rows"]
             shown = ", ".join(rows[:10]) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")

@@ -152,7 +152,15 @@ def test_validate_run_and_status(tmp_path: Path, kafka_bootstrap: str) -> None:
 
     status = cli(env, "status", "--config", str(config))
     assert status["batches"] == {"pending": 0, "sent": 1, "accepted": 0, "rejected": 0}
-    assert status["refused_rows"] == 3
+    assert status["refused_rows"] == 3  # rows, as validate and run count them
+    assert "refused" not in status
+    listed = cli(env, "status", "--config", str(config), "--refusals")["refused"]
+    assert sorted((r["row"], r["field"], r["reason"]) for r in listed) == [
+        ("R003", "sex", "mapping.unknown_code"),
+        ("R004", "region", "validation.code_list"),
+        ("R005", "national_id_token", "identifier.invalid"),
+    ]
+    assert "12345" not in json.dumps(listed)  # R005's national ID: never a value
 
     key_id = key_id_for("tvet", private.public_key())
     mine = []
