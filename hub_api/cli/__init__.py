@@ -94,11 +94,23 @@ app.add_typer(lake.app, name="lake")
 app.command(name="demo")(demo.demo)
 
 
+def json_first(args: list[str]) -> list[str]:
+    """``--json`` moved before the command, so that it works wherever it is typed
+    (``lmis-hub agreements list --json`` as well as ``lmis-hub --json agreements list``);
+    anything after a ``--`` is left alone."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--json" not in args[:end]:
+        return args
+    rest = [a for a in args[:end] if a != "--json"]
+    return ["--json", *rest, *args[end:]]
+
+
 def main() -> None:
     """Console-script entry point."""
-    json_mode = "--json" in sys.argv[1:]
+    args = json_first(sys.argv[1:])
+    json_mode = args[:1] == ["--json"]
     try:
-        app()
+        app(args=args)
     except HubError as exc:
         if json_mode:
             typer.echo(json.dumps(exc.to_dict(), ensure_ascii=False))

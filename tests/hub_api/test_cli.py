@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hub_api.cli import json_first
 from infra.broker import free_port
 from lmis_hub import __version__, config_reference
 
@@ -83,3 +84,20 @@ def test_config_show_masks_secrets() -> None:
     shown = json.loads(result.stdout)
     assert shown["kafka"]["bootstrap_servers"] == "k9:9093"
     assert "s3cret" not in result.stdout
+
+
+def test_json_is_accepted_after_the_command_too(tmp_path: Path) -> None:
+    before = run_cli("--json", "schemas", "list")
+    after = run_cli("schemas", "list", "--json")
+    assert before.returncode == after.returncode == 0, after.stderr
+    assert json.loads(after.stdout) == json.loads(before.stdout)
+    refused = run_cli("agreements", "show", "no-such-agreement", "--json",
+                      env={"HUB_DATA_DIR": str(tmp_path)})  # fmt: skip
+    assert refused.returncode == 2
+    assert json.loads(refused.stdout)["error"]["code"] == "agreement.unknown"
+
+
+def test_json_first_leaves_arguments_after_a_double_dash() -> None:
+    assert json_first(["a", "--json", "b"]) == ["--json", "a", "b"]
+    assert json_first(["a", "--", "--json"]) == ["a", "--", "--json"]
+    assert json_first(["a"]) == ["a"]
