@@ -33,6 +33,7 @@ from governance.errors import (
     AgencyUnknown,
     AgreementExists,
     AgreementExpired,
+    AgreementInvalid,
     AgreementUnchanged,
     AgreementUnknown,
     NotAParty,
@@ -41,6 +42,7 @@ from governance.errors import (
 )
 from governance.keys.services import KeyService
 from governance.timestamps import Clock, iso
+from schemas.catalog import Catalog
 
 # Core (not ORM) statement: check_delivery runs for every batch, so keep it lean.
 _agreements: Table = Agreement.__table__  # type: ignore[assignment]
@@ -86,12 +88,22 @@ class AgreementService:
     """
 
     def __init__(
-        self, session: Session, *, clock: Clock, audit: AuditLog, keys: KeyService
+        self,
+        session: Session,
+        *,
+        clock: Clock,
+        audit: AuditLog,
+        keys: KeyService,
+        schemas: Catalog | None = None,
     ) -> None:
+        """``schemas``: the schema catalog every stored agreement is checked against
+        (datasets the provider holds, fields some version of them has); the hub's
+        wiring always passes it, tests of the lifecycle alone may leave it out."""
         self.session = session
         self.clock = clock
         self.audit = audit
         self.keys = keys
+        self.schemas = schemas
         self._terms: dict[tuple[str, int], Terms] = {}
 
     # Versions --------------------------------------------------------------------
@@ -119,6 +131,8 @@ class AgreementService:
         for code in doc.parties:
             if self.session.get(Agency, code) is None:
                 raise AgencyUnknown(f"agreement {doc.id}: party {code!r} is not registered")
+        if self.schemas is not None:
+            self._check_against_schemas(doc, self.schemas)
         row = Agreement(
             id=doc.id,
             version=doc.version,
@@ -273,6 +287,31 @@ class AgreementService:
             except Exception as exc:
                 out[sig.agency] = getattr(exc, "code", type(exc).__name__)
         return out
+
+    @staticmethod
+    def _check_against_schemas(doc: AgreementDocument, schemas: Catalog) -> None:
+        """Every dataset is one the provider holds, every field one that some version of
+        that dataset's schema has: an agreement can only allow what can be delivered."""
+        held = sorted(
+            key.split("/", 1)[1] for key in schemas.datasets() if key.startswith(f"{doc.provider}/")
+        )
+        problems = []
+        for name, terms in sorted(doc.datasets.items()):
+            if name not in held:
+                problems.append(
+                    f"datasets.{name}: {doc.provider} holds no such dataset "
+                    f"(its datasets: {', '.join(held) or 'none'})"
+                )
+                continue
+            known = {f["name"] for sv in schemas.versions(doc.provider, name) for f in sv.fields}
+            unknown = sorted(set(terms.fields) - known)
+            if unknown:
+                problems.append(
+                    f"datasets.{name}.fields: no version of {doc.provider}/{name} has "
+                    f"{', '.join(unknown)}"
+                )
+        if problems:
+            raise AgreementInvalid(f"agreement {doc.id}: " + "; ".join(problems))
 
     # Lifecycle -----------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from governance.keys.services import KeyService
 from governance.timestamps import utc_now
 from hub_api.cli.context import CliContext
 from lmis_hub.errors import ConfigurationError
+from schemas.catalog import Catalog
 
 ACTOR_OPTION = typer.Option(
     None, "--actor", help="Who acts (recorded in the audit log); default: your login name."
@@ -70,7 +71,9 @@ def governance(cli: CliContext, actor: str | None) -> Iterator[Governance]:
                 audit=audit,
                 agencies=AgencyService(session, clock=utc_now, audit=audit),
                 keys=keys,
-                agreements=AgreementService(session, clock=utc_now, audit=audit, keys=keys),
+                agreements=AgreementService(
+                    session, clock=utc_now, audit=audit, keys=keys, schemas=Catalog.load()
+                ),
             )
             audit.checkpoints = CheckpointPolicy(
                 every_entries=cli.settings.audit.checkpoint_every_entries,

@@ -42,6 +42,7 @@ from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
 from governance.timestamps import utc_now
 from lmis_hub.settings import Settings
+from schemas.catalog import Catalog
 
 AGENCIES = ("nso", "nis", "tvet", "dol", "jobboard")
 AGREEMENTS_DIR = Path(__file__).parents[2] / "governance" / "examples" / "agreements"
@@ -172,7 +173,9 @@ def ensure_parties(session: Session, secrets_: DemoSecrets) -> PartiesReport:
     (secrets_.keys_dir / "hub.pub.pem").write_text(
         public_pem(hub_key.private_key.public_key()), encoding="utf-8"
     )
-    agreements = AgreementService(session, clock=utc_now, audit=audit, keys=keys)
+    agreements = AgreementService(
+        session, clock=utc_now, audit=audit, keys=keys, schemas=Catalog.load()
+    )
     for agency in AGENCIES:
         key_id, new = _agency_key(keys, agency, secrets_)
         (report.keys_registered if new else report.keys_reused)[agency] = key_id

@@ -88,7 +88,7 @@ def test_the_lmis_unit_workflow(hub, tmp_path: Path) -> None:
         "nis-lmis-2026"
     )
     late = hub("agreements", "late", "--at", "2026-03-25")
-    assert {r["dataset"] for r in late} == {"contributions", "insured_persons"}
+    assert {r["dataset"] for r in late} == {"contribution", "insured_person"}
     suspended = hub("agreements", "suspend", "nis-lmis-2026", "--reason", "audit finding")
     assert suspended["state"] == "suspended"
     assert hub("agreements", "expire-due", "--at", "2028-12-31") == []
@@ -123,13 +123,28 @@ def test_refusals_carry_codes(hub, tmp_path: Path) -> None:
     bad.write_text(EXAMPLE.read_text().replace("periodicity: monthly", "periodicity: hourly", 1))
     result = hub("agreements", "create", str(bad), ok=False)
     assert result.exception.code == "agreement.invalid"
-    assert "datasets.insured_persons.periodicity" in result.exception.message
+    assert "datasets.insured_person.periodicity" in result.exception.message
     hub("agreements", "create", str(EXAMPLE))
     result = hub("agreements", "activate", "nis-lmis-2026", "--reason", "x", ok=False)
     assert result.exception.code == "agreement.transition_refused"
     assert "still needs the signature of hub, nis" in result.exception.message
     result = hub("keys", "revoke", "nis-0000", "--reason", "x", ok=False)
     assert result.exception.code == "key.unknown"
+    # Only what can be delivered: datasets the provider holds, fields a schema has.
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(
+        EXAMPLE.read_text()
+        .replace("id: nis-lmis-2026", "id: nis-wrong-2026")
+        .replace("  contribution:", "  contributions:")
+        .replace("      - weeks_paid", "      - weeks_paid\n      - shoe_size")
+        .replace("      - sex\n", "      - sex\n      - shoe_size\n")
+    )
+    result = hub("agreements", "create", str(wrong), ok=False)
+    assert result.exception.code == "agreement.invalid"
+    assert "datasets.contributions: nis holds no such dataset" in result.exception.message
+    assert "datasets.insured_person.fields: no version of nis/insured_person has shoe_size" in (
+        result.exception.message
+    )
 
 
 def test_verify_reports_tampering(hub, tmp_path: Path) -> None:

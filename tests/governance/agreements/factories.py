@@ -9,7 +9,8 @@ import yaml
 
 from governance.agreements.document import AgreementDocument, parse_document
 
-EXAMPLE = Path(__file__).parents[3] / "governance" / "examples" / "nis-contributions.yaml"
+#: Illustrative terms (no schema behind them) for the lifecycle tests.
+EXAMPLE = Path(__file__).parent / "illustrative.yaml"
 
 
 def example_data() -> dict[str, Any]:
