@@ -215,8 +215,10 @@ class Outbox:
         return [_row_to_batch(r) for r in rows.fetchall()]
 
     def apply_receipt(self, receipt: Receipt, *, at: datetime) -> bool:
-        """Settle a batch. Applying the same receipt again changes nothing (returns False);
-        a receipt contradicting the one applied raises :class:`ReceiptConflict`."""
+        """Settle a batch. Applying the same receipt again changes nothing (returns False).
+        A rejected batch takes a later decision (the hub replayed it from quarantine once
+        its cause was fixed); an accepted one is final: a receipt contradicting it raises
+        :class:`ReceiptConflict`."""
         rows: Sequence[str] = receipt.rows
         with self._state.transaction() as conn:
             current = self.get(receipt.batch_id)
@@ -228,12 +230,13 @@ class Outbox:
                 )
                 if same:
                     return False
-                raise ReceiptConflict(
-                    f"batch {receipt.batch_id!r} is already {current.state}"
-                    f" ({current.reason_code or 'no reason'}); receipt says {receipt.outcome}"
-                    f" ({receipt.reason_code or 'no reason'})",
-                    batch_id=receipt.batch_id,
-                )
+                if current.state == "accepted":
+                    raise ReceiptConflict(
+                        f"batch {receipt.batch_id!r} is already {current.state}"
+                        f" ({current.reason_code or 'no reason'}); receipt says "
+                        f"{receipt.outcome} ({receipt.reason_code or 'no reason'})",
+                        batch_id=receipt.batch_id,
+                    )
             conn.execute(
                 "UPDATE batches SET state = ?, reason_code = ?, rejected_rows = ?, receipt_at = ? "
                 "WHERE batch_id = ?",

@@ -178,12 +178,26 @@ class ReceiptApplier:
                 if outcome is not None:
                     if (outcome, reason) == (receipt.outcome, receipt.reason_code):
                         continue
-                    raise ReceiptConflict(
-                        f"part {receipt.batch_id!r} of batch {batch_id!r} is already {outcome}"
-                        f" ({reason or 'no reason'}); receipt says {receipt.outcome}"
-                        f" ({receipt.reason_code or 'no reason'})",
-                        batch_id=str(batch_id),
-                    )
+                    if outcome == "rejected":
+                        # A later decision on a refused part: the hub replayed it from
+                        # quarantine after its cause was fixed (receipts of one agency
+                        # come in order on one partition). Acceptance is final.
+                        log.info(
+                            "part %s of batch %s, rejected (%s), is now %s (%s): the hub "
+                            "decided on it again",
+                            receipt.batch_id[:16],
+                            str(batch_id)[:16],
+                            reason,
+                            receipt.outcome,
+                            receipt.reason_code or "no reason",
+                        )
+                    else:
+                        raise ReceiptConflict(
+                            f"part {receipt.batch_id!r} of batch {batch_id!r} is already "
+                            f"{outcome} ({reason or 'no reason'}); receipt says "
+                            f"{receipt.outcome} ({receipt.reason_code or 'no reason'})",
+                            batch_id=str(batch_id),
+                        )
                 conn.execute(
                     "UPDATE batch_parts SET outcome = ?, reason_code = ? "
                     "WHERE part_id = ? AND batch_id = ?",

@@ -66,10 +66,17 @@ def test_receipts_are_idempotent_and_conflicts_refused(state: StateDB) -> None:
         "agreement.not_active",
         ("r7", "r9"),
     )
-    with pytest.raises(ReceiptConflict, match="already rejected"):
-        outbox.apply_receipt(Receipt("b1", "accepted"), at=T)
     outbox.mark_sent("b1", at=T)  # a settled batch is not sent again
     assert outbox.get("b1").state == "rejected"
+    # Replayed from quarantine once fixed: still refused for another reason, then landed.
+    again = Receipt("b1", "rejected", reason_code="validation.range", rows=("r7",))
+    assert outbox.apply_receipt(again, at=T) is True
+    assert outbox.get("b1").reason_code == "validation.range"
+    assert outbox.apply_receipt(Receipt("b1", "accepted"), at=T) is True
+    assert outbox.get("b1").state == "accepted"
+    # Acceptance is final.
+    with pytest.raises(ReceiptConflict, match="already accepted"):
+        outbox.apply_receipt(receipt, at=T)
     with pytest.raises(UnknownBatch, match="'nope'"):
         outbox.apply_receipt(Receipt("nope", "accepted"), at=T)
 

@@ -134,6 +134,30 @@ def test_one_rejected_part_rejects_the_batch_with_its_reason(
     assert (held.state, held.reason_code) == ("rejected", "ingest.schema_violation")
 
 
+def test_a_part_replayed_from_quarantine_takes_the_later_decision(
+    state: StateDB, signer: Signer
+) -> None:
+    """The hub refused a part (its agreement version was superseded), the LMIS unit
+    replayed it under the amendment, and the new receipt says accepted: the batch
+    follows; an acceptance is final."""
+    sender = RecordingSender()
+    batch = make_batch(300)
+    make_publisher(state, signer, sender, max_message_bytes=8192)(batch)
+    parts = part_ids(sender)
+    app = applier(state)
+    for pid in parts[1:]:
+        app.apply(receipt(pid))
+    assert app.apply(receipt(parts[0], "rejected", "agreement.version_superseded")) == [
+        batch.batch_id
+    ]
+    assert Outbox(state).get(batch.batch_id).state == "rejected"
+    assert app.apply(receipt(parts[0])) == [batch.batch_id]  # the replay's receipt
+    held = Outbox(state).get(batch.batch_id)
+    assert (held.state, held.reason_code) == ("accepted", None)
+    with pytest.raises(ReceiptConflict):
+        app.apply(receipt(parts[0], "rejected", "agreement.version_superseded"))
+
+
 def test_receipts_not_signed_by_the_hub_or_for_unknown_batches_are_skipped(
     state: StateDB, signer: Signer
 ) -> None:
