@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from connectors.sdk.errors import ReceiptConflict, UnknownBatch
+from connectors.sdk.errors import BatchSettled, ReceiptConflict, UnknownBatch
 from connectors.sdk.state import StateDB
 
 State = Literal["pending", "sent", "accepted", "rejected"]
@@ -169,6 +169,26 @@ class Outbox:
             UnverifiedPart(str(r[0]), int(r[1]), str(r[2]), datetime.fromisoformat(str(r[3])))
             for r in rows.fetchall()
         ]
+
+    def reopen(self, batch_id: str) -> None:
+        """Make a rejected batch wait for a receipt again, to send it once more (after
+        its cause was fixed); an accepted batch is final."""
+        with self._state.transaction() as conn:
+            current = self.get(batch_id)
+            if current.state != "rejected":
+                raise BatchSettled(
+                    f"batch {batch_id!r} is {current.state}: only a rejected batch is reopened",
+                    batch_id=batch_id,
+                )
+            conn.execute(
+                "UPDATE batches SET state = 'pending', reason_code = NULL, rejected_rows = '[]', "
+                "receipt_at = NULL WHERE batch_id = ?",
+                (batch_id,),
+            )
+            conn.execute(
+                "UPDATE batch_parts SET outcome = NULL, reason_code = NULL WHERE batch_id = ?",
+                (batch_id,),
+            )
 
     def mark_sent(self, batch_id: str, *, at: datetime, headers: bytes | None = None) -> None:
         """Record one more send attempt of a batch that has no receipt yet (and, when

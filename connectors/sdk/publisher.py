@@ -106,17 +106,28 @@ def value_digest(message: Message) -> str:
     return hashlib.sha256(message.value).hexdigest()
 
 
-def resign(messages: Sequence[Message], *, signer: Signer, now: datetime) -> list[Message]:
+def resign(
+    messages: Sequence[Message],
+    *,
+    signer: Signer,
+    now: datetime,
+    agreement: tuple[str, int] | None = None,
+) -> list[Message]:
     """The same parts signed again by ``signer`` at ``now``.
 
     Key, value and every other header stay as they are (so the envelope batch ids, which
     the value determines, do not change); ``lmis-producer-time`` and ``lmis-key-id`` are
-    replaced and ``lmis-signature`` is computed anew over them.
+    replaced and ``lmis-signature`` is computed anew over them. With ``agreement`` (id,
+    version) the parts are also put under that agreement: a batch the hub refused for
+    its agreement is sent again under the corrected one.
     """
     fresh = {
         "lmis-producer-time": str(int(now.timestamp() * 1000)).encode("ascii"),
         "lmis-key-id": signer.key_id.encode("ascii"),
     }
+    if agreement is not None:
+        fresh["lmis-agreement-id"] = agreement[0].encode("ascii")
+        fresh["lmis-agreement-version"] = str(agreement[1]).encode("ascii")
     out: list[Message] = []
     for message in messages:
         try:
@@ -409,15 +420,20 @@ class EnvelopePublisher:
         held = self._outbox.get(batch.batch_id)
         return Published(payload=held.payload, headers=held.headers)
 
-    def resend(self, held: OutboxBatch) -> int:
+    def resend(self, held: OutboxBatch, *, reopen: bool = False) -> int:
         """Send a stored batch's parts again, signed now with the current key (see
-        :func:`resign`); the number of parts sent."""
+        :func:`resign`); the number of parts sent. With ``reopen`` a batch the hub
+        rejected is sent again under this publisher's agreement (the config as it is
+        now) and waits for a new receipt."""
+        if reopen:
+            self._outbox.reopen(held.batch_id)
+            return self._send_held(held, agreement=(self._agreement_id, self._agreement_version))
         return self._send_held(held)
 
-    def _send_held(self, held: OutboxBatch) -> int:
+    def _send_held(self, held: OutboxBatch, *, agreement: tuple[str, int] | None = None) -> int:
         stored = unpack_messages(held.payload, held.headers, batch_id=held.batch_id)
         now = self._clock()
-        messages = resign(stored, signer=self._signer, now=now)
+        messages = resign(stored, signer=self._signer, now=now, agreement=agreement)
         self._sender.send(self.topic, messages)
         self._outbox.mark_sent(held.batch_id, at=now, headers=pack_messages(messages).headers)
         return len(messages)

@@ -503,13 +503,19 @@ def resend_due(
 
 
 def resend_now(
-    publisher: EnvelopePublisher, state: StateDB, *, batch_ids: list[str] | None = None
+    publisher: EnvelopePublisher,
+    state: StateDB,
+    *,
+    batch_ids: list[str] | None = None,
+    rejected: bool = False,
 ) -> list[str]:
     """Send again, now, the named batches (default: every one without a receipt).
 
     A named batch the outbox never held raises :class:`UnknownBatch`; one that already
-    has its receipt raises :class:`BatchSettled`. Nothing is sent unless every named
-    batch can be.
+    has its receipt raises :class:`BatchSettled` — unless ``rejected`` is given and the
+    hub rejected it: then it is sent again under the publisher's agreement (the config
+    as corrected) and waits for a new receipt. Nothing is sent unless every named batch
+    can be.
     """
     outbox = Outbox(state)
     dataset = publisher.schema.dataset
@@ -523,15 +529,25 @@ def resend_now(
                 f"batch {other[0].batch_id!r} is of dataset {other[0].dataset}, not {dataset}",
                 batch_id=other[0].batch_id,
             )
-        settled = [b for b in chosen if b.state in ("accepted", "rejected")]
+        final = ("accepted",) if rejected else ("accepted", "rejected")
+        settled = [b for b in chosen if b.state in final]
         if settled:
+            first = settled[0]
+            hint = (
+                "; fix its cause (the config's agreement, the agreement at the hub), then "
+                f"send it again under the corrected config with `connector resend --batch "
+                f"{first.batch_id} --rejected`"
+                if first.state == "rejected"
+                else ""
+            )
             raise BatchSettled(
-                f"batch {settled[0].batch_id!r} is already {settled[0].state}; "
-                "only batches without a receipt are sent again",
-                batch_id=settled[0].batch_id,
+                f"batch {first.batch_id!r} is already {first.state} "
+                f"({first.reason_code or 'no reason'}); only batches without a receipt are "
+                f"sent again{hint}",
+                batch_id=first.batch_id,
             )
     sent = []
     for held in chosen:
-        publisher.resend(held)
+        publisher.resend(held, reopen=held.state == "rejected")
         sent.append(held.batch_id)
     return sent

@@ -368,6 +368,12 @@ def resend(
     batch: list[str] = typer.Option(
         [], "--batch", help="A batch id from `connector status` (repeat for several)."
     ),
+    rejected: bool = typer.Option(
+        False,
+        "--rejected",
+        help="Also send batches the hub rejected, under the config's agreement as it is "
+        "now (after fixing the cause); they wait for a new receipt.",
+    ),
 ) -> None:
     """Send batches again now from the outbox, signed with the current key, without
     waiting for `resend_after_s` (the hub deduplicates by batch id)."""
@@ -383,7 +389,9 @@ def resend(
     sender = KafkaSender(librdkafka_config(w.config.kafka.settings()))
     try:
         publisher = _publisher(cli.settings, w, state, sender, signer)
-        sent = resend_now(publisher, state, batch_ids=None if every else list(batch))
+        sent = resend_now(
+            publisher, state, batch_ids=None if every else list(batch), rejected=rejected
+        )
     finally:
         sender.close()
         state.close()

@@ -15,11 +15,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pyiceberg.catalog.sql import SqlCatalog
 
-from connectors.sdk.errors import OutboxDataInvalid
+from connectors.sdk.errors import BatchSettled, OutboxDataInvalid
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.pipeline import Batch
 from connectors.sdk.publisher import EnvelopePublisher, resign, unpack_messages
-from connectors.sdk.receipts import resend_due, resend_now
+from connectors.sdk.receipts import ReceiptApplier, resend_due, resend_now
 from connectors.sdk.state import StateDB
 from connectors.sdk.watermark import Watermark
 from governance.keys.material import key_id_for, public_pem
@@ -164,3 +164,66 @@ def test_a_batch_waiting_when_its_key_is_revoked_is_accepted_signed_with_the_new
     assert outcome.status == "accepted", (outcome.reason_code, outcome.message)
     assert outcome.records == 3
     assert message.value == lost.calls[0][0].value  # the same batch, not a new one
+
+
+def test_a_rejected_batch_goes_again_under_the_corrected_agreement(
+    db_session, ingest_lake: SqlCatalog, state: StateDB
+) -> None:
+    """The config named a wrong agreement: the hub rejected the batch, the watermark had
+    moved on, and `resend` refused a settled batch. After the config is corrected,
+    `resend --batch ID --rejected` sends it again under the right agreement."""
+    schemas = Catalog.load()
+    hub = make_hub(db_session, schemas, ingest_lake)
+    schema = schemas.current("nis", "contribution")
+    batch = Batch(
+        batch_id=uuid.uuid4().hex,
+        dataset="contribution",
+        records=tuple(sample_records(schema, 3)),
+        refusals=(),
+        watermark=Watermark("2026-03-01", uuid.uuid4().hex[:8]),
+        row_count=3,
+    )
+
+    def connector(agreement_id: str, sender: RecordingSender) -> EnvelopePublisher:
+        return EnvelopePublisher(
+            schema=schema,
+            topic="lmis.nis.contribution.v1",
+            agreement_id=agreement_id,
+            agreement_version=1,
+            signer=hub.nis,
+            state=state,
+            sender=sender,
+            clock=lambda: HUB_NOW,
+        )
+
+    receipts = ReceiptApplier(
+        state,
+        catalog=schemas,
+        hub_keys=[hub.hub.public_key()],
+        agency="nis",
+        clock=lambda: HUB_NOW,
+        max_skew=timedelta(minutes=5),
+    )
+    wrong = RecordingSender()
+    connector("dsa-nis-typo", wrong)(batch)
+    refused = hub.worker.process(hub_delivery(wrong.calls[0][0]))
+    assert refused.reason_code == "agreement.unknown"
+    assert refused.receipt is not None
+    receipts.apply(receipts.verify(refused.receipt.value, refused.receipt.headers))
+    assert Outbox(state).get(batch.batch_id).state == "rejected"
+
+    fixed = RecordingSender()
+    with pytest.raises(BatchSettled, match="--rejected"):
+        resend_now(connector(AGREEMENT, fixed), state, batch_ids=[batch.batch_id])
+    assert resend_now(
+        connector(AGREEMENT, fixed), state, batch_ids=[batch.batch_id], rejected=True
+    ) == [batch.batch_id]
+    (message,) = fixed.calls[0]
+    assert message.value == wrong.calls[0][0].value  # the same batch, its agreement fixed
+    landed = hub.worker.process(hub_delivery(message, offset=1))
+    assert landed.status == "accepted", landed.message
+    assert landed.receipt is not None
+    receipts.apply(receipts.verify(landed.receipt.value, landed.receipt.headers))
+    assert Outbox(state).get(batch.batch_id).state == "accepted"
+    with pytest.raises(BatchSettled, match="only a rejected batch"):
+        Outbox(state).reopen(batch.batch_id)  # an accepted batch is final
