@@ -41,9 +41,9 @@ def summary(row: Agreement) -> dict[str, Any]:
 
 def table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Any:
     def draw(console: Console) -> None:
-        t = Table(title=title)
+        t = Table(title=title)  # columns fold rather than cut: ids are copied from here
         for col in columns:
-            t.add_column(col)
+            t.add_column(col, overflow="fold")
         for r in rows:
             t.add_row(*(str(r[c]) if r[c] is not None else "" for c in columns))
         console.print(t)

@@ -171,7 +171,8 @@ def list_(
     def draw(console: Console) -> None:
         table = Table(title="Agency keys")
         for col in ("key_id", "agency", "not_before", "not_after", "superseded_by", "revoked_at"):
-            table.add_column(col)
+            # ids are never cut: they are what the next command needs
+            table.add_column(col, overflow="fold", min_width=20 if col == "key_id" else None)
         for r in rows:
             table.add_row(
                 r["key_id"],

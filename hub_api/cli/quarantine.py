@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from confluent_kafka import Producer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
 from governance.db import make_engine, migrate
@@ -88,7 +88,15 @@ def list_command(
         ]
 
     def render(console: Console) -> None:
-        table = Table("id", "received", "state", "reason", "agency", "dataset", "topic@offset")
+        table = Table(
+            Column("id", overflow="fold", min_width=len(rows[0]["id"]) if rows else None),
+            "received",
+            "state",
+            Column("reason", overflow="fold"),
+            "agency",
+            "dataset",
+            Column("topic@offset", overflow="fold"),
+        )
         for r in rows:
             table.add_row(
                 r["id"],
@@ -191,7 +199,12 @@ def replay_command(
                 )
 
     def render(console: Console) -> None:
-        table = Table("id", "outcome", "reason", "snapshot")
+        table = Table(
+            Column("id", overflow="fold", min_width=len(results[0]["id"]) if results else None),
+            "outcome",
+            Column("reason", overflow="fold"),
+            "snapshot",
+        )
         for r in results:
             table.add_row(
                 r["id"], r["outcome"], r["reason_code"] or "", str(r["snapshot_id"] or "")

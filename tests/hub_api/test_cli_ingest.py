@@ -101,6 +101,10 @@ def test_quarantine_commands_at_top_level_and_replay(tmp_path: Path) -> None:
     engine.dispose()
     listed = json.loads(cli("quarantine", "list", "--state", "quarantined").stdout)
     assert [(r["id"], r["state"], r["replays"]) for r in listed] == [(qid, "quarantined", 0)]
+    # In an 80-column terminal the table folds long values instead of cutting them: the
+    # full id is there to copy into the next command.
+    narrow = runner.invoke(app, ["quarantine", "list"], env={**env, "COLUMNS": "80"})
+    assert narrow.exit_code == 0 and qid in narrow.output.replace("\n", "").replace("│", "")
     nothing = cli("quarantine", "replay")
     assert getattr(nothing.exception, "code", None) == "config.invalid"
     replayed = cli("quarantine", "replay", "--reason", "envelope.bad_framing", "--no-send")
