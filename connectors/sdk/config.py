@@ -29,10 +29,9 @@ from connectors.sdk.mapping import RECORD_ID_IDENTIFIER, MappingSpec
 from connectors.sdk.sources.csv import CsvSourceConfig
 from connectors.sdk.sources.http import HttpSourceConfig
 from connectors.sdk.sources.sql import SqlSourceConfig
-from connectors.sdk.tokenise import TOKEN_FIELDS, TokenRules
+from connectors.sdk.tokenise import TOKEN_FIELDS, TokenRules, check_id_lengths
 from connectors.sdk.validation import FieldRule
 from lmis_hub.settings import KafkaSettings
-from lmis_hub.tokens import MIN_ID_DIGITS
 from schemas.catalog import Catalog
 from schemas.errors import UnknownDataset
 
@@ -122,13 +121,7 @@ class TokeniseConfig(BaseModel):
         unknown = sorted(set(self.emit or ()) - set(TOKEN_FIELDS))
         if unknown:
             raise ValueError(f"emit: unknown token kinds {unknown}")
-        for name in ("national_id_lengths", "nis_number_lengths"):
-            short = sorted(n for n in getattr(self, name) if n < MIN_ID_DIGITS)
-            if short:
-                raise ValueError(
-                    f"{name}: {short} below {MIN_ID_DIGITS} digits; so short an identifier "
-                    "has too few values to be tokenised"
-                )
+        check_id_lengths(self.national_id_lengths, self.nis_number_lengths)
         return self
 
     def rules(self, *, regions: frozenset[str] | None = None) -> TokenRules:

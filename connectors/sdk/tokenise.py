@@ -151,6 +151,18 @@ def deletion_variants(digits: str) -> list[str]:
     return sorted({digits} | {digits[:i] + digits[i + 1 :] for i in range(len(digits))})
 
 
+def check_id_lengths(national_id: Collection[int], nis_number: Collection[int]) -> None:
+    """Refuse ID lengths under :data:`MIN_ID_DIGITS`: so short an identifier has too few
+    values for a token of it to hide anything (ValueError naming the setting)."""
+    for name, lengths in (("national_id_lengths", national_id), ("nis_number_lengths", nis_number)):
+        short = sorted(n for n in lengths if n < MIN_ID_DIGITS)
+        if short:
+            raise ValueError(
+                f"{name}: {short} below {MIN_ID_DIGITS} digits; so short an identifier "
+                "has too few values to be tokenised"
+            )
+
+
 @dataclass(frozen=True)
 class TokenRules:
     """Agency-specific normalisation rules."""
@@ -166,13 +178,7 @@ class TokenRules:
     person_ref_scope: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("national_id_lengths", "nis_number_lengths"):
-            short = sorted(n for n in getattr(self, name) if n < MIN_ID_DIGITS)
-            if short:
-                raise ValueError(
-                    f"{name}: {short} below {MIN_ID_DIGITS} digits; so short an identifier "
-                    "has too few values to be tokenised"
-                )
+        check_id_lengths(self.national_id_lengths, self.nis_number_lengths)
         unknown = sorted(set(self.emit or ()) - set(TOKEN_KINDS))
         if unknown:
             raise ValueError(f"emit: unknown token kinds {unknown}")
