@@ -15,7 +15,8 @@ from governance.keys.envelope import KeyEncryptionKey
 from hub_api.cli import quarantine
 from hub_api.cli.context import get_context
 from hub_api.cli.ingest_wiring import build_worker, group_limits
-from integration.ingest.worker import TOPIC_PATTERN, Outcome, run
+from integration.ingest.decisions import Outcome
+from integration.ingest.loop import TOPIC_PATTERN, run
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config
 
 app = typer.Typer(help="Run the ingest worker (quarantined messages: `lmis-hub quarantine`).")

@@ -13,8 +13,9 @@ from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
 from governance.timestamps import utc_now
 from integration.ingest.ledger import Ledger
+from integration.ingest.loop import GroupLimits
 from integration.ingest.rekey import TokenRekeyer
-from integration.ingest.worker import GroupLimits, IngestWorker
+from integration.ingest.worker import IngestWorker
 from integration.lake.catalog import open_catalog
 from lmis_hub.settings import Settings
 from schemas.catalog import Catalog

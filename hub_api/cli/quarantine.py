@@ -20,8 +20,8 @@ from hub_api.cli.context import CliContext, get_context
 from hub_api.cli.ingest_wiring import build_worker
 from integration.ingest.errors import QuarantineAlreadyReplayed
 from integration.ingest.ledger import Ledger
+from integration.ingest.loop import send_outcomes
 from integration.ingest.models import QuarantinedMessage
-from integration.ingest.worker import send_outcomes
 from lmis_hub.errors import ConfigurationError
 from lmis_hub.kafka import librdkafka_config
 

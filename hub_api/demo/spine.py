@@ -34,7 +34,8 @@ from hub_api.demo.connectors import (
     unsettled_parts,
 )
 from hub_api.demo.parties import PartiesReport, demo_secrets, ensure_link_key, ensure_parties
-from integration.ingest.worker import TOPIC_PATTERN, Outcome, run
+from integration.ingest.decisions import Outcome
+from integration.ingest.loop import TOPIC_PATTERN, run
 from integration.lake.catalog import open_catalog
 from integration.reconciliation import Reconciliation, reconcile
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config

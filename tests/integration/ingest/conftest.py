@@ -19,9 +19,10 @@ from governance.audit.services import AuditLog
 from governance.keys.envelope import KeyEncryptionKey
 from governance.keys.material import public_pem
 from governance.keys.services import KeyService
+from integration.ingest.decisions import Delivered
 from integration.ingest.ledger import Ledger
 from integration.ingest.rekey import TokenRekeyer
-from integration.ingest.worker import Delivered, IngestWorker
+from integration.ingest.worker import IngestWorker
 from integration.lake.catalog import open_catalog
 from schemas.catalog import Catalog
 from schemas.envelope import Message, seal_batch

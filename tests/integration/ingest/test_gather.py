@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
+from integration.ingest.loop import TOPIC_PATTERN, GroupLimits, _gather, _record_count
 from integration.ingest.notices import QUARANTINE_TOPIC
-from integration.ingest.worker import TOPIC_PATTERN, GroupLimits, _gather, _record_count
 from schemas.receipts import receipt_topic
 
 

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pytest
 from pyiceberg.table import Table
 
-from integration.ingest import worker
+from integration.ingest import landing
 from integration.ingest.models import IngestedBatch, QuarantinedMessage
 from integration.lake import bronze
 from integration.lake.bronze import BATCH_IDS_PROPERTY, StagedAppend, bronze_identifier
@@ -170,9 +170,9 @@ def _conflicting(
     hub.worker.process(delivered(hub.seal(1)))  # the table exists and is cached
     other_table = hub.worker.lake.load_table(TABLE) if other else None
     proxy = _Conflicting(failures, other_table, other_takes)
-    monkeypatch.setattr(worker, "commit_staged", proxy)
-    monkeypatch.setattr(worker, "stage_batches", proxy.stage)
-    hub.worker.sleep = lambda _s: None
+    monkeypatch.setattr(landing, "commit_staged", proxy)
+    monkeypatch.setattr(landing, "stage_batches", proxy.stage)
+    hub.worker.landing.sleep = lambda _s: None
     return proxy
 
 
@@ -228,7 +228,7 @@ def test_a_lake_commit_that_keeps_conflicting_fails_the_group(hub, db_session, m
     message = hub.seal(2)
     with pytest.raises(LakeCommitFailed):
         hub.worker.process_group([delivered(message)])
-    assert proxy.appends == hub.worker.commit_attempts
+    assert proxy.appends == hub.worker.landing.commit_attempts
     assert db_session.get(IngestedBatch, _batch_id(message)) is None
     assert db_session.query(QuarantinedMessage).count() == 0
     table = hub.worker.lake.load_table(TABLE)

@@ -11,9 +11,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.keys.material import public_pem
+from integration.ingest.decisions import Outcome
+from integration.ingest.loop import GroupLimits, run
 from integration.ingest.models import IngestedBatch
 from integration.ingest.notices import QUARANTINE_TOPIC, read_notice
-from integration.ingest.worker import GroupLimits, Outcome, run
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config
 from lmis_hub.settings import KafkaSettings
 from schemas.envelope import Message, seal_batch

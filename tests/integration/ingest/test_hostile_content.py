@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import OperationalError
 
 from governance.keys.material import public_pem
+from integration.ingest.decisions import Delivered
 from integration.ingest.models import IngestedBatch
-from integration.ingest.worker import Delivered
 from lmis_hub.errors import ServiceUnavailable
 from schemas.catalog import Catalog
 from schemas.envelope import Message, encode_records, seal_batch

@@ -11,9 +11,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from integration.ingest.loop import send_outcomes
 from integration.ingest.models import IngestedBatch
 from integration.ingest.notices import QUARANTINE_TOPIC
-from integration.ingest.worker import send_outcomes
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config
 from lmis_hub.settings import KafkaSettings
 from schemas.envelope import Message

@@ -11,7 +11,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from integration.ingest.worker import GroupLimits, Outcome, run
+from integration.ingest.decisions import Outcome
+from integration.ingest.loop import GroupLimits, run
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config
 from lmis_hub.settings import KafkaSettings
 from schemas.receipts import open_receipt

@@ -9,8 +9,8 @@ from typing import Any
 import pyarrow.compute as pc
 import pytest
 
-from integration.ingest import worker as worker_module
-from integration.ingest.worker import snapshots_holding
+from integration.ingest import landing as landing_module
+from integration.ingest.landing import snapshots_holding
 from integration.lake import bronze
 from integration.lake.bronze import bronze_identifier
 from tests.integration.ingest.conftest import delivered
@@ -25,7 +25,7 @@ def _rows(hub, batch_id: str) -> int:
 
 
 def test_recorded_snapshots_are_expired_and_an_unrecorded_one_is_kept(hub, monkeypatch):
-    hub.worker.max_snapshots = 4
+    hub.worker.landing.max_snapshots = 4
     hub.worker.process(delivered(hub.seal(1)))  # the table exists and is cached
     # A crash between the lake commit and the ledger: the batch is only in the lake.
     crashed = hub.seal(2)
@@ -67,7 +67,7 @@ def test_recorded_snapshots_are_expired_and_an_unrecorded_one_is_kept(hub, monke
 
 
 def test_a_failed_expiry_does_not_fail_the_group(hub, monkeypatch, caplog):
-    hub.worker.max_snapshots = 2
+    hub.worker.landing.max_snapshots = 2
     from pyiceberg.exceptions import CommitFailedException
     from pyiceberg.table.update.snapshot import ExpireSnapshots
 
@@ -83,7 +83,7 @@ def test_a_failed_expiry_does_not_fail_the_group(hub, monkeypatch, caplog):
 def test_snapshots_another_worker_expired_first_do_not_fail_the_group(hub, monkeypatch, caplog):
     # Two workers of a group bound the same table: the other one expires the same
     # snapshots just before this one does (after its refresh).
-    hub.worker.max_snapshots = 2
+    hub.worker.landing.max_snapshots = 2
     real = bronze.expire_appends
     raced = []
 
@@ -93,7 +93,7 @@ def test_snapshots_another_worker_expired_first_do_not_fail_the_group(hub, monke
         raced.append(list(snapshot_ids))
         return real(table, snapshot_ids)
 
-    monkeypatch.setattr(worker_module, "expire_appends", other_worker_first)
+    monkeypatch.setattr(landing_module, "expire_appends", other_worker_first)
     outcomes = [hub.worker.process(delivered(hub.seal(1), offset=n)) for n in range(6)]
     assert raced, "no expiry was attempted"
     assert [o.status for o in outcomes] == ["accepted"] * 6

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.keys.material import public_pem
+from integration.ingest.decisions import Delivered
 from integration.ingest.models import IngestedBatch
-from integration.ingest.worker import Delivered
 from integration.lake.bronze import bronze_identifier, committed_batch_ids
 from schemas.envelope import Message, open_batch
 from schemas.receipts import UNVERIFIED_REASONS, open_receipt

@@ -1,0 +1,185 @@
+"""The ingest worker driven by a Kafka consumer group.
+
+:func:`run` gathers a bounded group of messages, has the worker decide it
+(:meth:`IngestWorker.process_group`, which knows nothing of Kafka), produces the
+group's receipts and quarantine notices, and only then commits the group's offsets
+(the highest per partition). A refused offset commit is logged, not fatal: the
+messages are read again and deduplicated.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from integration.ingest.decisions import Delivered, Outcome
+from integration.ingest.errors import ReceiptUndelivered
+from integration.ingest.notices import QUARANTINE_TOPIC
+from integration.ingest.worker import AGENCIES, IngestWorker
+from schemas.envelope import Message
+
+log = logging.getLogger(__name__)
+
+#: The consumer group's subscription: every agency dataset topic (not receipts, not
+#: the quarantine topic).
+TOPIC_PATTERN = rf"^lmis\.({'|'.join(AGENCIES)})\..*"
+
+
+@dataclass(frozen=True)
+class GroupLimits:
+    """How large a group :func:`run` gathers before deciding it."""
+
+    max_messages: int = 64
+    max_records: int = 200_000
+    max_wait_s: float = 0.2
+
+
+def _record_count(headers: Sequence[tuple[str, bytes | None]]) -> int:
+    for name, value in headers:
+        if name == "lmis-record-count" and value and value.isdigit() and len(value) < 12:
+            return int(value)
+    return 0
+
+
+def _gather(consumer: Any, poll_timeout_s: float, limits: GroupLimits) -> list[Any]:
+    """Up to ``limits`` messages: wait ``poll_timeout_s`` for the first one, then at most
+    ``max_wait_s`` more for the rest (whatever is already fetched is taken at once)."""
+    group: list[Any] = []
+    records = 0
+    deadline: float | None = None
+    while len(group) < limits.max_messages and records < limits.max_records:
+        timeout = poll_timeout_s if deadline is None else max(0.0, deadline - time.monotonic())
+        msg = consumer.poll(timeout)
+        if msg is None:
+            break
+        if msg.error():
+            log.warning("consumer error: %s", msg.error())
+            if deadline is None:
+                break
+            continue
+        group.append(msg)
+        records += _record_count(msg.headers() or [])
+        if deadline is None:
+            deadline = time.monotonic() + limits.max_wait_s
+    return group
+
+
+def run(
+    worker: IngestWorker,
+    *,
+    consumer: Any,
+    producer: Any,
+    once: bool = False,
+    idle_timeout_s: float = 10.0,
+    poll_timeout_s: float = 0.5,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    limits: GroupLimits | None = None,
+    quarantine_topic: str | None = QUARANTINE_TOPIC,
+) -> int:
+    """Consume a group, decide, store, send receipts and notices, then commit the group's
+    offsets; returns the messages processed.
+
+    ``consumer`` is a confluent-kafka Consumer already subscribed to :data:`TOPIC_PATTERN`
+    with manual commits; ``producer`` a confluent-kafka Producer. With ``once`` the loop
+    ends when no message arrived for ``idle_timeout_s`` seconds. ``limits`` bounds each
+    group (default :class:`GroupLimits`); ``quarantine_topic=None`` sends no notices.
+    """
+    limits = limits or GroupLimits()
+    processed = 0
+    idle = 0.0
+    while not should_stop():
+        group = _gather(consumer, poll_timeout_s, limits)
+        if not group:
+            idle += poll_timeout_s
+            if once and idle >= idle_timeout_s:
+                break
+            continue
+        idle = 0.0
+        outcomes = worker.process_group(
+            [
+                Delivered(
+                    msg.topic(),
+                    msg.partition(),
+                    msg.offset(),
+                    msg.value(),
+                    [(k, v or b"") for k, v in (msg.headers() or [])],
+                )
+                for msg in group
+            ]
+        )
+        send_outcomes(producer, outcomes, quarantine_topic=quarantine_topic)
+        highest: dict[tuple[str, int], int] = {}
+        for msg in group:
+            key = (msg.topic(), msg.partition())
+            highest[key] = max(highest.get(key, -1), msg.offset())
+        _commit_offsets(consumer, highest)
+        processed += len(group)
+        if on_outcome is not None:
+            for outcome in outcomes:
+                on_outcome(outcome)
+    return processed
+
+
+def _commit_offsets(consumer: Any, highest: Mapping[tuple[str, int], int]) -> None:
+    """Commit the group's offsets. A refused commit is not an error of the group: its
+    decisions are stored and its receipts sent, so it is logged and the loop goes on.
+    The partitions moved to another member (a rebalance, or a broker that lost the
+    group); whoever reads those messages again finds them in the ledger (duplicates,
+    answered with the same receipts) or in the quarantine table."""
+    try:
+        consumer.commit(
+            offsets=[TopicPartition(t, p, o + 1) for (t, p), o in highest.items()],
+            asynchronous=False,
+        )
+    except KafkaException as exc:
+        log.warning(
+            "offsets of %d partition(s) not committed (%s); their messages will be read "
+            "again and deduplicated",
+            len(highest),
+            exc.args[0] if exc.args else exc,
+        )
+
+
+def send_outcomes(
+    producer: Any,
+    outcomes: Sequence[Outcome],
+    *,
+    quarantine_topic: str | None = QUARANTINE_TOPIC,
+    timeout_s: float = 30.0,
+) -> None:
+    """Produce the receipts (and quarantine notices) of ``outcomes``, one flush for all."""
+    failed: list[str] = []
+
+    def delivered(err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            failed.append(f"{msg.topic()}: {err}")
+
+    messages: list[tuple[str, Message]] = []
+    for outcome in outcomes:
+        if outcome.receipt is not None and outcome.receipt_topic is not None:
+            messages.append((outcome.receipt_topic, outcome.receipt))
+        if outcome.notice is not None and quarantine_topic is not None:
+            messages.append((quarantine_topic, outcome.notice))
+    for topic, message in messages:
+        producer.produce(
+            topic,
+            key=message.key,
+            value=message.value,
+            headers=message.headers,
+            on_delivery=delivered,
+        )
+    if not messages:
+        return
+    left = producer.flush(timeout_s)
+    if left != 0 or failed:
+        detail = f"; {failed[0]}" if failed else ""
+        raise ReceiptUndelivered(
+            f"{left + len(failed)} of {len(messages)} receipt(s)/notice(s) were not delivered "
+            f"within {timeout_s:.0f} s{detail}; the messages will be read again"
+        )
