@@ -40,6 +40,7 @@ import numpy as np
 from confluent_kafka import Consumer, Producer, TopicPartition
 from sqlalchemy.orm import Session
 
+import integration.ingest.loop as loop_mod
 import integration.ingest.worker as worker_mod
 import schemas.envelope as envelope_mod
 from connectors.sdk.outbox import Outbox
@@ -53,6 +54,8 @@ from hub_api.demo.connectors import AGENCY_CONFIGS, ConnectorKit, deploy, unsett
 from hub_api.demo.parties import demo_secrets, ensure_link_key, ensure_parties
 from hub_api.demo.spine import drain
 from infra.broker import free_port, start_broker, stop_process
+from integration.ingest.landing import BronzeLanding
+from integration.ingest.recording import OutcomeRecorder
 from integration.ingest.rekey import TokenRekeyer
 from integration.lake.catalog import open_catalog
 from integration.reconciliation import reconcile
@@ -173,17 +176,17 @@ def run_worker_timed(settings: Settings, expected: set[str], watch: Stopwatch) -
         (envelope_mod, "decode_records", "worker:   of which decode"),
         (worker, "_verify", "worker: verify + decode"),
         (worker, "_check_coverage", "worker: agreement coverage"),
-        (TokenRekeyer, "records", "worker: re-key"),
-        (worker, "_commit", "worker: lake commit"),
-        (worker, "_store", "worker: ledger + audit (hub db)"),
-        (worker_mod, "send_outcomes", "worker: produce receipts"),
-        (worker_mod, "_gather", "worker: consume"),
+        (TokenRekeyer, "column", "worker: re-key"),
+        (BronzeLanding, "_commit", "worker: lake commit"),
+        (OutcomeRecorder, "store", "worker: ledger + audit (hub db)"),
+        (loop_mod, "send_outcomes", "worker: produce receipts"),
+        (loop_mod, "_gather", "worker: consume"),
         (worker, "process_group", "worker: decide (all of the above but consume)"),
     ]
     with ExitStack() as stack:
         for owner, name, stage in stages:
-            if hasattr(owner, name):  # the worker's internals may change; time what exists
-                stack.enter_context(patched(owner, name, watch.wrap(stage, getattr(owner, name))))
+            # A stage renamed away must fail here, not quietly drop out of the figures.
+            stack.enter_context(patched(owner, name, watch.wrap(stage, getattr(owner, name))))
         counts = watch.wrap("worker: total", drain)(
             settings, expected, idle_timeout_s=20.0, say=print
         )

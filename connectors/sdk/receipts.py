@@ -58,7 +58,8 @@ from connectors.sdk.state import StateDB
 from governance.errors import KeyInvalid
 from governance.keys.material import key_id_for, load_public_pem
 from schemas.catalog import Catalog
-from schemas.envelope import HeaderInput, decode_records, parse_headers
+from schemas.container import decode_records
+from schemas.envelope import HeaderInput, parse_headers
 from schemas.errors import EnvelopeError
 from schemas.receipts import HUB_AGENCY, UNVERIFIED_REASONS, Receipt, open_receipt
 

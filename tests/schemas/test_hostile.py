@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.catalog import Catalog
-from schemas.envelope import OCF_MAGIC, decode_records, open_batch, parse_headers, seal_batch
+from schemas.container import OCF_MAGIC, decode_records
+from schemas.envelope import open_batch, parse_headers, seal_batch
 from schemas.errors import ENVELOPE_CODES, EnvelopeError
 from schemas.signing import SIGNED_HEADERS
 from tests.schemas.conftest import NOW

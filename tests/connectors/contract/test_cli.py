@@ -264,7 +264,7 @@ def test_a_killed_run_resumes_with_the_batch_ids_of_an_uninterrupted_run(
 
 def open_all_any_key(messages: list[Message]) -> list[dict[str, Any]]:
     """Records of messages signed by a key the test does not hold (decoded, not verified)."""
-    from schemas.envelope import decode_records
+    from schemas.container import decode_records
 
     catalog = Catalog.load()
     out: list[dict[str, Any]] = []

@@ -22,7 +22,8 @@ from integration.ingest.decisions import Delivered
 from integration.ingest.models import IngestedBatch
 from lmis_hub.errors import ServiceUnavailable
 from schemas.catalog import Catalog
-from schemas.envelope import Message, encode_records, seal_batch
+from schemas.container import encode_records
+from schemas.envelope import Message, seal_batch
 from schemas.signing import SIGNATURE_HEADER, Signer
 from tests.governance.agreements.factories import make_doc
 from tests.integration.ingest.conftest import Hub, delivered
