@@ -9,7 +9,7 @@ Schema attributes the hub relies on (checked when the catalog loads):
 
 * ``lmis.agency``, ``lmis.dataset``, ``lmis.version`` — must match the file's place;
 * ``lmis.event_date`` — the date field the lake partitions on;
-* ``lmis.record_id`` — the field holding the agency's own row key;
+* ``lmis.record_id`` — the field holding the record's opaque id (see :mod:`schemas.record_ids`);
 * every field has a ``doc``; token fields carry ``"token": "<kind>"``; classification
   fields carry ``"codelist": "<list>"``.
 """

@@ -226,7 +226,7 @@ class ReceiptApplier:
         return self._outbox.apply_receipt(receipt, at=self._clock())
 
     def _record_ids(self, batch_id: str, part_indexes: list[int]) -> tuple[str, ...]:
-        """The record ids (the agency's own row keys, never identifiers) of some parts."""
+        """The (opaque) record ids of the records in some parts."""
         if not part_indexes:
             return ()
         held = self._outbox.get(batch_id)
