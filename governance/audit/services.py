@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -211,8 +211,11 @@ class AuditLog:
     def _checkpoint_when_due(
         self, policy: CheckpointPolicy, state: _HeadState, seq: int, at: datetime
     ) -> None:
-        since = self._uncovered_since(state)
-        if not policy.due(uncovered=seq - state.checkpoint_seq, since=since, now=at):
+        uncovered = seq - state.checkpoint_seq
+        # Every append passes here: look up the oldest uncovered entry's time only when
+        # the count alone does not decide (and never once a checkpoint exists).
+        since = None if uncovered >= policy.every_entries else self._uncovered_since(state)
+        if not policy.due(uncovered=uncovered, since=since, now=at):
             return
         signer = policy.signer()
         if signer is None:
@@ -284,15 +287,7 @@ class AuditLog:
                 first_seq=after[0] + 1,
                 hashes=b"".join(bytes.fromhex(r.hash) for r in rows),
             )
-            cp = Checkpoint(
-                unsigned.seq,
-                unsigned.hash,
-                at,
-                signer.key_id,
-                signer.sign(unsigned.signed_bytes()),
-                unsigned.first_seq,
-                unsigned.hashes,
-            )
+            cp = replace(unsigned, signature=signer.sign(unsigned.signed_bytes()))
             self.session.execute(
                 _checkpoints.insert().values(
                     seq=cp.seq,

@@ -19,8 +19,13 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 from sqlalchemy.orm import Session
 
+from governance.audit.chain import Verification
 from governance.audit.services import AuditLog
 from governance.db import make_engine, migrate
+from governance.keys.envelope import KeyEncryptionKey
+from governance.keys.material import load_public_pem
+from governance.keys.secrets import HubSecrets
+from governance.keys.services import KeyService
 from governance.timestamps import utc_now
 from hub_api.cli.ingest_wiring import build_worker, group_limits
 from hub_api.demo.connectors import (
@@ -192,7 +197,7 @@ def run_spine(
                 )
                 with Session(engine) as session:
                     table = reconcile(configs, session=session, lake=lake)
-                    verified = AuditLog(session, clock=utc_now).verify()
+                    verified = _sign_and_verify_audit(session, settings)
                     audit: dict[str, Any] = {
                         "ok": verified.ok,
                         "intact_up_to": verified.intact_up_to,
@@ -205,3 +210,23 @@ def run_spine(
         receipts_log.removeFilter(quiet)
     seconds["total"] = time.perf_counter() - started
     return SpineResult(parties, runs, ingest, waiting, table, audit, seconds)
+
+
+def _sign_and_verify_audit(session: Session, settings: Settings) -> Verification:
+    """Sign a checkpoint over the run's entries (as `lmis-hub audit checkpoint` does),
+    then verify the whole chain with the hub's public keys, so the demo shows the chain
+    and its signatures checked, not only the hashes."""
+    audit = AuditLog(session, clock=utc_now)
+    keys = KeyService(session, clock=utc_now, audit=audit)
+    secrets = HubSecrets(
+        session,
+        kek=KeyEncryptionKey.from_setting(settings.key_encryption_key),
+        keys=keys,
+        clock=utc_now,
+        audit=audit,
+    )
+    hub = secrets.hub_signing_key()
+    audit.sign_checkpoint(hub, actor="demo")
+    session.commit()
+    public = {k.key_id: load_public_pem(k.public_key_pem) for k in keys.list("hub")}
+    return audit.verify(public_keys=public)

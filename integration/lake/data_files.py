@@ -234,6 +234,3 @@ __all__ = [
     "partitions",
     "write_data_files",
 ]
-
-# Every module that writes lake files imports this one (bronze, retention through it).
-install_parquet_writer()
