@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pyiceberg.catalog.sql import SqlCatalog
 
 from governance.agencies.services import AgencyService
+from governance.agreements.document import AgreementDocument
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
 from governance.keys.envelope import KeyEncryptionKey
@@ -102,6 +104,27 @@ def contribution_fields(schemas: Catalog) -> list[str]:
     return [f["name"] for f in schemas.current("nis", "contribution").fields][1:]
 
 
+def activate_agreement(
+    agreements: AgreementService,
+    doc: AgreementDocument,
+    signers: Mapping[str, Signer],
+    *,
+    reason: str,
+) -> None:
+    """Store ``doc``, have every party of ``signers`` (agency -> signer) sign it, activate."""
+    row = agreements.create(doc, actor="lmis")
+    for agency, signer in signers.items():
+        agreements.sign_with(
+            row.id,
+            row.version,
+            agency=agency,
+            key_id=signer.key_id,
+            private_key=signer.private_key,
+            actor=agency,
+        )
+    agreements.activate(row.id, row.version, actor="lmis", reason=reason)
+
+
 @pytest.fixture
 def hub(db_session, schemas: Catalog, lake: SqlCatalog) -> Hub:
     return make_hub(db_session, schemas, lake)
@@ -126,17 +149,7 @@ def make_hub(db_session, schemas: Catalog, lake: SqlCatalog) -> Hub:
             "fields": contribution_fields(schemas),
         }
     }
-    agreement = agreements.create(make_doc(datasets=datasets), actor="lmis")
-    for agency in ("nis", "hub"):
-        agreements.sign_with(
-            agreement.id,
-            agreement.version,
-            agency=agency,
-            key_id=signers[agency].key_id,
-            private_key=signers[agency].private_key,
-            actor=agency,
-        )
-    agreements.activate(agreement.id, agreement.version, actor="lmis", reason="go live")
+    activate_agreement(agreements, make_doc(datasets=datasets), signers, reason="go live")
     db_session.commit()
     clock.now = NOW
     ledger = Ledger(db_session, kek=KeyEncryptionKey(b"\x07" * 32))

@@ -20,7 +20,7 @@ from lmis_hub.settings import KafkaSettings
 from schemas.envelope import Message, seal_batch
 from schemas.signing import SIGNATURE_HEADER, Signer
 from tests.governance.agreements.factories import make_doc
-from tests.integration.ingest.conftest import contribution_fields
+from tests.integration.ingest.conftest import activate_agreement, contribution_fields
 from tests.integration.ingest.test_run import RECEIPTS, _ensure_topic
 from tests.integration.ingest.test_worker import _quarantined, landed
 from tests.schemas.envelope_helpers import resign
@@ -58,19 +58,12 @@ def _short_agreement(hub, valid_until: date) -> None:
             "fields": contribution_fields(hub.schemas),
         }
     }
-    row = hub.agreements.create(
-        make_doc(id=SHORT, datasets=datasets, valid_until=valid_until), actor="lmis"
+    activate_agreement(
+        hub.agreements,
+        make_doc(id=SHORT, datasets=datasets, valid_until=valid_until),
+        {"nis": hub.nis, "hub": hub.hub},
+        reason="short pilot",
     )
-    for signer, agency in ((hub.nis, "nis"), (hub.hub, "hub")):
-        hub.agreements.sign_with(
-            row.id,
-            row.version,
-            agency=agency,
-            key_id=signer.key_id,
-            private_key=signer.private_key,
-            actor=agency,
-        )
-    hub.agreements.activate(row.id, row.version, actor="lmis", reason="short pilot")
 
 
 def test_agreement_expired(hub):

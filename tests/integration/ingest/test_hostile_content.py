@@ -26,7 +26,7 @@ from schemas.container import encode_records
 from schemas.envelope import Message, seal_batch
 from schemas.signing import SIGNATURE_HEADER, Signer
 from tests.governance.agreements.factories import make_doc
-from tests.integration.ingest.conftest import Hub, delivered
+from tests.integration.ingest.conftest import Hub, activate_agreement, delivered
 from tests.integration.ingest.test_worker import _quarantined, landed, receipt_of
 from tests.schemas.envelope_helpers import resign
 from tests.schemas.samples import opaque_sample_id, sample_records
@@ -79,20 +79,12 @@ def _agreement(hub: Hub, doc_id: str, provider: str, datasets: dict[str, Any], s
         {"agency": provider, "name": "Director", "title": "Director"},
         {"agency": "hub", "name": "Head, LMIS Unit", "title": "Head"},
     ]
-    row = hub.agreements.create(
+    activate_agreement(
+        hub.agreements,
         make_doc(id=doc_id, provider=provider, datasets=datasets, signatories=signatories),
-        actor="lmis",
+        {provider: signer, "hub": hub.hub},
+        reason="hostile tests",
     )
-    for party, agency in ((signer, provider), (hub.hub, "hub")):
-        hub.agreements.sign_with(
-            row.id,
-            row.version,
-            agency=agency,
-            key_id=party.key_id,
-            private_key=party.private_key,
-            actor=agency,
-        )
-    hub.agreements.activate(row.id, row.version, actor="lmis", reason="hostile tests")
 
 
 @pytest.fixture
