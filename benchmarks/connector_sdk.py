@@ -124,7 +124,7 @@ def main() -> None:
         pipeline = Pipeline.from_config(
             config,
             state=state,
-            link_key=LinkKey.generate(key_id="bench"),
+            link_key=LinkKey.generate(key_id=1),
             clock=lambda: datetime.now(UTC),
             code_lists={"sex": {"1", "2", "9"}, "isco": {"7411", "7212", "5322"}},
         )

@@ -109,7 +109,7 @@ def to_broker(
     pipeline = Pipeline.from_config(
         config,
         state=state,
-        link_key=LinkKey(b"b" * 32, key_id="bench"),
+        link_key=LinkKey(b"b" * 32, key_id=1),
         clock=clock,
         code_lists=code_lists,  # type: ignore[arg-type]
         regions=frozenset(code_lists["region"]),

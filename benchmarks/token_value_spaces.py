@@ -134,7 +134,7 @@ def measure(*, persons: int = 20_000, known: int = 40, seed: int = 1) -> NationR
     people = nation_identifiers(persons, seed)
     rng = np.random.default_rng(seed)
     tokeniser = Tokeniser(
-        LinkKey(rng.bytes(32), key_id="benchmark"),
+        LinkKey(rng.bytes(32), key_id=1),
         rules=TokenRules(national_id_lengths=frozenset({11})),
     )
     raw = ("national_id", "given_name", "family_name", "dob")

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lmis_hub.errors import ConfigurationError
+from lmis_hub.tokens import MAX_KEY_ID, MIN_KEY_ID
 
 
 class KafkaSettings(BaseModel):
@@ -150,6 +151,12 @@ class IngestSettings(BaseModel):
         description="Topic that receives a notice of every quarantined message "
         "(the encrypted original stays in the quarantine table).",
     )
+    agency_refresh_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds between look-ups of the registered agencies: a newly "
+        "registered agency's topics are read within this time, without a restart.",
+    )
 
 
 class AuditSettings(BaseModel):
@@ -178,6 +185,18 @@ class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
 
+class SchemaSettings(BaseModel):
+    """Where the hub finds data contracts beyond the ones this release ships."""
+
+    extra_dir: Path | None = Field(
+        None,
+        description="A folder laid out like the packaged schemas/avro "
+        "(<agency>/<dataset>/v<N>.avsc, optionally a catalog.yaml of compatibility "
+        "modes) with the schemas of agencies and datasets added after this release; "
+        "read together with the packaged ones.",
+    )
+
+
 class ConnectorSettings(BaseModel):
     """Secrets of a connector running at an agency (its YAML file names the key file)."""
 
@@ -190,8 +209,12 @@ class ConnectorSettings(BaseModel):
         None,
         description="The linkage key itself (base64, 32 bytes), instead of an encrypted key file.",
     )
-    link_key_id: str = Field(
-        "link", description="Key id reported for a linkage key given in `HUB_CONNECTOR__LINK_KEY`."
+    link_key_id: int = Field(
+        MIN_KEY_ID,
+        ge=MIN_KEY_ID,
+        le=MAX_KEY_ID,
+        description="Generation (key id) of a linkage key given in `HUB_CONNECTOR__LINK_KEY`; "
+        "every token carries it. A key file names its own.",
     )
     signing_key_passphrase: SecretStr | None = Field(
         None,
@@ -232,6 +255,7 @@ class Settings(BaseSettings):
     envelope: EnvelopeSettings = Field(default_factory=EnvelopeSettings)  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
     audit: AuditSettings = Field(default_factory=AuditSettings)  # type: ignore[arg-type]
+    schemas: SchemaSettings = Field(default_factory=SchemaSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------
 

@@ -5,6 +5,14 @@ A raw personal identifier never leaves an agency: the connector replaces it with
 ``<kind>_token`` (with the field attribute ``"token": "<kind>"``) carries it. A kind in
 :data:`ARRAY_TOKEN_KINDS` is carried as an Avro array of tokens.
 
+A token is 32 bytes (Avro ``fixed(32)`` ``lmis.types.Token``): the **key id** of the
+linkage key that made it (its generation, 1..65535, 2 bytes big-endian), then the first
+30 bytes of the HMAC (240 bits). K_link is rotated by issuing a new generation; since
+every token says which generation made it, the hub refuses a batch that mixes two, and
+the linkage never compares tokens of different generations. :data:`TOKEN_LAYOUT` is the
+only place a token's layout is written down (:func:`make_token` applies it); the hub's
+re-keying keeps the key id with the same layout.
+
 No token kind may have a small value space: a keyed hash of a month, a day, a sex code
 or a region is decoded by anyone who knows the values of a few people (known plaintext)
 or by frequency, and so is a year+month (1,440 values) or month+day (366) composite.
@@ -16,6 +24,7 @@ to use), with the reasoning; every bound must be at least :data:`MIN_VALUE_SPACE
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -135,3 +144,43 @@ def small_value_spaces(spaces: Mapping[str, ValueSpace]) -> dict[str, float]:
 def token_field(kind: str) -> str:
     """The schema field that carries a token of ``kind``."""
     return f"{kind}_token"
+
+
+#: Bytes of a token: the key id, then the truncated HMAC.
+TOKEN_BYTES: Final = 32
+#: Bytes of the key id at the start of a token (big-endian).
+KEY_ID_BYTES: Final = 2
+#: Bytes of the HMAC a token keeps (240 bits).
+MAC_BYTES: Final = TOKEN_BYTES - KEY_ID_BYTES
+#: The key ids (generations) a linkage key may have.
+MIN_KEY_ID: Final = 1
+MAX_KEY_ID: Final = 2 ** (8 * KEY_ID_BYTES) - 1
+#: A token: the key id's two bytes, then the first 30 bytes of an HMAC-SHA256 output
+#: (``pack`` cuts the 32-byte MAC to 30 in C, without slicing copies).
+TOKEN_LAYOUT: Final = struct.Struct(f"{KEY_ID_BYTES}s{MAC_BYTES}s")
+
+
+def check_key_id(key_id: int) -> int:
+    """``key_id`` when it is a key generation a token can carry (ValueError otherwise)."""
+    if isinstance(key_id, bool) or not isinstance(key_id, int):
+        raise ValueError(f"a key id is a whole number, not {type(key_id).__name__}")
+    if not MIN_KEY_ID <= key_id <= MAX_KEY_ID:
+        raise ValueError(f"a key id is from {MIN_KEY_ID} to {MAX_KEY_ID}, not {key_id}")
+    return key_id
+
+
+def key_id_prefix(key_id: int) -> bytes:
+    """The two bytes every token of key generation ``key_id`` starts with."""
+    return check_key_id(key_id).to_bytes(KEY_ID_BYTES, "big")
+
+
+def make_token(prefix: bytes, mac: bytes) -> bytes:
+    """The token of key-id ``prefix`` (:func:`key_id_prefix`, or the first two bytes of a
+    token being re-keyed) and an HMAC-SHA256 output ``mac``: the prefix, then the first
+    :data:`MAC_BYTES` bytes of the MAC (:data:`TOKEN_LAYOUT`)."""
+    return TOKEN_LAYOUT.pack(prefix, mac)
+
+
+def token_key_id(token: bytes) -> int:
+    """The key id (generation) a token carries."""
+    return int.from_bytes(token[:KEY_ID_BYTES], "big")

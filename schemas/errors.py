@@ -174,6 +174,12 @@ class ImplausibleToken(RecordsInvalid):
     code = "validation.token"
 
 
+class LinkKeyMixed(RecordsInvalid):
+    """A batch mixes tokens of several link-key generations; re-tokenise it all with one."""
+
+    code = "token.link_key_mixed"
+
+
 class BadRecordId(RecordsInvalid):
     """A record id is not an opaque keyed id; derive it in the connector, never copy a key."""
 
@@ -220,6 +226,7 @@ VALIDATION_CODES: tuple[str, ...] = tuple(
             NotFinite,
             DateOutOfRange,
             ImplausibleToken,
+            LinkKeyMixed,
             BadRecordId,
             OrderViolation,
         )

@@ -8,9 +8,17 @@ Rules come from the schema itself, so a new dataset needs no code:
 * every date and timestamp — between :data:`EARLIEST_DATE` and :data:`LATEST_YEARS`
   years after the day of the check (no 0001-01-01, no 1800, no 2999);
 * field ``"token": "<kind>"`` — a non-null value is exactly 32 bytes that could be a
-  keyed hash: not mostly printable text or zero bytes, and no run of eight ASCII digits
-  (a national id padded into a token field is refused; a real HMAC output has one of
-  those shapes about once in 10^10 tokens); in an array token field, every element;
+  token (:mod:`lmis_hub.tokens`: a key id, then 30 bytes of HMAC): those 30 bytes are not
+  mostly printable text or zero bytes, and hold no run of eight ASCII digits (a national
+  id padded into a token field is refused; a real HMAC output has one of those shapes
+  about 3 times in 10^10); in an array token field, every element. The key id is left
+  out of that look: the custodian chooses it, and judged with the rest it would make the
+  rate of false refusals depend on the choice (about 12 times higher for an id whose two
+  bytes are ASCII digits, such as 12594 = "12");
+* every token of a batch — every token field, every element of an array token field —
+  carries the same key id (``link_key``): a batch is tokenised with one generation of
+  K_link, and one that mixes two is refused (the tokens of generations other than the
+  batch's most common one are named);
 * the record id (``lmis.record_id``) of an agency dataset — the opaque shape of
   :mod:`schemas.record_ids`;
 * record ``"lmis.rules": [[a, b], ...]`` — when both fields are present, ``a <= b``
@@ -39,6 +47,7 @@ import numpy as np
 from fastavro import parse_schema
 from fastavro.validation import validate
 
+from lmis_hub.tokens import KEY_ID_BYTES, MAC_BYTES, TOKEN_BYTES, token_key_id
 from schemas.catalog import SchemaVersion
 from schemas.codelists import CodeLists
 from schemas.errors import (
@@ -46,6 +55,7 @@ from schemas.errors import (
     CodeListViolation,
     DateOutOfRange,
     ImplausibleToken,
+    LinkKeyMixed,
     NotFinite,
     OrderViolation,
     OutOfRange,
@@ -57,9 +67,9 @@ EARLIEST_DATE = date(1900, 1, 1)
 #: Dates may lie at most this many years after the day of the check (closing dates,
 #: expected end dates); anything later is a typing or encoding error.
 LATEST_YEARS = 10
-TOKEN_BYTES = 32
-#: A token with this many of its 32 bytes printable ASCII or zero is text, not a hash.
-_TEXTLIKE_BYTES = 30
+#: A token with this many of its 30 MAC bytes printable ASCII or zero is text, not a
+#: hash (as before tokens carried a key id: all but two bytes).
+_TEXTLIKE_BYTES = MAC_BYTES - 2
 _DIGIT_RUN = 8
 
 #: Rule name → the error class (and so the reason code) that refuses a batch for it.
@@ -70,6 +80,7 @@ RULE_ERRORS: dict[str, type[RecordsInvalid]] = {
     "finite": NotFinite,
     "date": DateOutOfRange,
     "token": ImplausibleToken,
+    "link_key": LinkKeyMixed,
     "record_id": BadRecordId,
     "order": OrderViolation,
 }
@@ -80,7 +91,7 @@ class Violation:
     """One broken rule in one record: the field, the rule and what is wrong."""
 
     field: str
-    rule: str  # type, codelist, minimum, maximum, finite, date, token, record_id, order
+    rule: str  # type, codelist, minimum, maximum, finite, date, token, link_key, record_id, order
     message: str
 
 
@@ -139,7 +150,7 @@ class RecordRules:
             if values is None:
                 continue
             found.extend(Problem(i, name, rule) for i in check(values, today))
-        found.extend(self._implausible_tokens(columns))
+        found.extend(self._token_problems(columns))
         for first, second in self.order:
             a_values, b_values = columns.get(first), columns.get(second)
             if a_values is None or b_values is None:
@@ -164,15 +175,23 @@ class RecordRules:
         listed = "; ".join(p.describe() for p in problems[:shown])
         more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
         records = len({p.record for p in problems})
+        generations = ""
+        if "link_key" in rules:  # the key ids are not personal data: name them
+            tokens = {n: columns[n] for n in self.token_fields if n in columns}
+            counted = _key_id_counts(tokens)
+            generations = "; tokens of link-key generations " + ", ".join(
+                f"{key_id} ({n})" for key_id, n in counted.items()
+            )
         raise RULE_ERRORS[first.rule](
             f"{records} record(s) of {self.schema.key} v{self.schema.version} break "
-            f"{len(problems)} rule(s) ({', '.join(rules)}): {listed}{more}",
+            f"{len(problems)} rule(s) ({', '.join(rules)}): {listed}{more}{generations}",
             problems=problems,
         )
 
-    def _implausible_tokens(self, columns: Mapping[str, Sequence[Any]]) -> list[Problem]:
-        """The token rule over every token column; an array column's elements are checked
-        flattened, in the same pass, and a bad element names its record."""
+    def _token_problems(self, columns: Mapping[str, Sequence[Any]]) -> list[Problem]:
+        """The token and link-key rules over every token column; an array column's
+        elements are checked flattened, in the same pass, and a bad element names its
+        record."""
         tokens = {n: columns[n] for n in self.token_fields if n in columns}
         owners: dict[str, np.ndarray[Any, np.dtype[np.intp]]] = {}
         for name in self.array_token_fields & tokens.keys():
@@ -180,7 +199,7 @@ class RecordRules:
             counts = [0 if v is None else len(v) for v in values]
             tokens[name] = list(chain.from_iterable(v for v in values if v))
             owners[name] = np.repeat(np.arange(len(values)), counts)
-        found = _implausible_tokens(tokens)
+        found = _token_problems(tokens)
         if not owners:
             return found
         return sorted(
@@ -285,9 +304,15 @@ _DIGIT_BYTES = bytes(0x31 if 0x30 <= b <= 0x39 else 0x30 for b in range(256))
 _DIGIT_RUN_MARK = b"1" * _DIGIT_RUN
 
 
-def _implausible_tokens(columns: Mapping[str, Sequence[Any]]) -> list[Problem]:
-    """Tokens that are text rather than a keyed hash (see the module docstring), in every
-    token column of a batch at once."""
+#: In a little-endian 64-bit word of a token's first 8 bytes, the bits of bytes 2..7:
+#: the key id (bytes 0 and 1) takes no part in the text look.
+_AFTER_KEY_ID = np.uint64(0xFFFF_FFFF_FFFF_0000)
+
+
+def _token_problems(columns: Mapping[str, Sequence[Any]]) -> list[Problem]:
+    """Tokens that are text rather than a keyed hash (rule ``token``) and tokens of
+    another key id than the batch's most common one (rule ``link_key``), see the module
+    docstring, in every token column of a batch at once."""
     # (field, its values, the values present): empty tokens take no part in the checks.
     parts = [
         (name, values, [v for v in values if v is not None] if None in values else values)
@@ -298,36 +323,56 @@ def _implausible_tokens(columns: Mapping[str, Sequence[Any]]) -> list[Problem]:
     if total == 0:
         return []
     if len(joined) != TOKEN_BYTES * total:  # only outside the hub: decoding fixes the size
+        tokens = [t for _n, _v, present in parts for t in present]
         rows = {
             row
-            for row, token in enumerate(t for _n, _v, present in parts for t in present)
-            if len(token) != TOKEN_BYTES
-            or sum(1 for b in token if _PRINTABLE_OR_ZERO[b]) >= _TEXTLIKE_BYTES
-            or _DIGIT_RUN_MARK in token.translate(_DIGIT_BYTES)
+            for row, token in enumerate(tokens)
+            if len(token) != TOKEN_BYTES or _textlike(token[KEY_ID_BYTES:])
         }
+        key_ids = np.array([token_key_id(t) for t in tokens], dtype=np.int64)
+        other_key = _other_key_ids(key_ids, rows)
     else:
         rows = _textlike_rows(joined)
+        # The common case first: every token's two key-id bytes equal the first token's
+        # (two strided byte slices compared in C).
+        high, low = joined[0::TOKEN_BYTES], joined[1::TOKEN_BYTES]
+        if not rows and high == high[:1] * total and low == low[:1] * total:
+            other_key = []
+        else:  # a token refused as text or for its size says nothing of the batch's key
+            key_ids = np.frombuffer(joined, dtype=">u2")[:: TOKEN_BYTES // KEY_ID_BYTES]
+            other_key = _other_key_ids(key_ids, rows)
     found: list[Problem] = []
     offset = 0
     for name, values, present in parts:
         hits = sorted(r - offset for r in rows if offset <= r < offset + len(present))
-        if hits:
+        mixed = sorted(r - offset for r in other_key if offset <= r < offset + len(present))
+        if hits or mixed:
             where = [i for i, v in enumerate(values) if v is not None]
             found.extend(Problem(where[k], name, "token") for k in hits)
+            found.extend(Problem(where[k], name, "link_key") for k in mixed)
         offset += len(present)
     return found
 
 
+def _textlike(mac: bytes) -> bool:
+    text = sum(1 for b in mac if _PRINTABLE_OR_ZERO[b])
+    return text >= _TEXTLIKE_BYTES or _DIGIT_RUN_MARK in mac.translate(_DIGIT_BYTES)
+
+
 def _textlike_rows(joined: bytes) -> set[int]:
-    """The numbers of the 32-byte tokens in ``joined`` that look like text."""
+    """The numbers of the 32-byte tokens in ``joined`` whose MAC bytes look like text."""
     # Bytes that are text become 1, others 0: eight of them fill a 64-bit word, whose
-    # byte sum a multiplication gathers in its top byte; four words make a token.
-    words = np.frombuffer(joined.translate(_TEXT_BYTES), dtype=np.uint64).reshape(-1, 4)
-    counts = (words * np.uint64(0x0101010101010101)) >> np.uint64(56)
-    textlike = counts[:, 0] + counts[:, 1] + counts[:, 2] + counts[:, 3] >= _TEXTLIKE_BYTES
+    # byte sum a multiplication gathers in its top byte; four words make a token, and
+    # the key id's two bytes are masked out of the first.
+    words = np.frombuffer(joined.translate(_TEXT_BYTES), dtype="<u8").reshape(-1, 4)
+    spread = np.uint64(0x0101010101010101)
+    first = ((words[:, 0] & _AFTER_KEY_ID) * spread) >> np.uint64(56)
+    rest = (words[:, 1:] * spread) >> np.uint64(56)
+    textlike = first + rest[:, 0] + rest[:, 1] + rest[:, 2] >= _TEXTLIKE_BYTES
     rows = set(np.flatnonzero(textlike).tolist())
     # A run of digits: digits become "1", then a substring search over every token; a
-    # run may span two tokens, so each token it touches is looked at on its own.
+    # run may span tokens and key ids, so each token it touches has its MAC bytes
+    # looked at on their own.
     digits = joined.translate(_DIGIT_BYTES)
     at = digits.find(_DIGIT_RUN_MARK)
     while at >= 0:
@@ -335,10 +380,42 @@ def _textlike_rows(joined: bytes) -> set[int]:
         while end < len(digits) and digits[end] == 0x31:
             end += 1
         for row in range(at // TOKEN_BYTES, (end - 1) // TOKEN_BYTES + 1):
-            if _DIGIT_RUN_MARK in digits[row * TOKEN_BYTES : (row + 1) * TOKEN_BYTES]:
+            start = row * TOKEN_BYTES + KEY_ID_BYTES
+            if _DIGIT_RUN_MARK in digits[start : (row + 1) * TOKEN_BYTES]:
                 rows.add(row)
         at = digits.find(_DIGIT_RUN_MARK, end)
     return rows
+
+
+def _other_key_ids(key_ids: np.ndarray[Any, np.dtype[Any]], skip: set[int]) -> list[int]:
+    """The numbers of the tokens whose key id is not the most common one (the smaller id
+    on a tie) among those not in ``skip``; empty when they all share one."""
+    keep: np.ndarray[Any, np.dtype[np.bool_]] | None = None
+    considered = key_ids
+    if skip:
+        keep = np.ones(len(key_ids), dtype=bool)
+        keep[list(skip)] = False
+        considered = key_ids[keep]
+    if considered.size == 0 or bool((considered == considered[0]).all()):
+        return []
+    ids, counts = np.unique(considered, return_counts=True)
+    differ = key_ids != ids[counts.argmax()]
+    if keep is not None:
+        differ &= keep
+    return [int(i) for i in np.flatnonzero(differ)]
+
+
+def _key_id_counts(columns: Mapping[str, Sequence[Any]]) -> dict[int, int]:
+    """Key id → how many of the tokens in ``columns`` carry it (array fields element by
+    element; nulls and tokens too short to hold a key id left out), in key id order."""
+    counts: dict[int, int] = {}
+    for values in columns.values():
+        for value in values:
+            for token in [value] if isinstance(value, bytes) else value or ():
+                if len(token) >= KEY_ID_BYTES:
+                    key_id = token_key_id(token)
+                    counts[key_id] = counts.get(key_id, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _bad_record_ids(values: Sequence[Any], _today: date) -> Iterable[int]:

@@ -10,10 +10,12 @@ file the connector config names (``tokenise.link_key_file``). Nothing here is ha
 cryptography: sealing and the Ed25519 → Curve25519 conversion are libsodium's.
 
 The sealed file is JSON (:data:`FORMAT`): the agency, the id of the agency key it is
-sealed to, the link key's id, and the sealed bytes. The plaintext repeats the agency and
-the link key id, so relabelling the outer document is detected when it is opened. The
-hub can record each hand-over in its audit log (``lmis-hub keys link-handover``) from the
-file's SHA-256 and labels alone: it never sees the key.
+sealed to, the link key's id (its generation, which the tokens carry), and the sealed
+bytes. The plaintext repeats the agency and the link key id, so relabelling the outer
+document is detected when it is opened. The hub can record each hand-over in its audit
+log (``lmis-hub keys link-handover``) from the file's SHA-256 and labels alone: it never
+sees the key. A copy sealed in the first format (a free label for the key, before
+tokens carried the id) is refused: the custodian seals it again from the key file.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ from nacl.public import SealedBox
 from nacl.signing import SigningKey, VerifyKey
 
 from connectors.sdk.errors import LinkKeyInvalid
-from connectors.sdk.linkkey import KEY_BYTES, LinkKey
+from connectors.sdk.linkkey import KEY_BYTES, LinkKey, parse_key_id
 
-FORMAT = "lmis-link-key-sealed/1"
-_INNER = "lmis-link-key-plain/1"
+FORMAT = "lmis-link-key-sealed/2"
+_FORMAT_V1 = "lmis-link-key-sealed/1"
+_INNER = "lmis-link-key-plain/2"
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class SealedLinkKey:
 
     agency: str
     recipient_key_id: str
-    link_key_id: str
+    link_key_id: int
     sealed: bytes
 
     def to_bytes(self) -> bytes:
@@ -73,13 +76,21 @@ class SealedLinkKey:
             doc: dict[str, Any] = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise LinkKeyInvalid(f"{where}: not a sealed link key (not JSON)") from exc
+        if isinstance(doc, dict) and doc.get("format") == _FORMAT_V1:
+            raise LinkKeyInvalid(
+                f"{where}: sealed before linkage keys had generation numbers; ask the "
+                f"custodian to seal it again (lmis-hub keys link-seal)"
+            )
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise LinkKeyInvalid(f"{where}: format is not {FORMAT!r}")
+        link_key_id = doc.get("link_key_id")
+        if isinstance(link_key_id, bool) or not isinstance(link_key_id, int):
+            raise LinkKeyInvalid(f"{where}: link_key_id is not a number")
         try:
             return cls(
                 agency=str(doc["agency"]),
                 recipient_key_id=str(doc["recipient_key_id"]),
-                link_key_id=str(doc["link_key_id"]),
+                link_key_id=parse_key_id(link_key_id, where=where),
                 sealed=base64.b64decode(doc["sealed"], validate=True),
             )
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:

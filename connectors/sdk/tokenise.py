@@ -1,7 +1,9 @@
 """Tokenisation: personal identifiers become keyed tokens at the connector.
 
-Per the shared contract a token is ``HMAC-SHA256(K_link, tag || 0x1F || normalised
-value)`` (32 bytes), where ``tag`` is the token kind in ASCII. Normalisation makes the
+Per the shared contract a token is 32 bytes: the key id (generation) of K_link, two
+bytes big-endian, then the first 30 bytes of ``HMAC-SHA256(K_link, tag || 0x1F ||
+normalised value)``, where ``tag`` is the token kind in ASCII (the layout is
+:func:`lmis_hub.tokens.make_token`'s). Normalisation makes the
 same person's identifier produce the same token in every agency's connector: case,
 accents, spacing and honorifics never change a token.
 
@@ -47,7 +49,7 @@ import jellyfish
 from connectors.sdk.dates import parse_date
 from connectors.sdk.errors import IdentifierInvalid
 from connectors.sdk.linkkey import LinkKey
-from lmis_hub.tokens import MIN_ID_DIGITS, TOKEN_KINDS, token_field
+from lmis_hub.tokens import MIN_ID_DIGITS, TOKEN_KINDS, make_token, token_field
 from schemas.record_ids import opaque_record_id
 
 SEPARATOR = b"\x1f"
@@ -73,12 +75,14 @@ _NOT_DIGIT = re.compile(r"\D+")
 
 
 def token(key: LinkKey, kind: str, normalised: str) -> bytes:
-    """The 32-byte token of an already normalised value of the given kind."""
+    """The 32-byte token of an already normalised value of the given kind: the key's id,
+    then the HMAC truncated to 30 bytes."""
     try:
-        prefix = _TAG_PREFIX[kind]
+        tag = _TAG_PREFIX[kind]
     except KeyError:
         raise ValueError(f"unknown token kind {kind!r}") from None
-    return hmac.digest(key.reveal(), prefix + normalised.encode("utf-8"), "sha256")
+    mac = hmac.digest(key.reveal(), tag + normalised.encode("utf-8"), "sha256")
+    return make_token(key.token_prefix, mac)
 
 
 def normalise_name(value: str) -> str:
@@ -240,7 +244,7 @@ class Tokeniser:
 
     def tokens(self, identifiers: Mapping[str, Any]) -> dict[str, TokenValue]:
         """Token field name -> 32-byte token (a sorted list of them for an array kind)
-        for every kind that is emitted."""
+        for every kind that is emitted; every token carries this key's id."""
         emit = self._rules.emit
         out: dict[str, TokenValue] = {}
         for kind, value in self.normalised(identifiers).items():

@@ -13,7 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from connectors.sdk.handover import SealedLinkKey, open_link_key, seal_link_key
-from connectors.sdk.linkkey import LinkKey, load_link_key, write_link_key_file
+from connectors.sdk.linkkey import (
+    LinkKey,
+    load_link_key,
+    read_link_key_id,
+    write_link_key_file,
+)
 from governance.errors import KeyInvalid
 from governance.keys.material import (
     encrypted_private_pem,
@@ -23,9 +28,11 @@ from governance.keys.material import (
     public_pem,
 )
 from governance.keys.models import AgencyKey
-from hub_api.cli.context import get_context
+from hub_api.cli.context import file_errors, get_context
 from hub_api.cli.governance_wiring import ACTOR_OPTION, governance, parse_instant
 from lmis_hub.errors import ConfigurationError
+from lmis_hub.tokens import MAX_KEY_ID, MIN_KEY_ID
+from lmis_hub.topics import HUB
 
 app = typer.Typer(help="Generate, register, rotate and revoke keys; create hub secrets.")
 
@@ -79,7 +86,8 @@ def generate(
     passphrase = read_passphrase(passphrase_file, confirm=True)
     private = Ed25519PrivateKey.generate()
     key_id = key_id_for(agency, private.public_key())
-    out.mkdir(parents=True, exist_ok=True)
+    with file_errors("--out", out, "make the folder"):
+        out.mkdir(parents=True, exist_ok=True)
     # The names the connector configs expect (signing_key_file: …/<agency>.key.pem).
     private_path = out / f"{agency}.key.pem"
     public_path = out / f"{agency}.pub.pem"
@@ -192,7 +200,7 @@ def init_hub(ctx: typer.Context, actor: str | None = ACTOR_OPTION) -> None:
     """Create the hub's signing key and pseudonymisation key if missing (needs the KEK)."""
     cli = get_context(ctx)
     with governance(cli, actor) as gov:
-        gov.agencies.ensure_known(actor=gov.actor)
+        gov.agencies.ensure(HUB, actor=gov.actor)  # its public keys are registered under it
         versions = gov.secrets().initialise(actor=gov.actor)
     listed = ", ".join(f"{name} v{version}" for name, version in versions.items())
     cli.emit(versions, lambda c: c.print(f"hub secrets ready: {listed}"))
@@ -228,8 +236,9 @@ def export_hub_public(
     with governance(cli, None) as gov:
         hub = gov.secrets().hub_signing_key()
         key_id, pem = hub.key_id, public_pem(hub.private_key.public_key())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(pem, encoding="ascii")
+    with file_errors("--out", out, "write"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(pem, encoding="ascii")
     data = {"key_id": key_id, "public_key": str(out)}
     cli.emit(data, lambda c: c.print(f"hub public key {key_id} written to {out}"))
 
@@ -244,8 +253,17 @@ def _link_passphrase(path: Path | None, *, confirm: bool) -> SecretStr:
 @app.command("link-generate")
 def link_generate(
     ctx: typer.Context,
-    key_id: str = typer.Option(..., help="Id of the new linkage key, e.g. link-2027-01."),
     out: Path = typer.Option(..., help="File for the custodian's encrypted copy."),
+    key_id: int | None = typer.Option(
+        None,
+        min=MIN_KEY_ID,
+        max=MAX_KEY_ID,
+        help="Generation of the new key, which every token it makes carries; default: 1, "
+        "or one more than the --previous key's.",
+    ),
+    previous: Path | None = typer.Option(
+        None, help="The key file of the generation this one replaces (only its id is read)."
+    ),
     passphrase_file: Path | None = typer.Option(
         None, help="File whose first line is the passphrase of the copy; default: prompt."
     ),
@@ -254,11 +272,35 @@ def link_generate(
     cli = get_context(ctx)
     if out.exists():
         raise ConfigurationError(f"{out} exists; a linkage key is never overwritten")
+    key_id = _next_key_id(key_id, previous)
     passphrase = _link_passphrase(passphrase_file, confirm=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_link_key_file(out, LinkKey.generate(key_id=key_id), passphrase)
+    with file_errors("--out", out, "write"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_link_key_file(out, LinkKey.generate(key_id=key_id), passphrase)
     data = {"link_key_id": key_id, "file": str(out)}
-    cli.emit(data, lambda c: c.print(f"linkage key {key_id} written (encrypted) to {out}"))
+    cli.emit(
+        data,
+        lambda c: c.print(f"linkage key generation {key_id} written (encrypted) to {out}"),
+    )
+
+
+def _next_key_id(key_id: int | None, previous: Path | None) -> int:
+    """The new key's id: as given (above the previous one's), else the previous one + 1."""
+    if previous is None:
+        return MIN_KEY_ID if key_id is None else key_id
+    before = read_link_key_id(previous)
+    if key_id is None:
+        if before >= MAX_KEY_ID:
+            raise ConfigurationError(
+                f"--previous {previous} is generation {before}, the last there can be"
+            )
+        return before + 1
+    if key_id <= before:
+        raise ConfigurationError(
+            f"--key-id {key_id}: the new generation must be above the previous one's "
+            f"({before} in {previous})"
+        )
+    return key_id
 
 
 @app.command("link-seal")
@@ -282,8 +324,9 @@ def link_seal(
         recipient_key_id=key_id_for(agency, recipient),
         recipient=recipient,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(sealed.to_bytes())
+    with file_errors("--out", out, "write"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(sealed.to_bytes())
     data = {
         "agency": agency,
         "recipient_key_id": sealed.recipient_key_id,
@@ -294,7 +337,7 @@ def link_seal(
     cli.emit(
         data,
         lambda c: c.print(
-            f"linkage key {data['link_key_id']} sealed to {agency} "
+            f"linkage key generation {data['link_key_id']} sealed to {agency} "
             f"({data['recipient_key_id']}) in {out}\n  sha256 {data['sha256']}\n"
             f"  at the hub: lmis-hub keys link-handover {out.name}"
         ),
@@ -322,12 +365,24 @@ def link_open(
         raise ConfigurationError(f"{out} exists; move it away before installing a new key")
     sealed = _read_sealed(sealed_file)
     passphrase = read_passphrase(passphrase_file, confirm=False)
-    private = load_private_pem(signing_key.read_bytes(), passphrase, where=str(signing_key))
+    try:
+        pem = signing_key.read_bytes()
+    except OSError as exc:
+        raise KeyInvalid(f"--signing-key {signing_key}: cannot read ({exc.strerror})") from exc
+    private = load_private_pem(pem, passphrase, where=str(signing_key))
     key = open_link_key(sealed, private, where=str(sealed_file))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_link_key_file(out, key, _link_passphrase(link_passphrase_file, confirm=True))
+    with file_errors("--out", out, "write"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_link_key_file(out, key, _link_passphrase(link_passphrase_file, confirm=True))
     data = {"agency": sealed.agency, "link_key_id": key.key_id, "file": str(out)}
-    cli.emit(data, lambda c: c.print(f"linkage key {key.key_id} installed (encrypted) in {out}"))
+    cli.emit(
+        data,
+        lambda c: c.print(
+            f"linkage key generation {key.key_id} installed (encrypted) in {out}; the "
+            f"connectors' tokens carry key id {key.key_id} once their "
+            f"tokenise.link_key_file names it"
+        ),
+    )
 
 
 @app.command("link-handover")
@@ -365,7 +420,7 @@ def link_handover(
     cli.emit(
         data,
         lambda c: c.print(
-            f"recorded: linkage key {data['link_key_id']} handed to {data['agency']}"
+            f"recorded: linkage key generation {data['link_key_id']} handed to {data['agency']}"
         ),
     )
 

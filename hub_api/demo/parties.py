@@ -44,8 +44,9 @@ from governance.timestamps import utc_now
 from lmis_hub.settings import Settings
 from schemas.catalog import Catalog
 
-AGENCIES = ("nso", "nis", "tvet", "dol", "jobboard")
 AGREEMENTS_DIR = Path(__file__).parents[2] / "governance" / "examples" / "agreements"
+#: The demo's providers: one agreement file each in AGREEMENTS_DIR.
+AGENCIES = tuple(sorted(path.stem for path in AGREEMENTS_DIR.glob("*.yaml")))
 ACTOR = "demo"
 
 
@@ -100,7 +101,7 @@ def ensure_link_key(secrets_: DemoSecrets) -> LinkKey:
     """The connectors' linkage key K_link (``link.key``), made on first use."""
     path = secrets_.keys_dir / "link.key"
     if not path.exists():
-        write_link_key_file(path, LinkKey.generate(key_id="link"), secrets_.link_passphrase)
+        write_link_key_file(path, LinkKey.generate(key_id=1), secrets_.link_passphrase)
     return load_link_key(path, secrets_.link_passphrase)
 
 

@@ -1,7 +1,11 @@
-"""Re-keying of tokens: the hub replaces each connector token t by HMAC-SHA256(K_hub, t).
+"""Re-keying of tokens: the hub replaces each connector token t by a token of the same
+key id whose 30 MAC bytes are the first 30 of HMAC-SHA256(K_hub, t).
 
 Agencies share K_link so their tokens link; re-keying with the hub's own K_hub means a
-party holding K_link alone cannot recompute the tokens stored in the lake.
+party holding K_link alone cannot recompute the tokens stored in the lake. The key id
+(the K_link generation, :mod:`lmis_hub.tokens`) stays in the clear in front, so the
+linkage tells generations apart and never compares tokens of two generations; the HMAC
+input is the whole incoming token, key id included.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-TOKEN_BYTES = 32
+from lmis_hub.tokens import KEY_ID_BYTES, TOKEN_BYTES, TOKEN_LAYOUT, make_token
+
 _BLOCK = 64  # SHA-256's block size, as HMAC pads the key to it
 
 
@@ -35,10 +40,12 @@ class TokenRekeyer:
         return f"TokenRekeyer(version={self.version})"
 
     def token(self, token: bytes) -> bytes:
-        """HMAC-SHA256(K_hub, token); ``token`` must be 32 bytes."""
+        """``token``'s key id, then HMAC-SHA256(K_hub, token) truncated to 30 bytes;
+        ``token`` must be 32 bytes."""
         if len(token) != TOKEN_BYTES:
             raise ValueError(f"a token is {TOKEN_BYTES} bytes, not {len(token)}")
-        return hmac.new(self._key, token, hashlib.sha256).digest()
+        mac = hmac.new(self._key, token, hashlib.sha256).digest()
+        return make_token(token[:KEY_ID_BYTES], mac)
 
     def column(
         self, values: Sequence[bytes | Sequence[bytes] | None]
@@ -47,6 +54,9 @@ class TokenRekeyer:
         on each value. A value of an array token field (a list of tokens) is re-keyed
         element by element."""
         inner_copy, outer_copy = self._inner.copy, self._outer.copy
+        # make_token without a Python call per token: the layout packs the incoming
+        # token's first two bytes (its key id) and cuts the MAC to 30 bytes.
+        layout = TOKEN_LAYOUT.pack
 
         def rekey(value: bytes) -> bytes:
             if len(value) != TOKEN_BYTES:
@@ -55,7 +65,7 @@ class TokenRekeyer:
             inner.update(value)
             outer = outer_copy()
             outer.update(inner.digest())
-            return outer.digest()
+            return layout(value, outer.digest())
 
         out: list[bytes | list[bytes] | None] = []
         append = out.append

@@ -13,9 +13,10 @@ from typing import Any
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from connectors.sdk.linkkey import load_link_key
+from connectors.sdk.linkkey import load_link_key, read_link_key_id
 from connectors.sdk.tokenise import Tokeniser
 from hub_api.cli import app
+from lmis_hub.tokens import token_key_id
 
 
 def _write(path: Path, text: str) -> Path:
@@ -56,8 +57,9 @@ def test_custodian_seals_hub_records_agencies_open(tmp_path: Path) -> None:
     assert exported["key_id"].startswith("hub-")
 
     master = tmp_path / "custodian" / "link-master.key"
-    cli("keys", "link-generate", "--key-id", "link-2027-01", "--out", str(master),
-        "--passphrase-file", str(custodian_pass), env=elsewhere)  # fmt: skip
+    made = cli("keys", "link-generate", "--out", str(master),
+               "--passphrase-file", str(custodian_pass), env=elsewhere)  # fmt: skip
+    assert made["link_key_id"] == 1  # the first generation
     digests = {}
     for agency, files in agencies.items():
         sealed = cli("keys", "link-seal", "--link-key", str(master), "--agency", agency,
@@ -66,7 +68,7 @@ def test_custodian_seals_hub_records_agencies_open(tmp_path: Path) -> None:
                      str(custodian_pass), env=elsewhere)  # fmt: skip
         digests[agency] = sealed["sha256"]
         recorded = cli("keys", "link-handover", str(files["folder"] / "link.sealed"), env=hub_env)
-        assert recorded == {"agency": agency, "link_key_id": "link-2027-01",
+        assert recorded == {"agency": agency, "link_key_id": 1,
                             "sha256": sealed["sha256"]}  # fmt: skip
 
     # Each agency opens its own copy; the copies are the same key: tokens agree.
@@ -78,9 +80,11 @@ def test_custodian_seals_hub_records_agencies_open(tmp_path: Path) -> None:
             "--link-passphrase-file", str(link_pass), "--out",
             str(files["folder"] / "link.key"), env=elsewhere)  # fmt: skip
         key = load_link_key(files["folder"] / "link.key", SecretStr(f"{agency} link passphrase"))
-        assert key.key_id == "link-2027-01"
+        assert key.key_id == 1
         tokens.append(Tokeniser(key).tokens({"national_id": "123456789"}))
     assert tokens[0] == tokens[1]
+    first = tokens[0]["national_id_token"]
+    assert isinstance(first, bytes) and token_key_id(first) == 1
 
     # TVET's key cannot open NIS's copy.
     refused = cli("keys", "link-open", str(tmp_path / "nis" / "link.sealed"), "--signing-key",
@@ -101,7 +105,75 @@ def test_custodian_seals_hub_records_agencies_open(tmp_path: Path) -> None:
     entries = cli("audit", "search", "--tag", "key:link_handover", env=hub_env)
     assert sorted(e["details"]["sha256"] for e in entries) == sorted(digests.values())
     secret = load_link_key(master, SecretStr("custodian passphrase")).reveal()
+
+    # Rotation: the custodian makes generation 2 from the previous key file, seals it to
+    # NIS; the hub records the hand-over with the new key id; NIS's tokens now carry 2.
+    rotated = tmp_path / "custodian" / "link-master-2.key"
+    made = cli("keys", "link-generate", "--previous", str(master), "--out", str(rotated),
+               "--passphrase-file", str(custodian_pass), env=elsewhere)  # fmt: skip
+    assert made["link_key_id"] == 2 and read_link_key_id(rotated) == 2
+    nis = agencies["nis"]
+    sealed = cli("keys", "link-seal", "--link-key", str(rotated), "--agency", "nis",
+                 "--public-key", str(nis["public"]), "--out", str(nis["folder"] / "link-2.sealed"),
+                 "--passphrase-file", str(custodian_pass), env=elsewhere)  # fmt: skip
+    assert sealed["link_key_id"] == 2
+    recorded = cli("keys", "link-handover", str(nis["folder"] / "link-2.sealed"), env=hub_env)
+    assert recorded == {"agency": "nis", "link_key_id": 2, "sha256": sealed["sha256"]}
+    opened = cli("keys", "link-open", str(nis["folder"] / "link-2.sealed"), "--signing-key",
+                 str(nis["private"]), "--passphrase-file", str(nis["pass"]),
+                 "--link-passphrase-file", str(tmp_path / "nis.link.pass"), "--out",
+                 str(nis["folder"] / "link-2.key"), env=elsewhere)  # fmt: skip
+    assert opened["link_key_id"] == 2
+    key = load_link_key(nis["folder"] / "link-2.key", SecretStr("nis link passphrase"))
+    new = Tokeniser(key).tokens({"national_id": "123456789"})["national_id_token"]
+    assert isinstance(new, bytes) and token_key_id(new) == 2
+    assert new[2:] != first[2:]
+    entries = cli("audit", "search", "--tag", "key:link_handover", env=hub_env)
+    assert sorted(e["details"]["link_key_id"] for e in entries) == [1, 1, 2]
+    secrets = (secret, load_link_key(rotated, SecretStr("custodian passphrase")).reveal())
+
     for path in (tmp_path / "hub").rglob("*"):
         if path.is_file():
             data = path.read_bytes()
-            assert secret not in data and base64.b64encode(secret) not in data, path
+            for each in secrets:
+                assert each not in data and base64.b64encode(each) not in data, path
+
+
+def test_link_generate_chooses_the_generation(tmp_path: Path) -> None:
+    """--key-id N, default 1 or one more than --previous; never back, never out of range."""
+    env = {"HUB_DATA_DIR": str(tmp_path / "nowhere")}
+    passphrase = _write(tmp_path / "pass", "custodian passphrase")
+    runner = CliRunner()
+
+    def generate(name: str, *options: str) -> Any:
+        args = ["--json", "keys", "link-generate", "--out", str(tmp_path / name),
+                "--passphrase-file", str(passphrase), *options]  # fmt: skip
+        return runner.invoke(app, args, env=env)
+
+    made = generate("g7.key", "--key-id", "7")
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["link_key_id"] == 7
+    assert read_link_key_id(tmp_path / "g7.key") == 7
+    made = generate("g8.key", "--previous", str(tmp_path / "g7.key"))
+    assert json.loads(made.stdout)["link_key_id"] == 8
+    made = generate("g20.key", "--previous", str(tmp_path / "g8.key"), "--key-id", "20")
+    assert json.loads(made.stdout)["link_key_id"] == 20
+    refused = generate("back.key", "--previous", str(tmp_path / "g20.key"), "--key-id", "20")
+    assert refused.exit_code == 1 and refused.exception.code == "config.invalid"  # type: ignore[union-attr]
+    assert "above the previous one's (20" in refused.exception.message  # type: ignore[union-attr]
+    assert not (tmp_path / "back.key").exists()
+    for out_of_range in ("0", "65536"):
+        assert generate("bad.key", "--key-id", out_of_range).exit_code == 2  # usage error
+    assert not (tmp_path / "bad.key").exists()
+
+
+def test_a_copy_sealed_before_key_ids_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    old = _write(tmp_path / "old.sealed", json.dumps({
+        "format": "lmis-link-key-sealed/1", "agency": "nis", "recipient_key_id": "nis-x",
+        "link_key_id": "link-2027-01", "sealed": base64.b64encode(b"x" * 80).decode(),
+    }))  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["keys", "link-handover", str(old)], env={"HUB_DATA_DIR": str(tmp_path / "h")}
+    )
+    assert result.exit_code == 1
+    assert "ask the custodian to seal it again" in str(result.exception)

@@ -59,7 +59,7 @@ from synth.config import load_config as load_synth_config
 from tests.connectors.agencies.deployment import AGENCIES, deployment_document
 from tests.governance.agreements.factories import make_doc
 
-LINK_KEY = LinkKey(b"L" * 32, key_id="link")
+LINK_KEY = LinkKey(b"L" * 32, key_id=1)
 
 
 def make_nation(folder: Path, *, persons: int, months: int, seed: int = 7) -> Path:

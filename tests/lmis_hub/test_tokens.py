@@ -15,18 +15,29 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from benchmarks.token_value_spaces import measure, table
 from connectors.sdk.linkkey import LinkKey
 from connectors.sdk.tokenise import HONORIFICS, Tokeniser, TokenRules
 from lmis_hub.tokens import (
+    KEY_ID_BYTES,
+    MAC_BYTES,
+    MAX_KEY_ID,
+    MIN_KEY_ID,
     MIN_VALUE_SPACE,
     RETIRED_TOKEN_KINDS,
     RETIRED_VALUE_SPACE,
+    TOKEN_BYTES,
     TOKEN_KINDS,
     VALUE_SPACE,
     ValueSpace,
+    check_key_id,
+    key_id_prefix,
+    make_token,
     small_value_spaces,
+    token_key_id,
 )
 
 PROBES = 20_000
@@ -69,7 +80,7 @@ def test_no_token_kind_saturates_below_10000_values_by_construction() -> None:
     """20,000 draws of free identifiers: a kind bounded by construction below 10,000 (a
     month, a sex code, a year+month) cannot show 10,000 distinct values."""
     rng = random.Random(8)
-    tokeniser = Tokeniser(LinkKey(bytes(32), key_id="probe"), rules=TokenRules())
+    tokeniser = Tokeniser(LinkKey(bytes(32), key_id=1), rules=TokenRules())
     seen: dict[str, set[str]] = defaultdict(set)
     for _ in range(PROBES):
         for kind, value in tokeniser.normalised(_random_identifiers(rng)).items():
@@ -103,3 +114,46 @@ def test_report_over_a_20000_person_nation(capsys: pytest.CaptureFixture[str]) -
         assert by_kind[kind].distinct > 10_000, kind
     assert report.dob_revealed_retired > 0.25
     assert report.dob_revealed < 0.01
+
+
+# The token layout: key id (2 bytes, big-endian) || the first 30 bytes of the HMAC.
+
+key_ids = st.integers(MIN_KEY_ID, MAX_KEY_ID)
+macs = st.binary(min_size=32, max_size=32)  # an HMAC-SHA256 output
+
+
+def test_the_layout_keeps_240_bits_of_hmac() -> None:
+    assert (KEY_ID_BYTES, MAC_BYTES, TOKEN_BYTES) == (2, 30, 32)
+    assert (MIN_KEY_ID, MAX_KEY_ID) == (1, 65535)
+
+
+@given(key_ids, macs)
+def test_a_token_carries_its_key_id_and_the_truncated_mac(key_id: int, mac: bytes) -> None:
+    token = make_token(key_id_prefix(key_id), mac)
+    assert len(token) == TOKEN_BYTES
+    assert token_key_id(token) == key_id
+    assert token[:2] == key_id.to_bytes(2, "big") and token[2:] == mac[:30]
+
+
+@given(key_ids, key_ids, macs)
+def test_tokens_of_two_generations_never_compare_equal(a: int, b: int, mac: bytes) -> None:
+    """Even over the same MAC: the key id alone tells generations apart."""
+    same = make_token(key_id_prefix(a), mac) == make_token(key_id_prefix(b), mac)
+    assert same == (a == b)
+
+
+@given(key_ids, macs)
+def test_a_re_made_token_keeps_the_key_id_of_the_token_it_came_from(
+    key_id: int, mac: bytes
+) -> None:
+    """The hub re-keys with the incoming token's own first two bytes as the prefix."""
+    token = make_token(key_id_prefix(key_id), mac)
+    assert token_key_id(make_token(token[:KEY_ID_BYTES], mac[::-1])) == key_id
+
+
+@pytest.mark.parametrize("bad", [0, -1, MAX_KEY_ID + 1, 2**32, True, "1", 1.0])
+def test_key_ids_outside_one_to_65535_are_refused(bad: object) -> None:
+    with pytest.raises(ValueError, match="key id"):
+        check_key_id(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="key id"):
+        key_id_prefix(bad)  # type: ignore[arg-type]

@@ -6,11 +6,19 @@ import hashlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from lmis_hub.tokens import key_id_prefix, make_token
 from schemas.catalog import SchemaVersion
 from schemas.codelists import CodeLists
 from schemas.record_ids import RECORD_ID_LENGTH
 
 BASE_DATE = date(2025, 3, 1)
+#: The link-key generation of every sample token (one batch carries one generation).
+SAMPLE_KEY_ID = 1
+
+
+def sample_token(seed: str, *, key_id: int = SAMPLE_KEY_ID) -> bytes:
+    """A token of generation ``key_id`` for ``seed``, laid out as a connector lays it out."""
+    return make_token(key_id_prefix(key_id), hashlib.sha256(seed.encode()).digest())
 
 
 def _value(field: dict[str, Any], schema: Any, i: int, lists: CodeLists) -> Any:
@@ -21,8 +29,8 @@ def _value(field: dict[str, Any], schema: Any, i: int, lists: CodeLists) -> Any:
         schema = next(b for b in schema if b != "null")
     if "token" in field:
         if isinstance(schema, dict) and schema.get("type") == "array":  # e.g. ID variants
-            return [hashlib.sha256(f"{name}:{i}:{k}".encode()).digest() for k in range(i % 3 + 1)]
-        return hashlib.sha256(f"{name}:{i}".encode()).digest()
+            return [sample_token(f"{name}:{i}:{k}") for k in range(i % 3 + 1)]
+        return sample_token(f"{name}:{i}")
     if name == "record_id" or name.endswith("_record_id"):
         return opaque_sample_id(f"{name}:{i}")
     if "codelist" in field:

@@ -158,7 +158,7 @@ class Run:
     held: bytes
 
 
-LINK_KEY = LinkKey(b"k" * 32, key_id="link")
+LINK_KEY = LinkKey(b"k" * 32, key_id=1)
 
 
 def run_connector(path: Path, world: World, tmp_path: Path) -> Run:

@@ -37,7 +37,7 @@ from schemas.signing import Signer
 from tests.connectors.agencies.deployment import deployment_document
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
-LINK_KEY = LinkKey(bytes(range(32)), key_id="contract-link")
+LINK_KEY = LinkKey(bytes(range(32)), key_id=1)
 AGENCY_KEY = Ed25519PrivateKey.from_private_bytes(b"\x01" * 32)
 HUB_KEY = Ed25519PrivateKey.from_private_bytes(b"\x02" * 32)
 AGREEMENT = "dsa-contract"

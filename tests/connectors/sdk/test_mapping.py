@@ -15,7 +15,7 @@ from connectors.sdk.mapping import Mapper, MappingSpec
 from connectors.sdk.tokenise import RecordIds
 from schemas.record_ids import record_id_problem
 
-IDS = RecordIds(LinkKey(bytes(range(32)), key_id="test"), agency="nso", dataset="lfs_person")
+IDS = RecordIds(LinkKey(bytes(range(32)), key_id=1), agency="nso", dataset="lfs_person")
 
 SPEC = MappingSpec.model_validate(
     {
@@ -151,9 +151,7 @@ def test_occupation_coding_keeps_a_given_code_and_marks_a_suggestion() -> None:
 
 
 def test_record_ids_and_references_leave_opaque_and_still_join() -> None:
-    ids = RecordIds(
-        LinkKey(bytes(range(32)), key_id="test"), agency="jobboard", dataset="placement"
-    )
+    ids = RecordIds(LinkKey(bytes(range(32)), key_id=1), agency="jobboard", dataset="placement")
     spec = MappingSpec.model_validate(
         {
             "key_column": "pid",
@@ -168,7 +166,7 @@ def test_record_ids_and_references_leave_opaque_and_still_join() -> None:
     assert record_id_problem(fields["vacancy_record_id"]) is None
     assert "P0000001" not in repr(fields) and "V0000042" not in repr(fields)
     vacancy_ids = RecordIds(
-        LinkKey(bytes(range(32)), key_id="test"), agency="jobboard", dataset="vacancy"
+        LinkKey(bytes(range(32)), key_id=1), agency="jobboard", dataset="vacancy"
     )
     assert fields["vacancy_record_id"] == vacancy_ids.of("V0000042")  # the vacancy's own id
     assert fields["record_id"] == ids.of("P0000001") != vacancy_ids.of("P0000001")

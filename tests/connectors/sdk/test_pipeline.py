@@ -17,7 +17,7 @@ from connectors.sdk.state import StateDB
 from connectors.sdk.watermark import WatermarkStore
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-KEY = LinkKey(bytes(range(32)), key_id="test")
+KEY = LinkKey(bytes(range(32)), key_id=1)
 
 FIRST = ["Ann", "Brian", "Chantal", "Dwayne", "Esther", "Fitz", "Grace", "Hugh", "Ines", "Jai"]
 

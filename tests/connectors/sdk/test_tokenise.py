@@ -23,20 +23,64 @@ from connectors.sdk.tokenise import (
     phonetic,
     token,
 )
-from lmis_hub.tokens import RETIRED_TOKEN_KINDS, token_field
+from lmis_hub.tokens import (
+    MAX_KEY_ID,
+    MIN_KEY_ID,
+    RETIRED_TOKEN_KINDS,
+    key_id_prefix,
+    make_token,
+    token_field,
+    token_key_id,
+)
 
-KEY = LinkKey(bytes(range(32)), key_id="test-2026")
-OTHER_KEY = LinkKey(bytes(range(1, 33)), key_id="other")
+KEY = LinkKey(bytes(range(32)), key_id=1)
+OTHER_KEY = LinkKey(bytes(range(1, 33)), key_id=1)
 
 names = st.text(
     alphabet=st.characters(categories=("Lu", "Ll", "Zs", "Pd", "Mn")), min_size=1, max_size=30
 ).filter(lambda s: any(c.isalpha() for c in s))
 
 
-def test_token_is_the_contract_hmac() -> None:
-    expected = hmac.new(bytes(range(32)), b"national_id\x1f123456789", hashlib.sha256).digest()
+def test_token_is_the_key_id_then_the_contract_hmac() -> None:
+    mac = hmac.new(bytes(range(32)), b"national_id\x1f123456789", hashlib.sha256).digest()
+    expected = b"\x00\x01" + mac[:30]  # generation 1, then 240 bits of the HMAC
     assert token(KEY, "national_id", "123456789") == expected
     assert len(expected) == 32
+    assert token(KEY, "national_id", "123456789") == make_token(key_id_prefix(1), mac)
+
+
+@given(
+    key_id=st.integers(MIN_KEY_ID, MAX_KEY_ID),
+    identifiers=st.fixed_dictionaries(
+        {
+            "national_id": st.from_regex(r"[0-9]{9}", fullmatch=True),
+            "given_name": names,
+            "family_name": names,
+            "dob": st.dates(min_value=date(1900, 1, 1)).map(date.isoformat),
+        }
+    ),
+)
+def test_every_token_carries_the_key_id_of_its_key(
+    key_id: int, identifiers: dict[str, str]
+) -> None:
+    key = LinkKey(bytes(range(32)), key_id=key_id)
+    try:
+        tokens = Tokeniser(key).tokens(identifiers)
+    except IdentifierInvalid:
+        return  # a name with no letters left
+    flat = [t for v in tokens.values() for t in (v if isinstance(v, list) else [v])]
+    assert "national_id_variants_token" in tokens and len(flat) > len(tokens)
+    assert {token_key_id(t) for t in flat} == {key_id}
+    assert all(len(t) == 32 for t in flat)
+
+
+def test_two_generations_of_the_key_never_give_the_same_token() -> None:
+    """After a rotation the new key's tokens differ from the old key's, and say so."""
+    old = Tokeniser(LinkKey(bytes(range(32)), key_id=1)).tokens({"national_id": "123456789"})
+    new = Tokeniser(LinkKey(bytes(range(1, 33)), key_id=2)).tokens({"national_id": "123456789"})
+    assert old["national_id_token"][:2] == b"\x00\x01"
+    assert new["national_id_token"][:2] == b"\x00\x02"
+    assert old["national_id_token"][2:] != new["national_id_token"][2:]
 
 
 def test_token_kinds_and_fields_follow_the_contract() -> None:

@@ -20,7 +20,9 @@ from sqlalchemy.exc import OperationalError
 from governance.keys.material import public_pem
 from integration.ingest.decisions import Delivered
 from integration.ingest.models import IngestedBatch
+from integration.lake.bronze import bronze_identifier
 from lmis_hub.errors import ServiceUnavailable
+from lmis_hub.tokens import key_id_prefix, token_key_id
 from schemas.catalog import Catalog
 from schemas.container import encode_records
 from schemas.envelope import Message, seal_batch
@@ -274,6 +276,65 @@ def test_every_broken_record_is_named_by_number_and_rule(parties):
         (4, "contribution_month", "date"),
         (4, "weeks_paid", "minimum"),
     ]
+
+
+def _of_generation(record: dict[str, Any], key_id: int) -> dict[str, Any]:
+    """``record`` with every token (each element of an array) of link-key generation
+    ``key_id``: the same MAC bytes behind another key id."""
+
+    def moved(token: bytes) -> bytes:
+        return key_id_prefix(key_id) + token[2:]
+
+    out = dict(record)
+    for name, value in record.items():
+        if name.endswith("_token") and isinstance(value, bytes):
+            out[name] = moved(value)
+        elif name.endswith("_token") and value:
+            out[name] = [moved(t) for t in value]
+    return out
+
+
+def test_a_batch_mixing_link_key_generations_is_refused(parties):
+    """Generations 1 and 2 in one batch: quarantined as token.link_key_mixed, the fields
+    and records of the other generation named in the message and the receipt; the
+    tokens of an array field are looked at one by one."""
+    records = [_of_generation(r, 1) for r in parties.records("nis", "insured_person", 7)]
+    records[2] = _of_generation(records[2], 2)  # the batch's other tokens are generation 1
+    variants = records[1]["national_id_variants_token"]
+    assert variants and records[1]["name_token"] is not None
+    records[1]["national_id_variants_token"] = [*variants[:-1], key_id_prefix(2) + variants[-1][2:]]
+    message = parties.seal("nis", "insured_person", records)
+    outcome = _refused(parties, message, "token.link_key_mixed", _topic("nis", "insured_person"))
+    of_2 = {k for k, v in records[2].items() if k.endswith("_token") and v}
+    expected = {(1, "national_id_variants_token")} | {(2, field) for field in of_2}
+    receipt = receipt_of(parties.hub, outcome)
+    assert {(p.record, p.field) for p in receipt.problems} == expected
+    assert {p.rule for p in receipt.problems} == {"link_key"}
+    row = parties.hub.ledger.get_quarantined(outcome.quarantine_id)
+    assert "record 1 national_id_variants_token: link_key" in row.message
+    assert "link-key generations 1 (" in row.message and ", 2 (" in row.message
+    tokens = [t for r in records for v in r.values() if isinstance(v, bytes | list) for t in (
+        [v] if isinstance(v, bytes) else v) if isinstance(t, bytes)]  # fmt: skip
+    assert tokens and not any(t.hex() in row.message for t in tokens)
+
+
+def test_a_batch_of_the_new_generation_lands_with_its_key_id(parties):
+    """After a rotation a whole batch of generation 2 is accepted, and the lake's re-keyed
+    tokens still say generation 2."""
+    records = [_of_generation(r, 2) for r in parties.records("nis", "insured_person", 4)]
+    message = parties.seal("nis", "insured_person", records)
+    topic = _topic("nis", "insured_person")
+    outcome = parties.hub.worker.process(delivered(message, topic=topic))
+    assert outcome.status == "accepted", outcome.message
+    table = parties.hub.worker.lake.load_table(bronze_identifier("nis", "insured_person"))
+    rows = [r for r in table.scan().to_arrow().to_pylist() if r["_batch_id"] == outcome.batch_id]
+    assert len(rows) == 4
+    lake = [t for r in rows for k, v in r.items() if k.endswith("_token") and v is not None
+            for t in ([v] if isinstance(v, bytes) else v)]  # fmt: skip
+    sent = {t for r in records for k, v in r.items() if k.endswith("_token") and v is not None
+            for t in ([v] if isinstance(v, bytes) else v)}  # fmt: skip
+    assert lake and {token_key_id(t) for t in lake} == {2}
+    assert not sent & set(lake)  # re-keyed all the same
 
 
 def test_a_good_batch_of_every_covered_dataset_lands(parties):

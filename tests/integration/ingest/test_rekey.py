@@ -10,9 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from integration.ingest.rekey import TokenRekeyer
+from lmis_hub.tokens import MAX_KEY_ID, MIN_KEY_ID, key_id_prefix, make_token, token_key_id
 
 keys = st.binary(min_size=32, max_size=64)
 tokens = st.binary(min_size=32, max_size=32)
+
+
+def _contract(key: bytes, token: bytes) -> bytes:
+    """The lake token: the incoming key id, then HMAC-SHA256(K_hub, token) cut to 30 bytes."""
+    return token[:2] + hmac.new(key, token, hashlib.sha256).digest()[:30]
 
 
 @given(keys, tokens)
@@ -21,8 +27,38 @@ def test_deterministic_length_32_and_the_contract_hmac(key: bytes, token: bytes)
     out = rekeyer.token(token)
     assert out == rekeyer.token(token)
     assert len(out) == 32
-    assert out == hmac.new(key, token, hashlib.sha256).digest()
+    assert out == _contract(key, token)
+    assert out == make_token(token[:2], hmac.new(key, token, hashlib.sha256).digest())
     assert out != token
+
+
+@given(
+    keys,
+    st.integers(MIN_KEY_ID, MAX_KEY_ID),
+    st.lists(st.one_of(st.none(), tokens, st.lists(tokens, max_size=3)), max_size=6),
+)
+def test_the_key_id_survives_re_keying(
+    key: bytes, key_id: int, values: list[bytes | list[bytes] | None]
+) -> None:
+    """Every re-keyed token keeps the generation of K_link that made it, by every path."""
+    prefix = key_id_prefix(key_id)
+
+    def of_generation(value: bytes | list[bytes] | None) -> bytes | list[bytes] | None:
+        if isinstance(value, list):
+            return [prefix + t[2:] for t in value]
+        return None if value is None else prefix + value[2:]
+
+    column = [of_generation(v) for v in values]
+    rekeyer = TokenRekeyer(key, version=1)
+    out = rekeyer.column(column)
+    flat = [t for v in out if v is not None for t in ([v] if isinstance(v, bytes) else v)]
+    assert {token_key_id(t) for t in flat} <= {key_id}
+    assert out == [r["t"] for r in rekeyer.records([{"t": v} for v in column], ["t"])]
+    # The same 30 bytes under two generations stay two tokens in the lake, each its own.
+    for token in flat[:1]:
+        other = MIN_KEY_ID if key_id != MIN_KEY_ID else MAX_KEY_ID
+        a, b = rekeyer.token(prefix + token[2:]), rekeyer.token(key_id_prefix(other) + token[2:])
+        assert (token_key_id(a), token_key_id(b)) == (key_id, other)
 
 
 @given(keys, keys, tokens)
@@ -65,7 +101,7 @@ def test_refuses_short_token_and_short_key() -> None:
 )
 def test_a_column_is_the_contract_hmac_of_each_token(key: bytes, values: list[bytes | None]):
     out = TokenRekeyer(key, version=1).column(values)
-    assert out == [None if v is None else hmac.new(key, v, hashlib.sha256).digest() for v in values]
+    assert out == [None if v is None else _contract(key, v) for v in values]
 
 
 def test_a_column_refuses_a_short_token() -> None:

@@ -57,8 +57,10 @@ def test_accepted_batch_lands_rekeyed_with_lineage_ledger_audit_and_receipt(hub,
     assert row["_schema_fingerprint"] == sv.fingerprint_hex
     originals = {r["record_id"]: r["nis_number_token"] for r in _records(hub, message)}
     for r in rows.to_pylist():
-        expected = hmac.new(K_HUB, originals[r["record_id"]], hashlib.sha256).digest()
-        assert r["nis_number_token"] == expected != originals[r["record_id"]]
+        original = originals[r["record_id"]]
+        # The key id (K_link generation) in front, then 30 bytes of HMAC(K_hub, token).
+        expected = original[:2] + hmac.new(K_HUB, original, hashlib.sha256).digest()[:30]
+        assert r["nis_number_token"] == expected != original
     ledger_row = db_session.get(IngestedBatch, batch_id)
     assert ledger_row.snapshot_id == str(outcome.snapshot_id)
     assert ledger_row.content_digest == hashlib.sha256(message.value).hexdigest()
