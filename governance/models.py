@@ -7,6 +7,7 @@ them all so that ``Base.metadata`` knows every table.
 from governance.agencies.models import Agency
 from governance.agreements.models import (
     Agreement,
+    AgreementNotice,
     AgreementSignature,
     AgreementTransition,
     Delivery,
@@ -22,6 +23,7 @@ __all__ = [
     "Agency",
     "AgencyKey",
     "Agreement",
+    "AgreementNotice",
     "AgreementSignature",
     "AgreementTransition",
     "AuditCheckpoint",

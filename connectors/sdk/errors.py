@@ -111,3 +111,15 @@ class OutboxDataInvalid(ConnectorError):
     """A stored batch's bytes cannot be read back; restore the state database from backup."""
 
     code = "outbox.data_invalid"
+
+
+class RewindBlocked(ConnectorError):
+    """Batches from the rewind point still await the hub's receipt; wait, or use --force."""
+
+    code = "outbox.rewind_blocked"
+
+
+class RewindPointUnknown(ConnectorError):
+    """The outbox did not keep where this batch's rows start; rewind with --to-start."""
+
+    code = "outbox.rewind_point_unknown"

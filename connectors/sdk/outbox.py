@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from connectors.sdk.errors import BatchSettled, ReceiptConflict, UnknownBatch
 from connectors.sdk.state import StateDB
+from connectors.sdk.watermark import Watermark, encode_watermark
 
 State = Literal["pending", "sent", "accepted", "rejected"]
 Outcome = Literal["accepted", "rejected"]
@@ -41,6 +42,8 @@ class OutboxBatch:
     last_sent_at: datetime | None
     reason_code: str | None
     rejected_rows: tuple[str, ...]
+    #: When ``connector rewind`` moved the watermark back to or before this batch.
+    rewound_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class UnverifiedPart:
 
 _COLUMNS = (
     "batch_id, dataset, payload, headers, record_count, created_at, state, attempts, "
-    "last_sent_at, reason_code, rejected_rows"
+    "last_sent_at, reason_code, rejected_rows, rewound_at"
 )
 
 
@@ -83,6 +86,7 @@ def _row_to_batch(row: Any) -> OutboxBatch:
         last_sent_at=datetime.fromisoformat(str(last)) if last is not None else None,
         reason_code=None if row[9] is None else str(row[9]),
         rejected_rows=tuple(json.loads(str(row[10]))) if row[10] is not None else (),
+        rewound_at=datetime.fromisoformat(str(row[11])) if row[11] is not None else None,
     )
 
 
@@ -135,6 +139,24 @@ class Outbox:
             raise UnknownBatch(f"outbox holds no batch {batch_id!r}", batch_id=batch_id)
         return _row_to_batch(row)
 
+    def state_of(self, batch_id: str) -> State | None:
+        """The batch's state, or None when the outbox never held it."""
+        row = self._state.connection.execute(
+            "SELECT state FROM batches WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def note_span(self, batch_id: str, *, before: Watermark | None, after: Watermark) -> None:
+        """Keep where the batch's rows start (the watermark before them, None at the
+        start of the source) and end; the first values noted stay (inside the caller's
+        transaction)."""
+        with self._state.transaction() as conn:
+            conn.execute(
+                "UPDATE batches SET watermark_before = COALESCE(watermark_before, ?), "
+                "watermark_after = COALESCE(watermark_after, ?) WHERE batch_id = ?",
+                (encode_watermark(before), encode_watermark(after), batch_id),
+            )
+
     def contains(self, batch_id: str) -> bool:
         row = self._state.connection.execute(
             "SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)
@@ -182,7 +204,7 @@ class Outbox:
                 )
             conn.execute(
                 "UPDATE batches SET state = 'pending', reason_code = NULL, rejected_rows = '[]', "
-                "receipt_at = NULL WHERE batch_id = ?",
+                "receipt_at = NULL, rewound_at = NULL WHERE batch_id = ?",
                 (batch_id,),
             )
             conn.execute(

@@ -9,7 +9,13 @@ covers and the batch's refusals are recorded. So:
 
 - ``publish`` raises -> nothing is stored, the watermark stays: the next run reads the
   same rows again and rebuilds the same batch (same id). Nothing lost.
-- A batch id already in the outbox is not published again. Nothing twice.
+- A batch id already in the outbox is not published again. Nothing twice. Except a
+  batch the hub rejected: rows read again (after ``connector rewind``) that give the
+  same records go to ``publish`` again, which sends the stored batch under the
+  agreement the config names now (the hub deduplicates by batch id only what it
+  accepted). Rows mapped differently give other records, so another batch id.
+- The outbox row of each batch keeps the watermark in force before its rows were read
+  and the one after its last row, so ``connector rewind`` can go back to it.
 - A crash after ``publish`` but before the commit republishes the same batch id on
   the next run; the hub deduplicates by batch id.
 - :class:`connectors.sdk.publisher.EnvelopePublisher` stores the batch itself as
@@ -264,10 +270,11 @@ class Pipeline:
         """
         report = RunReport(dataset=self.dataset)
         after = self._watermarks.get(self.dataset)
+        before = after
         for batch in self.batches(after):
             report.rows_read += batch.row_count
             published: Published | None = None
-            if batch.records and not self._outbox.contains(batch.batch_id):
+            if batch.records and self._outbox.state_of(batch.batch_id) in (None, "rejected"):
                 published = publish(batch)
             now = self._clock()
             with self._state.transaction() as conn:
@@ -281,6 +288,8 @@ class Pipeline:
                         created_at=now,
                         sent_at=now,
                     )
+                if batch.records:
+                    self._outbox.note_span(batch.batch_id, before=before, after=batch.watermark)
                 conn.executemany(
                     "INSERT INTO refusals (dataset, row_key, field, reason, message, "
                     "recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -290,6 +299,7 @@ class Pipeline:
                     ],
                 )
                 self._watermarks.advance(self.dataset, batch.watermark, at=now)
+            before = batch.watermark
             if published is not None:
                 report.batches.append(batch.batch_id)
                 report.records_published += len(batch.records)

@@ -415,8 +415,14 @@ class EnvelopePublisher:
             self._sender.send(self.topic, messages)
             self._outbox.mark_sent(batch.batch_id, at=self._clock())
             return published
-        # Held from an earlier attempt: send those parts again, signed now.
-        self._send_held(self._outbox.get(batch.batch_id))
+        held = self._outbox.get(batch.batch_id)
+        if held.state == "rejected":
+            # Rows read again (after `connector rewind`) that give the records of a batch
+            # the hub refused: it goes again, under the agreement the config names now.
+            self.resend(held, reopen=True)
+        else:
+            # Held from an earlier attempt: send those parts again, signed now.
+            self._send_held(held)
         held = self._outbox.get(batch.batch_id)
         return Published(payload=held.payload, headers=held.headers)
 

@@ -18,6 +18,14 @@ is gone although offsets were stored, the broker has lost its topics (a memory-o
 broker restarted): the reader says so once, reads the topic from its start and makes
 every batch without a receipt ``pending``, so the same pass sends them all again.
 
+The topic also carries the hub's agreement notices (Kafka header ``lmis-kind:
+agreement_notice``, see :mod:`schemas.agreement_notices`): each is verified with the hub's
+key like a receipt; one of the connector's agreement is kept in the state database
+(:mod:`connectors.sdk.agreement_notices`), one of another agreement is counted and
+skipped, one that does not verify is logged and skipped. A message of a kind the
+connector does not know is counted and skipped: a newer hub may send kinds this
+connector predates.
+
 A rejection whose reason is one of :data:`schemas.receipts.UNVERIFIED_REASONS` (the hub
 could not verify the message: signature, key, framing, topic, signing time) never
 settles a batch, whatever batch id it names: anyone who can write to the topic could
@@ -44,6 +52,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from connectors.sdk.agreement_notices import record_notice
 from connectors.sdk.errors import (
     BatchSettled,
     OutboxDataInvalid,
@@ -57,6 +66,12 @@ from connectors.sdk.publisher import EnvelopePublisher, unpack_messages, value_d
 from connectors.sdk.state import StateDB
 from governance.errors import KeyInvalid
 from governance.keys.material import key_id_for, load_public_pem
+from schemas.agreement_notices import (
+    AGREEMENT_NOTICE_KIND,
+    RECEIPT_KIND,
+    message_kind,
+    open_agreement_notice,
+)
 from schemas.catalog import Catalog
 from schemas.container import decode_records
 from schemas.envelope import HeaderInput, parse_headers
@@ -113,6 +128,12 @@ class ReceiptReport:
     #: made pending (``requeued`` of them) to be sent again now.
     broker_lost: bool = False
     requeued: int = 0
+    #: Agreement notices of the connector's agreement newly kept, and those of another
+    #: agreement of the agency (skipped).
+    notices: int = 0
+    notices_other: int = 0
+    #: Messages of a kind this connector does not know (skipped).
+    other_kinds: int = 0
 
 
 class ReceiptApplier:
@@ -129,14 +150,18 @@ class ReceiptApplier:
         max_skew: timedelta,
         dataset: str | None = None,
         signing_key_id: str | None = None,
+        agreement: tuple[str, int] | None = None,
     ) -> None:
         """``dataset``: the connector's own; receipts the agency's other connectors get
         on the shared topic are then counted, not logged as unknown batches.
         ``signing_key_id``: the key the connector signs with now; a part the hub refused
-        for its key is sent again at once only when it was signed with another one."""
+        for its key is sent again at once only when it was signed with another one.
+        ``agreement``: the agreement id and version the config names; agreement notices
+        of other agreements are then skipped."""
         self._state = state
         self.dataset = dataset
         self.signing_key_id = signing_key_id
+        self.agreement = agreement
         self._outbox = Outbox(state)
         self._catalog = catalog
         self._keys = {key_id_for(HUB_AGENCY, k): k for k in hub_keys}
@@ -318,6 +343,14 @@ class ReceiptApplier:
 
     def apply_message(self, value: bytes, headers: HeaderInput, report: ReceiptReport) -> None:
         """Verify and apply one message, counting what happened in ``report``."""
+        kind = message_kind(headers)
+        if kind == AGREEMENT_NOTICE_KIND:
+            self.apply_notice(value, headers, report)
+            return
+        if kind != RECEIPT_KIND:
+            log.info("message of kind %r on the receipts topic skipped: not known here", kind)
+            report.other_kinds += 1
+            return
         try:
             receipt = self.verify(value, headers)
         except EnvelopeError as exc:
@@ -348,6 +381,48 @@ class ReceiptApplier:
             return
         report.applied += 1
         report.settled.extend(settled)
+
+    def apply_notice(self, value: bytes, headers: HeaderInput, report: ReceiptReport) -> None:
+        """Verify an agreement notice and keep it when it is about the config's agreement."""
+        try:
+            notice = open_agreement_notice(
+                value,
+                headers,
+                catalog=self._catalog,
+                public_key_for=self._keys.get,
+                now=self._clock(),
+                max_skew=self._max_skew,
+            )
+        except EnvelopeError as exc:
+            log.warning("agreement notice refused: [%s] %s", exc.code, exc.message)
+            report.invalid.append(exc.code)
+            return
+        mine = self.agreement is None or notice.agreement_id == self.agreement[0]
+        if notice.agency != self._agency or not mine:
+            report.notices_other += 1  # another agreement (or agency): not this connector's
+            return
+        if not record_notice(self._state, notice, at=self._clock()):
+            report.repeated += 1
+            return
+        report.notices += 1
+        if self.agreement is not None and self.agreement[1] < notice.current_version:
+            log.warning(
+                "agreement %s version %d is superseded by version %d: set agreement_version: "
+                "%d (the hub refuses batches naming version %d with "
+                "agreement.version_superseded)",
+                notice.agreement_id,
+                self.agreement[1],
+                notice.current_version,
+                notice.current_version,
+                self.agreement[1],
+            )
+        else:
+            log.info(
+                "agreement notice: %s version %d is superseded by version %d",
+                notice.agreement_id,
+                notice.superseded_version,
+                notice.current_version,
+            )
 
 
 def _sent_key_id(headers: bytes, part_index: int) -> str | None:
@@ -534,13 +609,7 @@ def resend_now(
         settled = [b for b in chosen if b.state in final]
         if settled:
             first = settled[0]
-            hint = (
-                "; fix its cause (the config's agreement, the agreement at the hub), then "
-                f"send it again under the corrected config with `connector resend --batch "
-                f"{first.batch_id} --rejected`"
-                if first.state == "rejected"
-                else ""
-            )
+            hint = "; " + ways_back(first.batch_id) if first.state == "rejected" else ""
             raise BatchSettled(
                 f"batch {first.batch_id!r} is already {first.state} "
                 f"({first.reason_code or 'no reason'}); only batches without a receipt are "
@@ -552,3 +621,13 @@ def resend_now(
         publisher.resend(held, reopen=held.state == "rejected")
         sent.append(held.batch_id)
     return sent
+
+
+def ways_back(batch_id: str) -> str:
+    """What the operator can do about a batch the hub rejected, once its cause is fixed."""
+    return (
+        f"once its cause is fixed, send it again: `connector resend --batch {batch_id} "
+        "--rejected` sends the same records under the agreement and key the config names "
+        f"now; when the mapping was wrong, `connector rewind --to-batch {batch_id}` then "
+        "`connector run` read its rows again under the corrected mapping"
+    )

@@ -1,6 +1,7 @@
 """The connector's local state database: one SQLite file holding the outbox, the
 watermarks and the refusal report, so that "batch stored + watermark advanced" is a
-single local transaction.
+single local transaction; also the agreement notices the hub sent and a log of the
+operator's own actions on the state (``events``: a rewind).
 
 WAL journal with ``synchronous=FULL``: a committed transaction survives a power cut;
 an interrupted one leaves no trace. Transactions are explicit (``BEGIN IMMEDIATE``).
@@ -8,10 +9,13 @@ an interrupted one leaves no trace. Transactions are explicit (``BEGIN IMMEDIATE
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS watermarks (
@@ -32,7 +36,10 @@ CREATE TABLE IF NOT EXISTS batches (
     last_sent_at   TEXT,
     reason_code    TEXT,
     rejected_rows  TEXT,
-    receipt_at     TEXT
+    receipt_at     TEXT,
+    watermark_before TEXT,
+    watermark_after  TEXT,
+    rewound_at     TEXT
 );
 CREATE INDEX IF NOT EXISTS ix_batches_state ON batches (state, last_sent_at);
 CREATE TABLE IF NOT EXISTS batch_parts (
@@ -62,6 +69,22 @@ CREATE TABLE IF NOT EXISTS refusals (
     message     TEXT NOT NULL,
     recorded_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS agreement_notices (
+    agreement_id       TEXT NOT NULL,
+    superseded_version INTEGER NOT NULL,
+    current_version    INTEGER NOT NULL,
+    agency             TEXT NOT NULL,
+    activated_at       TEXT NOT NULL,
+    received_at        TEXT NOT NULL,
+    PRIMARY KEY (agreement_id, superseded_version, current_version)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    details     TEXT NOT NULL,
+    at          TEXT NOT NULL
+);
 """
 
 #: Columns added since the first release, with their type: a state database created
@@ -72,6 +95,13 @@ _ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("value_sha256", "TEXT"),
         ("unverified_code", "TEXT"),
         ("unverified_at", "TEXT"),
+    ),
+    # Where a batch's rows start and end in the source (see connectors.sdk.rewind);
+    # NULL for batches stored before they were recorded.
+    "batches": (
+        ("watermark_before", "TEXT"),
+        ("watermark_after", "TEXT"),
+        ("rewound_at", "TEXT"),
     ),
 }
 _INDEXES = ("CREATE INDEX IF NOT EXISTS ix_batch_parts_value ON batch_parts (value_sha256)",)
@@ -129,6 +159,29 @@ class StateDB:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def record_event(
+        self, dataset: str, kind: str, details: dict[str, Any], *, at: datetime
+    ) -> int:
+        """Log an operator's action on the state (inside the caller's transaction); its id."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO events (dataset, kind, details, at) VALUES (?, ?, ?, ?)",
+                (dataset, kind, json.dumps(details, sort_keys=True), at.isoformat()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def events(self, dataset: str, *, kind: str | None = None) -> list[dict[str, Any]]:
+        """The logged actions on ``dataset``'s state, oldest first."""
+        rows = self.connection.execute(
+            "SELECT id, kind, details, at FROM events WHERE dataset = ? "
+            "AND (? IS NULL OR kind = ?) ORDER BY id",
+            (dataset, kind, kind),
+        ).fetchall()
+        return [
+            {"id": int(r[0]), "kind": str(r[1]), "details": json.loads(str(r[2])), "at": str(r[3])}
+            for r in rows
+        ]
 
     def close(self) -> None:
         self.connection.close()

@@ -50,6 +50,22 @@ def decode_scalar(text: str) -> Any:
     return doc["v"]
 
 
+def encode_watermark(mark: Watermark | None) -> str:
+    """JSON text of a watermark (``null`` before the first row: the start of the source),
+    as the outbox keeps where each batch starts and ends."""
+    if mark is None:
+        return "null"
+    return json.dumps({"value": encode_scalar(mark.value), "key": encode_scalar(mark.key)})
+
+
+def decode_watermark(text: str) -> Watermark | None:
+    """Inverse of :func:`encode_watermark`."""
+    doc = json.loads(text)
+    if doc is None:
+        return None
+    return Watermark(decode_scalar(doc["value"]), decode_scalar(doc["key"]))
+
+
 class WatermarkStore:
     """Read and advance per-dataset watermarks in the connector's state database."""
 
@@ -74,6 +90,13 @@ class WatermarkStore:
                 "key = excluded.key, updated_at = excluded.updated_at",
                 (dataset, encode_scalar(mark.value), encode_scalar(mark.key), at.isoformat()),
             )
+
+    def set(self, dataset: str, mark: Watermark | None, *, at: datetime) -> None:
+        """Put the watermark of ``dataset`` at ``mark``, back or forth (None: the start)."""
+        if mark is None:
+            self.reset(dataset)
+        else:
+            self.advance(dataset, mark, at=at)
 
     def reset(self, dataset: str) -> None:
         """Forget the watermark: the next run reads the whole source again."""

@@ -1,4 +1,5 @@
-"""Agreement versions, signatures, lifecycle transitions and recorded deliveries."""
+"""Agreement versions, signatures, lifecycle transitions, recorded deliveries and the
+notices owed to providers when a version is superseded."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -89,3 +91,40 @@ class Delivery(Base):
     dataset: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     batch_id: Mapped[str | None] = mapped_column(String(100), default=None)
+
+
+class AgreementNotice(Base):
+    """A notice owed to an agreement's provider that one of its versions is superseded.
+
+    Written in the transaction that activates the newer version (a transactional
+    outbox); ``sent_at`` stays NULL until the hub has published the signed notice to
+    the provider's receipts topic (:mod:`integration.ingest.agreement_notices`).
+    """
+
+    __tablename__ = "agreement_notices"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["agreement_id", "superseded_version"],
+            ["agreements.id", "agreements.version"],
+            name="fk_agreement_notices_superseded",
+        ),
+        ForeignKeyConstraint(
+            ["agreement_id", "current_version"],
+            ["agreements.id", "agreements.version"],
+            name="fk_agreement_notices_current",
+        ),
+        UniqueConstraint(
+            "agreement_id",
+            "superseded_version",
+            "current_version",
+            name="uq_agreement_notices_versions",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agency: Mapped[str] = mapped_column(ForeignKey("agencies.code"))
+    agreement_id: Mapped[str] = mapped_column(String(64))
+    superseded_version: Mapped[int] = mapped_column(Integer)
+    current_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None, index=True)

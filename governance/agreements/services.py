@@ -24,6 +24,7 @@ from governance.agreements.document import (
 from governance.agreements.lifecycle import allowed
 from governance.agreements.models import (
     Agreement,
+    AgreementNotice,
     AgreementSignature,
     AgreementTransition,
     Delivery,
@@ -373,7 +374,73 @@ class AgreementService:
                 )
             ):
                 self._move(older, "terminated", actor=actor, reason=f"superseded by v{version}")
+                self._queue_notice(older, row, actor=actor)
         return row
+
+    # Agreement notices -----------------------------------------------------------------
+
+    def _queue_notice(self, superseded: Agreement, current: Agreement, *, actor: str) -> None:
+        """Owe the provider a notice that ``superseded`` gave way to ``current``, in the
+        activation's transaction; the ingest worker publishes it (``sent_at`` stays NULL
+        until then)."""
+        notice = AgreementNotice(
+            agency=current.provider,
+            agreement_id=current.id,
+            superseded_version=superseded.version,
+            current_version=current.version,
+            created_at=self.clock(),
+        )
+        self.session.add(notice)
+        self.session.flush()
+        self.audit.record(
+            "agreement_notice:queue",
+            actor,
+            f"agreement:{current.id}:v{superseded.version}",
+            {
+                "agency": current.provider,
+                "superseded_version": superseded.version,
+                "current_version": current.version,
+            },
+        )
+
+    def pending_notices(self, *, limit: int = 100, claim: bool = False) -> list[AgreementNotice]:
+        """Agreement notices not yet published, oldest first. With ``claim`` the rows are
+        locked until the transaction ends and rows another transaction holds are skipped
+        (PostgreSQL; SQLite has one writer anyway), so two senders do not both publish."""
+        query = (
+            select(AgreementNotice)
+            .where(AgreementNotice.sent_at.is_(None))
+            .order_by(AgreementNotice.id)
+            .limit(limit)
+        )
+        if claim:
+            query = query.with_for_update(skip_locked=True)
+        return list(self.session.scalars(query))
+
+    def notices(self, agreement_id: str) -> list[AgreementNotice]:
+        """Every notice queued for an agreement, oldest first."""
+        return list(
+            self.session.scalars(
+                select(AgreementNotice)
+                .where(AgreementNotice.agreement_id == agreement_id)
+                .order_by(AgreementNotice.id)
+            )
+        )
+
+    def mark_notice_sent(self, notice: AgreementNotice, *, at: datetime, actor: str) -> None:
+        """Record that ``notice`` was published to its provider's receipts topic."""
+        notice.sent_at = at
+        self.session.flush()
+        self.audit.record(
+            "agreement_notice:send",
+            actor,
+            f"agreement:{notice.agreement_id}:v{notice.superseded_version}",
+            {
+                "agency": notice.agency,
+                "superseded_version": notice.superseded_version,
+                "current_version": notice.current_version,
+            },
+        )
 
     def suspend(self, agreement_id: str, version: int, *, actor: str, reason: str) -> Agreement:
         return self._move(self.get(agreement_id, version), "suspended", actor=actor, reason=reason)

@@ -20,6 +20,10 @@ TAGS: dict[str, str] = {
     "agreement:amend": "a new version of an agreement was created",
     "agreement:sign": "a party signed an agreement version",
     "agreement:transition": "an agreement changed lifecycle state (from, to, reason)",
+    "agreement_notice:queue": "activating a version superseded an older one: a notice to the "
+    "provider was queued (agreement, superseded and current version in details)",
+    "agreement_notice:send": "a queued agreement notice was published, signed by the hub, to the "
+    "provider's receipts topic",
     "delivery:recorded": "a delivery under an agreement was recorded for monitoring",
     "delivery:accepted": "the ingest worker accepted a batch and recorded it as a delivery "
     "under its agreement (agreement, dataset, records, lake snapshot in details)",

@@ -14,9 +14,15 @@ from governance.db import make_engine, migrate
 from governance.keys.envelope import KeyEncryptionKey
 from hub_api.cli import quarantine
 from hub_api.cli.context import get_context
-from hub_api.cli.ingest_wiring import build_worker, group_limits
+from hub_api.cli.ingest_wiring import (
+    build_notice_sender,
+    build_worker,
+    group_limits,
+    subscription,
+    worker_notice_sender,
+)
 from integration.ingest.decisions import Outcome
-from integration.ingest.loop import TOPIC_PATTERN, run
+from integration.ingest.loop import run
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config
 
 app = typer.Typer(help="Run the ingest worker (quarantined messages: `lmis-hub quarantine`).")
@@ -60,7 +66,6 @@ def run_command(
         migrate(engine)
         with Session(engine) as session:
             worker, _ = build_worker(session, settings)
-            consumer.subscribe([TOPIC_PATTERN])
             processed = run(
                 worker,
                 consumer=consumer,
@@ -71,6 +76,8 @@ def run_command(
                 should_stop=lambda: stop["requested"],
                 limits=group_limits(settings),
                 quarantine_topic=settings.ingest.quarantine_topic,
+                subscription=subscription(engine, settings),
+                agreement_notices=worker_notice_sender(worker),
             )
     finally:
         consumer.close()
@@ -78,3 +85,21 @@ def run_command(
     data = {"processed": processed, **counts}
     listed = ", ".join(f"{n} {status}" for status, n in counts.items())
     cli.emit(data, lambda c: c.print(f"processed {processed} message(s): {listed}"))
+
+
+@app.command("notices")
+def notices_command(ctx: typer.Context) -> None:
+    """Publish the pending agreement notices now (`ingest run` does so every few seconds):
+    each tells an agency, on its receipts topic, that an agreement version it may still
+    name is superseded."""
+    cli = get_context(ctx)
+    settings = cli.settings
+    engine = make_engine(settings.database_url_value())
+    producer = Producer(librdkafka_config(settings.kafka))
+    try:
+        migrate(engine)
+        with Session(engine) as session:
+            sent = build_notice_sender(session, settings).send_pending(producer)
+    finally:
+        engine.dispose()
+    cli.emit({"sent": sent}, lambda c: c.print(f"{sent} agreement notice(s) sent"))

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from governance.agencies.services import registered_codes
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog, CheckpointPolicy
 from governance.keys.envelope import KeyEncryptionKey
 from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
 from governance.timestamps import utc_now
+from integration.ingest.agreement_notices import AgreementNoticeSender
 from integration.ingest.ledger import Ledger
-from integration.ingest.loop import GroupLimits
+from integration.ingest.loop import GroupLimits, Subscription
 from integration.ingest.rekey import TokenRekeyer
 from integration.ingest.worker import IngestWorker
 from integration.lake.catalog import open_catalog
 from lmis_hub.settings import Settings
+from lmis_hub.topics import delivery_pattern
 from schemas.catalog import Catalog
 from schemas.signing import Signer
 
@@ -43,7 +47,7 @@ def build_worker(
     session.commit()
     worker = IngestWorker(
         session,
-        schemas=Catalog.load(),
+        schemas=Catalog.load(extra_dir=settings.schemas.extra_dir),
         lake=open_catalog(
             database_url=settings.database_url_value(),
             warehouse=settings.lake_warehouse,
@@ -71,4 +75,54 @@ def group_limits(settings: Settings) -> GroupLimits:
         max_messages=settings.ingest.max_group_messages,
         max_records=settings.ingest.max_group_records,
         max_wait_s=settings.ingest.max_group_wait_ms / 1000,
+    )
+
+
+def subscription(engine: Engine, settings: Settings) -> Subscription:
+    """The dataset topics of the agencies registered in the hub database, looked up
+    again every ``HUB_INGEST__AGENCY_REFRESH_S`` seconds."""
+
+    def pattern() -> str:
+        with Session(engine) as session:
+            return delivery_pattern(registered_codes(session))
+
+    return Subscription(pattern, refresh_s=settings.ingest.agency_refresh_s)
+
+
+def worker_notice_sender(worker: IngestWorker, *, actor: str = ACTOR) -> AgreementNoticeSender:
+    """The agreement-notice sender of a running worker: its session, audit writer,
+    agreements, catalog and hub signing key."""
+    return AgreementNoticeSender(
+        worker.session,
+        agreements=worker.agreements,
+        schemas=worker.schemas,
+        signer=worker.recorder.signer,
+        clock=worker.clock,
+        actor=actor,
+    )
+
+
+def build_notice_sender(
+    session: Session, settings: Settings, *, actor: str = ACTOR
+) -> AgreementNoticeSender:
+    """An agreement-notice sender on ``session`` with the hub signing key (no lake), for
+    `lmis-hub ingest notices`."""
+    kek = KeyEncryptionKey.from_setting(settings.key_encryption_key)
+    audit = AuditLog(session, clock=utc_now)
+    keys = KeyService(session, clock=utc_now, audit=audit)
+    hub_key = HubSecrets(session, kek=kek, keys=keys, clock=utc_now, audit=audit).hub_signing_key()
+    audit.checkpoints = CheckpointPolicy(
+        every_entries=settings.audit.checkpoint_every_entries,
+        every_s=settings.audit.checkpoint_every_s,
+        signer=lambda: hub_key,
+        actor=actor,
+    )
+    session.commit()
+    return AgreementNoticeSender(
+        session,
+        agreements=AgreementService(session, clock=utc_now, audit=audit, keys=keys),
+        schemas=Catalog.load(),
+        signer=Signer(hub_key.key_id, hub_key.private_key),
+        clock=utc_now,
+        actor=actor,
     )

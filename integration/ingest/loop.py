@@ -16,18 +16,53 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from sqlalchemy.exc import SQLAlchemyError
 
+from integration.ingest.agreement_notices import AgreementNoticeSender
 from integration.ingest.decisions import Delivered, Outcome
 from integration.ingest.errors import ReceiptUndelivered
 from integration.ingest.notices import QUARANTINE_TOPIC
-from integration.ingest.worker import AGENCIES, IngestWorker
+from integration.ingest.worker import IngestWorker
 from schemas.envelope import Message
 
 log = logging.getLogger(__name__)
 
-#: The consumer group's subscription: every agency dataset topic (not receipts, not
-#: the quarantine topic).
-TOPIC_PATTERN = rf"^lmis\.({'|'.join(AGENCIES)})\..*"
+
+@dataclass
+class Subscription:
+    """The consumer group's subscription: the dataset topics of the registered agencies
+    (:func:`lmis_hub.topics.delivery_pattern`), looked up again every ``refresh_s`` so
+    that an agency registered while the workers run is read without a restart.
+
+    ``pattern`` answers the current pattern (from the hub database); a failed look-up
+    keeps the previous subscription and is logged.
+    """
+
+    pattern: Callable[[], str]
+    refresh_s: float = 30.0
+    current: str | None = None
+    _checked_at: float = float("-inf")
+
+    def refresh(self, consumer: Any, *, now: float | None = None) -> bool:
+        """Subscribe ``consumer`` to the current pattern when it changed; True if it did."""
+        now = time.monotonic() if now is None else now
+        if self.current is not None and now - self._checked_at < self.refresh_s:
+            return False
+        self._checked_at = now
+        try:
+            pattern = self.pattern()
+        except Exception as exc:  # the database may be away for a moment
+            if self.current is None:
+                raise
+            log.warning("agencies not looked up (%s); the subscription stays as it is", exc)
+            return False
+        if pattern == self.current:
+            return False
+        consumer.subscribe([pattern])
+        if self.current is not None:
+            log.info("subscription changed to %s", pattern)
+        self.current = pattern
+        return True
 
 
 @dataclass(frozen=True)
@@ -81,19 +116,28 @@ def run(
     should_stop: Callable[[], bool] = lambda: False,
     limits: GroupLimits | None = None,
     quarantine_topic: str | None = QUARANTINE_TOPIC,
+    subscription: Subscription | None = None,
+    agreement_notices: AgreementNoticeSender | None = None,
 ) -> int:
     """Consume a group, decide, store, send receipts and notices, then commit the group's
     offsets; returns the messages processed.
 
-    ``consumer`` is a confluent-kafka Consumer already subscribed to :data:`TOPIC_PATTERN`
-    with manual commits; ``producer`` a confluent-kafka Producer. With ``once`` the loop
+    ``consumer`` is a confluent-kafka Consumer with manual commits, subscribed by
+    ``subscription`` (kept current between groups) or beforehand by the caller;
+    ``producer`` a confluent-kafka Producer. With ``once`` the loop
     ends when no message arrived for ``idle_timeout_s`` seconds. ``limits`` bounds each
     group (default :class:`GroupLimits`); ``quarantine_topic=None`` sends no notices.
+    ``agreement_notices`` publishes the pending agreement notices before each group, at
+    most every few seconds (:func:`send_agreement_notices`).
     """
     limits = limits or GroupLimits()
     processed = 0
     idle = 0.0
     while not should_stop():
+        if subscription is not None:
+            subscription.refresh(consumer)
+        if agreement_notices is not None:
+            send_agreement_notices(agreement_notices, producer)
         group = _gather(consumer, poll_timeout_s, limits)
         if not group:
             idle += poll_timeout_s
@@ -183,3 +227,14 @@ def send_outcomes(
             f"{left + len(failed)} of {len(messages)} receipt(s)/notice(s) were not delivered "
             f"within {timeout_s:.0f} s{detail}; the messages will be read again"
         )
+
+
+def send_agreement_notices(notices: AgreementNoticeSender, producer: Any) -> int:
+    """Publish the pending agreement notices when due (``notices.every_s``); the number
+    sent. A broker or database failure is logged, not fatal: the notices stay pending
+    and the next look sends them."""
+    try:
+        return notices.send_due(producer)
+    except (ReceiptUndelivered, SQLAlchemyError, KafkaException, BufferError) as exc:
+        log.warning("agreement notices not sent (%s); trying again at the next look", exc)
+        return 0

@@ -267,3 +267,34 @@ def test_activation_names_missing_signatures_and_refuses_an_ended_validity(
     with pytest.raises(AgreementExpired, match="valid until 2026-02-01"):
         service.activate(row.id, 1, actor="lmis", reason="go")
     assert service.get(row.id, 1).state == "signed"
+
+
+def test_activating_a_newer_version_queues_a_notice_for_the_provider(
+    service, signers, audit, clock, db_session
+) -> None:
+    row = active(service, signers)
+    assert service.pending_notices() == []  # a first version supersedes nothing
+    data = make_doc().model_dump(mode="json")
+    data["datasets"]["contributions"]["fields"].append("occupation_isco08")
+    service.amend(make_doc(datasets=data["datasets"]), actor="lmis")
+    sign_all(service, signers, row.id, 2)
+    savepoint = db_session.begin_nested()
+    service.activate(row.id, 2, actor="lmis", reason="amendment 1")
+    assert len(service.pending_notices()) == 1
+    savepoint.rollback()  # the activation did not commit: neither did its notice
+    assert service.pending_notices() == [] and service.get(row.id, 1).state == "active"
+
+    service.activate(row.id, 2, actor="lmis", reason="amendment 1")
+    (notice,) = service.pending_notices()
+    assert (notice.agency, notice.agreement_id, notice.superseded_version) == ("nis", row.id, 1)
+    assert (notice.current_version, notice.created_at, notice.sent_at) == (2, clock.now, None)
+    queued = audit.search(subject=f"agreement:{row.id}:v1")[-1]
+    assert queued.tag == "agreement_notice:queue"
+    assert queued.details == {"agency": "nis", "superseded_version": 1, "current_version": 2}
+
+    sent_at = clock.advance(seconds=3)
+    service.mark_notice_sent(notice, at=sent_at, actor="ingest")
+    assert service.pending_notices() == []
+    assert [n.sent_at for n in service.notices(row.id)] == [sent_at]
+    tags = [e.tag for e in audit.search(subject=f"agreement:{row.id}:v1")]
+    assert tags[-2:] == ["agreement_notice:queue", "agreement_notice:send"]
