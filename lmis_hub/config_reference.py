@@ -69,6 +69,19 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
+def entries() -> list[dict[str, str | None]]:
+    """The reference as data, one entry per variable (`config reference --json`)."""
+    return [
+        {
+            "variable": env.strip("`"),
+            "type": type_name.replace("\\|", "|"),
+            "default": None if default == "—" else default.strip("`"),
+            "meaning": description,
+        }
+        for env, type_name, default, description in _rows(Settings, "HUB_")
+    ]
+
+
 def readme_block(readme: Path) -> str:
     """The reference as it stands in the README, between the markers."""
     text = readme.read_text(encoding="utf-8")

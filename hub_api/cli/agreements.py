@@ -13,8 +13,10 @@ from rich.table import Table
 
 from governance.agreements.diff import diff as agreement_diff
 from governance.agreements.document import load_yaml
+from governance.agreements.lifecycle import STATES
 from governance.agreements.models import Agreement
 from governance.agreements.services import AgreementService, document_of
+from governance.errors import KeyInvalid
 from governance.keys.material import key_id_for, load_private_pem
 from hub_api.cli.context import get_context
 from hub_api.cli.governance_wiring import ACTOR_OPTION, governance, parse_instant
@@ -117,8 +119,12 @@ def sign(
         else:
             if key is None:
                 raise typer.BadParameter("--key is required to sign for an agency")
+            try:
+                pem = key.read_bytes()
+            except OSError as exc:
+                raise KeyInvalid(f"--key {key}: cannot read ({exc.strerror})") from exc
             passphrase = read_passphrase(passphrase_file, confirm=False)
-            private = load_private_pem(key.read_bytes(), passphrase, where=str(key))
+            private = load_private_pem(pem, passphrase, where=str(key))
             key_id = key_id_for(agency, private.public_key())
         gov.agreements.sign_with(
             row.id,
@@ -201,6 +207,10 @@ def list_(
 ) -> None:
     """List agreement versions."""
     cli = get_context(ctx)
+    if state is not None and state not in STATES:
+        raise typer.BadParameter(
+            f"{state!r} is not one of {', '.join(STATES)}", param_hint="--state"
+        )
     with governance(cli, None) as gov:
         rows = [summary(r) for r in gov.agreements.find(state=state, provider=provider)]
     cli.emit(rows, table("Agreements", rows, COLUMNS))

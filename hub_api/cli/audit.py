@@ -293,7 +293,11 @@ def export(
         if out is None:
             count = _write_any(sys.stdout, format, gov)
         else:
-            with out.open("w", encoding="utf-8", newline="") as handle:
+            try:
+                handle = out.open("w", encoding="utf-8", newline="")
+            except OSError as exc:
+                raise ConfigurationError(f"--out: cannot write {out} ({exc.strerror})") from exc
+            with handle:
                 count = _write_any(handle, format, gov)
         gov.audit.record(
             "audit:export",
@@ -321,7 +325,10 @@ def hub_key_file(
     cli = get_context(ctx)
     with governance(cli, None) as gov:
         rows = gov.keys.list("hub")
-        out.write_text("".join(k.public_key_pem for k in rows), encoding="ascii")
+        try:
+            out.write_text("".join(k.public_key_pem for k in rows), encoding="ascii")
+        except OSError as exc:
+            raise ConfigurationError(f"--out: cannot write {out} ({exc.strerror})") from exc
         ids = [k.key_id for k in rows]
     cli.emit(
         {"file": str(out), "key_ids": ids},

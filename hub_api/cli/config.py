@@ -8,22 +8,40 @@ import typer
 
 from hub_api.cli.context import get_context
 from lmis_hub import config_reference
+from lmis_hub.errors import ConfigurationError
 
 app = typer.Typer(help="Configuration: the reference of every HUB_ setting.")
 
 
 @app.command()
 def reference(
+    ctx: typer.Context,
     write: Path | None = typer.Option(
         None, help="Rewrite the reference block of this README instead of printing it."
     ),
 ) -> None:
-    """Print the configuration reference generated from the settings classes."""
+    """Print the configuration reference generated from the settings classes
+    (a Markdown table; with --json one object per variable)."""
+    cli = get_context(ctx)
     if write is not None:
-        config_reference.write_into(write)
-        typer.echo(f"updated the configuration reference in {write}")
+        try:
+            config_reference.write_into(write)
+        except OSError as exc:
+            raise ConfigurationError(f"--write: cannot rewrite {write} ({exc.strerror})") from exc
+        except ValueError as exc:  # no reference markers in the file
+            raise ConfigurationError(
+                f"--write: {write} has no {config_reference.START} … "
+                f"{config_reference.END} block to rewrite"
+            ) from exc
+        cli.emit(
+            {"updated": str(write)},
+            lambda c: c.print(f"updated the configuration reference in {write}", markup=False),
+        )
     else:
-        typer.echo(config_reference.render(), nl=False)
+        cli.emit(
+            config_reference.entries(),
+            lambda c: typer.echo(config_reference.render(), nl=False),
+        )
 
 
 @app.command()

@@ -73,6 +73,7 @@ def demo(
 
     cli = get_context(ctx)
     settings = cli.settings
+    load_config(None, persons=persons)  # a wrong --persons is refused before anything starts
     status = EmbeddedStack(settings).up()
     if not status.running:
         cli.emit({"stack": status.as_dict()}, render_status(status))

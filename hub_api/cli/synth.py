@@ -14,7 +14,7 @@ from rich.table import Table
 from hub_api.cli.context import get_context
 from synth import nation as nation_mod
 from synth.config import load_config
-from synth.errors import NationNotFound
+from synth.errors import NationNotFound, SynthError
 from synth.jobboard_api import serve
 
 app = typer.Typer(help="The synthetic nation: agencies' source systems with known truth.")
@@ -52,7 +52,12 @@ def make(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done)  # type: ignore[arg-type]
 
-        made = nation_mod.make(cfg, targets, overwrite=overwrite, progress=report)
+        try:
+            made = nation_mod.make(cfg, targets, overwrite=overwrite, progress=report)
+        except OSError as exc:
+            raise SynthError(
+                f"{targets.folder}: cannot write the nation there ({exc.strerror})"
+            ) from exc
     summary = {
         "folder": str(targets.folder),
         "persons": len(made.persons),

@@ -190,8 +190,9 @@ def test_the_ingest_worker_signs_checkpoints_in_its_own_transactions(
             session.commit()
             made = len(worker.audit.list_checkpoints()) - before
             assert made >= 1
-            announcement = worker.audit.tail(1)[0]
-            assert (announcement.tag, announcement.actor) == ("audit:checkpoint", "ingest-test")
+            # The policy signs once 3 entries are uncovered, wherever that falls among them.
+            announcements = [e for e in worker.audit.tail(4) if e.tag == "audit:checkpoint"]
+            assert [e.actor for e in announcements] == ["ingest-test"] * made
     finally:
         engine.dispose()
     verified = hub("audit", "verify", "--hub-key", str(_hub_key_file(tmp_path)))

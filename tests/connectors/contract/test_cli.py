@@ -36,7 +36,7 @@ from lmis_hub.errors import HubError
 from schemas.catalog import Catalog
 from schemas.envelope import Message, parse_headers
 from tests.connectors.agencies.deployment import AGENCIES
-from tests.connectors.contract.conftest import Nation
+from tests.connectors.conftest import Nation
 from tests.connectors.contract.harness import (
     HUB_KEY,
     LINK_KEY,

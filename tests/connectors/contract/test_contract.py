@@ -42,7 +42,7 @@ from schemas.envelope import Message, parse_headers
 from schemas.receipts import HUB_AGENCY, Receipt, seal_receipt
 from schemas.signing import Signer
 from tests.connectors.agencies.deployment import agency_config_files
-from tests.connectors.contract.conftest import Nation
+from tests.connectors.conftest import Nation
 from tests.connectors.contract.harness import (
     BATCHES,
     BUSINESS_NAME_FIELDS,

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from tests.connectors.contract.conftest import Nation
+from tests.connectors.conftest import Nation
 
 
 def sealed_in_a_process(nation: Nation, seed: str) -> dict[str, str]:

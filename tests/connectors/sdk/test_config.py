@@ -26,7 +26,7 @@ EXAMPLES = Path(__file__).parents[3] / "connectors" / "examples"
 def test_examples_are_valid(name: str, kind: type) -> None:
     config = load_config(EXAMPLES / name)
     assert isinstance(config.source, kind)
-    assert config.topic == f"lmis.{config.agency}.{config.dataset}.v1"
+    assert config.topic == f"lmis.{config.agency}.{config.dataset}.v{config.schema_major}"
 
 
 def _example(**changes: Any) -> dict[str, Any]:
@@ -49,7 +49,8 @@ def _example(**changes: Any) -> dict[str, Any]:
         ({"source__watermark_column": None}, "source.watermark_column: required for type sql"),
         ({"source__type": "ftp"}, "source.type: type must be one of ['csv', 'http', 'sql']"),
         ({"source__tabel": "x"}, "source.tabel: unknown key"),
-        ({"agency": "police"}, "agency: Input should be 'nso', 'nis', 'tvet', 'dol' or 'jobboard'"),
+        ({"agency": "Police"}, "agency: agency code 'Police' must be 2-32 lower-case letters"),
+        ({"agency": "receipts"}, "agency: agency code 'receipts' is a reserved topic name"),
         ({"batch_size": 0}, "batch_size: Input should be greater than or equal to 1"),
         (
             {"kafka__security_protocol": "SASL_SSL"},
@@ -57,8 +58,8 @@ def _example(**changes: Any) -> dict[str, Any]:
             "security_protocol uses SASL",
         ),
         (
-            {"mapping__fields__period__code_table": "nope"},
-            "mapping: fields.period.code_table: no code table 'nope'",
+            {"mapping__fields__contribution_month__code_table": "nope"},
+            "mapping: fields.contribution_month.code_table: no code table 'nope'",
         ),
         ({"tokenise__emit": ["shoe_size"]}, "tokenise: emit: unknown token kinds ['shoe_size']"),
     ],
@@ -88,7 +89,12 @@ def test_kafka_settings_read_the_password_file(tmp_path: Path) -> None:
     secret = tmp_path / "kafka.password"
     secret.write_text("s3cret-scram\n")
     doc = yaml.safe_load((EXAMPLES / "tvet_trainees_csv.yaml").read_text())
-    doc["kafka"]["sasl_password_file"] = str(secret)
+    doc["kafka"].update(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="agency-tvet",
+        sasl_password_file=str(secret),
+    )
     settings = parse_config(doc).kafka.settings()
     assert settings.sasl_password is not None
     assert settings.sasl_password.get_secret_value() == "s3cret-scram"
@@ -100,13 +106,13 @@ def test_kafka_settings_read_the_password_file(tmp_path: Path) -> None:
     ("record_id", "message"),
     [
         (
-            {"column": "nis_no"},
-            "mapping: fields.record_id: the record id comes from column 'nis_no', which is "
+            {"column": "nis_number"},
+            "mapping: fields.record_id: the record id comes from column 'nis_number', which is "
             "mapped as identifier nis_number",
         ),
         (
-            {"template": "{contribution_id}-{national_id}"},
-            "column 'national_id', which is mapped as identifier national_id",
+            {"template": "{contribution_id}-{nis_number}"},
+            "column 'nis_number', which is mapped as identifier nis_number",
         ),
         ({"column": "insured_person_no"}, "whose name says it is a person number"),
     ],
