@@ -23,7 +23,8 @@ class AgencyUnknown(GovernanceError):
 
 
 class AgencyCodeInvalid(GovernanceError):
-    """Agency codes are lower-case letters, digits and underscores; use e.g. `nis`."""
+    """Agency codes are 2-32 lower-case letters, digits and underscores, not a reserved
+    topic name (receipts, quarantine); use e.g. `nis` or `moe`."""
 
     code = "agency.invalid_code"
 

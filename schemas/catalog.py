@@ -31,6 +31,7 @@ from fastavro.schema import SchemaParseException
 
 from lmis_hub.tokens import RETIRED_TOKEN_KINDS, token_field
 from lmis_hub.tokens import TOKEN_KINDS as CONTRACT_TOKEN_KINDS
+from lmis_hub.topics import agency_code_problem
 from schemas.errors import InvalidSchema, UnknownDataset, UnknownSchema
 from schemas.fingerprint import fingerprint, fingerprint_bytes, fingerprint_hex
 
@@ -141,28 +142,38 @@ class Catalog:
         self.default_mode = default_mode
 
     @classmethod
-    def load(cls, root: Traversable | None = None) -> Catalog:
-        """Read every .avsc under ``root`` (default: the packaged ``schemas/avro``)."""
-        root = root or resources.files("schemas").joinpath("avro")
+    def load(
+        cls, root: Traversable | None = None, *, extra_dir: Traversable | None = None
+    ) -> Catalog:
+        """Read every .avsc under ``root`` (default: the packaged ``schemas/avro``) and,
+        when given, under ``extra_dir`` (laid out the same way: the schemas of agencies
+        and datasets added after this release, ``HUB_SCHEMAS__EXTRA_DIR``). A version
+        present in both is refused; so is an ``extra_dir`` that does not exist."""
+        roots = [root or resources.files("schemas").joinpath("avro")]
+        if extra_dir is not None:
+            if not extra_dir.is_dir():
+                raise InvalidSchema(f"schema folder {extra_dir} does not exist")
+            roots.append(extra_dir)
         versions: list[SchemaVersion] = []
-        for agency_dir in sorted(root.iterdir(), key=lambda t: t.name):
-            if not agency_dir.is_dir() or agency_dir.name.startswith(("_", ".")):
-                continue
-            for dataset_dir in sorted(agency_dir.iterdir(), key=lambda t: t.name):
-                if not dataset_dir.is_dir() or dataset_dir.name.startswith(("_", ".")):
-                    continue
-                for file in sorted(dataset_dir.iterdir(), key=lambda t: t.name):
-                    match = _VERSION_FILE.match(file.name)
-                    if match:
-                        versions.append(
-                            cls._read(file, agency_dir.name, dataset_dir.name, int(match[1]))
-                        )
-        config_file = root.joinpath("catalog.yaml")
-        config: dict[str, Any] = {}
-        if config_file.is_file():
-            config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-        default_mode = str(config.get("default", "FULL_TRANSITIVE"))
-        modes = {str(k): str(v) for k, v in (config.get("datasets") or {}).items()}
+        seen: set[tuple[str, str, int]] = set()
+        default_mode = "FULL_TRANSITIVE"
+        modes: dict[str, str] = {}
+        for n, folder in enumerate(roots):
+            for sv in cls._read_folder(folder):
+                if (sv.agency, sv.dataset, sv.version) in seen:
+                    raise InvalidSchema(
+                        f"{sv.key} v{sv.version} is in {folder} and in an earlier schema "
+                        "folder; a version is defined once"
+                    )
+                seen.add((sv.agency, sv.dataset, sv.version))
+                versions.append(sv)
+            config_file = folder.joinpath("catalog.yaml")
+            config: dict[str, Any] = {}
+            if config_file.is_file():
+                config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+            if n == 0:
+                default_mode = str(config.get("default", default_mode))
+            modes.update({str(k): str(v) for k, v in (config.get("datasets") or {}).items()})
         for name, mode in [("default", default_mode), *modes.items()]:
             if mode not in MODES:
                 raise InvalidSchema(
@@ -170,6 +181,22 @@ class Catalog:
                     f"use one of {', '.join(MODES)}"
                 )
         return cls(versions, modes=modes, default_mode=default_mode)
+
+    @classmethod
+    def _read_folder(cls, root: Traversable) -> Iterator[SchemaVersion]:
+        for agency_dir in sorted(root.iterdir(), key=lambda t: t.name):
+            if not agency_dir.is_dir() or agency_dir.name.startswith(("_", ".")):
+                continue
+            problem = agency_code_problem(agency_dir.name)
+            if problem is not None:
+                raise InvalidSchema(f"{root}: folder {agency_dir.name}: {problem}")
+            for dataset_dir in sorted(agency_dir.iterdir(), key=lambda t: t.name):
+                if not dataset_dir.is_dir() or dataset_dir.name.startswith(("_", ".")):
+                    continue
+                for file in sorted(dataset_dir.iterdir(), key=lambda t: t.name):
+                    match = _VERSION_FILE.match(file.name)
+                    if match:
+                        yield cls._read(file, agency_dir.name, dataset_dir.name, int(match[1]))
 
     @staticmethod
     def _read(file: Traversable, agency: str, dataset: str, version: int) -> SchemaVersion:

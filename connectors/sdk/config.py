@@ -32,10 +32,10 @@ from connectors.sdk.sources.sql import SqlSourceConfig
 from connectors.sdk.tokenise import TOKEN_FIELDS, TokenRules, check_id_lengths
 from connectors.sdk.validation import FieldRule
 from lmis_hub.settings import KafkaSettings
+from lmis_hub.topics import agency_code_problem, dataset_topic
 from schemas.catalog import Catalog
-from schemas.errors import UnknownDataset
+from schemas.errors import InvalidSchema, UnknownDataset
 
-AGENCIES = ("nso", "nis", "tvet", "dol", "jobboard")
 _DATASET = re.compile(r"^[a-z][a-z0-9_]*$")
 
 SourceConfig = Annotated[
@@ -142,10 +142,17 @@ class TokeniseConfig(BaseModel):
 
 
 @cache
-def _schema_token_kinds(agency: str, dataset: str, version: int) -> frozenset[str] | None:
-    """The token kinds a packaged schema version carries; None if there is no such version."""
+def load_catalog(schemas_dir: Path | None) -> Catalog:
+    """The packaged schemas, with those of ``schemas_dir`` (a connector's ``schemas_dir``)."""
+    return Catalog.load(extra_dir=schemas_dir)
+
+
+def _schema_token_kinds(
+    agency: str, dataset: str, version: int, schemas_dir: Path | None
+) -> frozenset[str] | None:
+    """The token kinds a schema version carries; None if there is no such version."""
     try:
-        schema = Catalog.load().get(agency, dataset, version)
+        schema = load_catalog(schemas_dir).get(agency, dataset, version)
     except UnknownDataset:
         return None
     return frozenset(schema.token_fields().values())
@@ -156,7 +163,7 @@ class ConnectorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agency: Literal["nso", "nis", "tvet", "dol", "jobboard"]
+    agency: str = Field(description="The agency's code, as registered at the hub.")
     dataset: str
     schema_major: int = Field(1, ge=1)
     state_dir: Path
@@ -177,14 +184,28 @@ class ConnectorConfig(BaseModel):
         None, description="The hub's Ed25519 public key (PEM), to verify receipts."
     )
     resend_after_s: float = Field(600.0, gt=0, description="Resend a batch with no receipt after.")
+    schemas_dir: Path | None = Field(
+        None,
+        description="A folder laid out like the packaged schemas/avro "
+        "(<agency>/<dataset>/v<N>.avsc) with the schema of a dataset this release does "
+        "not ship, as the LMIS unit hands it over.",
+    )
 
     @model_validator(mode="after")
     def _dataset_name(self) -> ConnectorConfig:
+        problem = agency_code_problem(self.agency)
+        if problem is not None:
+            raise ValueError(f"agency: {problem}")
         if not _DATASET.match(self.dataset):
             raise ValueError("dataset: lower case letters, digits and _ only")
         if self.tokenise.person_ref_scope is None:
             self.tokenise.person_ref_scope = self.agency
-        self.tokenise._carried = _schema_token_kinds(self.agency, self.dataset, self.schema_major)
+        try:
+            self.tokenise._carried = _schema_token_kinds(
+                self.agency, self.dataset, self.schema_major, self.schemas_dir
+            )
+        except InvalidSchema as exc:
+            raise ValueError(f"schemas_dir: {exc.message}") from exc
         id_field = self.mapping.record_id_field
         spec = self.mapping.fields.get(id_field)
         if spec is None:
@@ -202,7 +223,11 @@ class ConnectorConfig(BaseModel):
 
     @property
     def topic(self) -> str:
-        return f"lmis.{self.agency}.{self.dataset}.v{self.schema_major}"
+        return dataset_topic(self.agency, self.dataset, self.schema_major)
+
+    def catalog(self) -> Catalog:
+        """The schema catalog this connector maps against (packaged + ``schemas_dir``)."""
+        return load_catalog(self.schemas_dir)
 
     @property
     def state_db_path(self) -> Path:

@@ -15,7 +15,9 @@ app = typer.Typer(help="Register and list agencies.")
 @app.command()
 def add(
     ctx: typer.Context,
-    code: str = typer.Argument(..., help="Agency code, e.g. nis."),
+    code: str = typer.Argument(
+        ..., help="Agency code: 2-32 lower-case letters, digits or _, e.g. moe."
+    ),
     name: str | None = typer.Option(None, help="Full name; default for the contract's codes."),
     actor: str | None = ACTOR_OPTION,
 ) -> None:
@@ -29,7 +31,7 @@ def add(
 
 @app.command()
 def init(ctx: typer.Context, actor: str | None = ACTOR_OPTION) -> None:
-    """Register every agency of the shared contract (nso, nis, tvet, dol, jobboard, hub)."""
+    """Register the agencies of governance/agencies/contract.yaml (the five and the hub)."""
     cli = get_context(ctx)
     with governance(cli, actor) as gov:
         added = gov.agencies.ensure_known(actor=gov.actor)

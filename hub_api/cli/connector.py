@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import tempfile
 import threading
@@ -19,9 +20,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from connectors.sdk.agreement_notices import superseded
 from connectors.sdk.config import ConnectorConfig, load_config
 from connectors.sdk.errors import ConnectorConfigInvalid, PublishFailed
-from connectors.sdk.linkkey import resolve_link_key
+from connectors.sdk.linkkey import LinkKey, resolve_link_key
+from connectors.sdk.lookup import find_rows
+from connectors.sdk.mapping import Mapper
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.pipeline import Batch, Pipeline, Published
 from connectors.sdk.preflight import ObservedSource, unknown_columns, unknown_fields
@@ -33,9 +37,12 @@ from connectors.sdk.receipts import (
     load_hub_key,
     resend_due,
     resend_now,
+    ways_back,
 )
+from connectors.sdk.rewind import REWIND_EVENT, rewind
 from connectors.sdk.sources.base import Source, load_source
 from connectors.sdk.state import StateDB
+from connectors.sdk.tokenise import RecordIds
 from connectors.sdk.watermark import WatermarkStore
 from hub_api.cli.context import CliContext, get_context
 from lmis_hub.kafka import librdkafka_config
@@ -43,9 +50,11 @@ from lmis_hub.settings import Settings
 from schemas.catalog import Catalog
 from schemas.codelists import CodeLists
 from schemas.receipts import receipt_topic
+from schemas.record_ids import is_record_id
 from schemas.signing import Signer
 
 app = typer.Typer(help="Agency connectors: validate a config, run it, show its batches.")
+log = logging.getLogger(__name__)
 
 CONFIG = typer.Option(..., "--config", help="The connector's YAML file.")
 SAMPLE_SIZE = 3
@@ -65,27 +74,30 @@ class _Wiring:
 
 def _wiring(path: Path) -> _Wiring:
     config = load_config(path)
-    catalog = Catalog.load()
+    catalog = config.catalog()
     lists = CodeLists.packaged()
     code_lists = {name: set(lists[name].labels) for name in lists}
     code_lists["regions"] = code_lists["region"]  # the name connector configs use
     return _Wiring(config, catalog, code_lists, frozenset(code_lists["region"]))
 
 
-def _pipeline(
-    cli: CliContext, w: _Wiring, state: StateDB, *, source: Source | None = None
-) -> Pipeline:
+def _link_key(cli: CliContext, w: _Wiring) -> LinkKey:
     connector = cli.settings.connector
-    key = resolve_link_key(
+    return resolve_link_key(
         key_file=w.config.tokenise.link_key_file,
         passphrase=connector.link_key_passphrase,
         key=connector.link_key,
         key_id=connector.link_key_id,
     )
+
+
+def _pipeline(
+    cli: CliContext, w: _Wiring, state: StateDB, *, source: Source | None = None
+) -> Pipeline:
     return Pipeline.from_config(
         w.config,
         state=state,
-        link_key=key,
+        link_key=_link_key(cli, w),
         clock=_now,
         code_lists=w.code_lists,  # type: ignore[arg-type]
         regions=w.regions,
@@ -221,6 +233,64 @@ def validate(ctx: typer.Context, config: Path = CONFIG) -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def find(
+    ctx: typer.Context,
+    record_ids: list[str] = typer.Argument(..., help="Record ids (32 hex characters)."),
+    config: Path = CONFIG,
+) -> None:
+    """Which source rows carry these record ids (from `status` or a receipt's problems).
+
+    Record ids are keyed with the linkage key, so only the agency can map them back: the
+    source is read again and every row mapped as `run` would. Exit 1 when an id is not
+    found.
+    """
+    cli = get_context(ctx)
+    w = _wiring(config)
+    bad = [rid for rid in record_ids if not is_record_id(rid)]
+    if bad:
+        raise typer.BadParameter(
+            f"{len(bad)} value(s) are not record ids (32 lower-case hex characters)",
+            param_hint="RECORD_IDS",
+        )
+    cfg = w.config
+    mapper = Mapper(
+        cfg.mapping,
+        record_ids=RecordIds(_link_key(cli, w), agency=cfg.agency, dataset=cfg.dataset),
+    )
+    source = load_source(cfg.source)
+    try:
+        found = find_rows(source, mapper, cfg.mapping.record_id_field, set(record_ids))
+    finally:
+        source.close()
+    missing = found.missing(record_ids)
+    rows = {rid: found.rows[rid] for rid in record_ids if rid in found.rows}
+    data = {
+        "dataset": w.config.dataset,
+        "rows_read": found.rows_read,
+        "found": rows,
+        "missing": missing,
+    }
+
+    def render(c: Console) -> None:
+        table = Table("record id", f"row key ({w.config.mapping.key_column})", title="found")
+        for rid, keys in rows.items():
+            table.add_row(rid, ", ".join(keys))
+        c.print(table)
+        for rid in missing:
+            c.print(f"{rid}: in none of the {found.rows_read} source rows", markup=False)
+
+    cli.emit(data, render)
+    if missing:
+        raise typer.Exit(1)
+
+
+def _superseded_message(config: ConnectorConfig, state: StateDB) -> str | None:
+    """What the hub's agreement notices say about the config's agreement version."""
+    found = superseded(state, config.agreement_id, config.agreement_version)
+    return None if found is None else found.message
+
+
 def _require(config: ConnectorConfig) -> tuple[Path, str]:
     if config.signing_key_file is None:
         raise ConnectorConfigInvalid("signing_key_file: required to publish")
@@ -269,6 +339,8 @@ def _run_once(
         "broker_lost": receipts.broker_lost,
         "batches_settled": len(receipts.settled),
         "batches_resent": len(resent),
+        "agreement_notices": receipts.notices,
+        "superseded": _superseded_message(w.config, state),
         "stopped": stop.is_set(),
     }
 
@@ -332,10 +404,14 @@ def run(
                 clock=_now,
                 max_skew=timedelta(seconds=cli.settings.envelope.max_clock_skew_s),
                 signing_key_id=signer.key_id,
+                agreement=(w.config.agreement_id or "", w.config.agreement_version),
             )
             reader = ReceiptReader(
                 state, topic=receipt_topic(w.config.agency), consumer_config=kafka, applier=applier
             )
+        notice = _superseded_message(w.config, state)
+        if notice is not None:
+            log.warning("%s (the hub refuses batches naming the old version)", notice)
         with _stop_on_signals() as stop:
             while True:
                 try:
@@ -415,6 +491,8 @@ def _render_run(data: dict[str, Any]) -> Callable[[Console], None]:
         )
         if data["broker_lost"]:
             c.print("  the broker had lost its topics: every batch without a receipt was resent")
+        if data["superseded"]:
+            c.print(f"  {data['superseded']}", style="yellow", markup=False)
         for item in data["receipts_unverified"]:
             c.print(
                 f"  batch {item['batch_id']}: the hub could not verify this message: "
@@ -456,7 +534,9 @@ def status(
     ),
     limit: int = typer.Option(200, help="With --refusals: at most this many, newest first."),
 ) -> None:
-    """Batches by state (pending, sent, accepted, rejected), refusals and the watermark.
+    """Batches by state (pending, sent, accepted, rejected), refusals and the watermark;
+    each rejected batch with the ways back, and whether the hub's agreement notices say
+    the config's agreement version is superseded.
 
     Refused rows are counted as rows (a row that breaks two rules counts once), as
     `validate` counts them; --refusals lists each broken rule, never the value.
@@ -473,6 +553,8 @@ def status(
             "SELECT COUNT(DISTINCT row_key), COUNT(*) FROM refusals WHERE dataset = ?",
             (cfg.dataset,),
         ).fetchone()
+        agreement_notice = _superseded_message(cfg, state)
+        rewinds = state.events(cfg.dataset, kind=REWIND_EVENT)
         listed = [
             {"row": row, "field": field, "reason": reason, "at": at}
             for row, field, reason, at in state.connection.execute(
@@ -489,6 +571,8 @@ def status(
             "reason_code": b.reason_code,
             "records": b.record_count,
             "rows": list(b.rejected_rows),
+            "rewound_at": None if b.rewound_at is None else b.rewound_at.isoformat(),
+            "ways_back": ways_back(b.batch_id),
         }
         for b in held
         if b.state == "rejected"
@@ -511,6 +595,12 @@ def status(
             for u in unverified
         ],
         "watermark": None if mark is None else {"value": str(mark.value), "key": str(mark.key)},
+        "agreement": {
+            "id": cfg.agreement_id,
+            "version": cfg.agreement_version,
+            "superseded": agreement_notice,
+        },
+        "last_rewind": rewinds[-1] if rewinds else None,
     }
     if refusals:
         data["refused"] = listed
@@ -537,12 +627,83 @@ def status(
             rows = r["rows"]
             shown = ", ".join(rows[:10]) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
             c.print(f"  rejected {r['batch_id']}: {r['reason_code']}; rows {shown or 'none named'}")
+            if r["rewound_at"] is not None:
+                c.print(f"    its rows were read again after a rewind ({r['rewound_at']})")
+            else:
+                c.print(f"    {r['ways_back']}", markup=False)
+        if agreement_notice is not None:
+            c.print(agreement_notice, style="yellow", markup=False)
         for u in unverified:
             c.print(
                 f"  waiting {u.batch_id} (part {u.part_index}): the hub could not verify this "
                 f"message: {u.reason_code} ({u.noted_at:%Y-%m-%d %H:%M}); it is sent again, "
                 "signed with the connector's current key",
                 markup=False,
+            )
+
+    cli.emit(data, render)
+
+
+@app.command(name="rewind")
+def rewind_command(
+    ctx: typer.Context,
+    config: Path = CONFIG,
+    to_batch: str | None = typer.Option(
+        None,
+        "--to-batch",
+        help="Go back to where this batch's rows start (a batch id from `connector status`).",
+    ),
+    to_start: bool = typer.Option(False, "--to-start", help="Go back to the source's start."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Rewind although batches from that point still await a receipt (they are still "
+        "sent as they are).",
+    ),
+) -> None:
+    """Move the watermark back so that the next `connector run` reads rows again.
+
+    For a batch the hub rejected because the mapping was wrong: correct the mapping,
+    rewind to the batch and run. Rows now mapped differently go out as new batches (new
+    batch ids); rows giving the same records as a rejected batch send that batch again
+    under the config's agreement; batches the hub accepted or still has to answer are not
+    sent twice. Logged in the state database (`events`).
+    """
+    if (to_batch is None) == (not to_start):
+        raise typer.BadParameter("give either --to-batch ID or --to-start")
+    cli = get_context(ctx)
+    cfg = load_config(config)
+    state = StateDB.open(cfg.state_db_path)
+    try:
+        done = rewind(state, cfg.dataset, to_batch=to_batch, force=force, at=_now())
+    finally:
+        state.close()
+
+    def shown(mark: Any) -> dict[str, str] | None:
+        return None if mark is None else {"value": str(mark.value), "key": str(mark.key)}
+
+    data = {
+        "dataset": done.dataset,
+        "to_batch": done.to_batch,
+        "watermark_from": shown(done.watermark_from),
+        "watermark_to": shown(done.watermark_to),
+        "batches": list(done.batches),
+        "unanswered": list(done.unanswered),
+        "refusals_cleared": done.refusals_cleared,
+        "event_id": done.event_id,
+    }
+
+    def render(c: Console) -> None:
+        where = data["watermark_to"] or "the start of the source"
+        c.print(
+            f"{cfg.topic}: watermark moved back to {where}; the next `connector run` reads "
+            f"the rows of {len(done.batches)} batch(es) again under the current config",
+            markup=False,
+        )
+        if done.unanswered:
+            c.print(
+                f"  {len(done.unanswered)} of them still await a receipt and are sent as they are",
+                style="yellow",
             )
 
     cli.emit(data, render)

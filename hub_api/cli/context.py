@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -19,7 +20,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from lmis_hub.errors import ConfigurationError
 from lmis_hub.settings import Settings
+from schemas.catalog import Catalog
 
 
 @dataclass
@@ -36,6 +39,10 @@ class CliContext:
         else:
             render(self.console)
 
+    def catalog(self) -> Catalog:
+        """The schema catalog: the packaged schemas and those of HUB_SCHEMAS__EXTRA_DIR."""
+        return Catalog.load(extra_dir=self.settings.schemas.extra_dir)
+
     @contextmanager
     def progress(self) -> Iterator[Progress]:
         """A progress display for long work; silent in --json mode."""
@@ -50,6 +57,17 @@ class CliContext:
             transient=False,
         ) as bar:
             yield bar
+
+
+@contextmanager
+def file_errors(option: str, path: Path, doing: str) -> Iterator[None]:
+    """Turn an OSError of reading or writing ``path`` into a usage error naming the option."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{option}: cannot {doing} {path} ({exc.strerror or type(exc).__name__})"
+        ) from exc
 
 
 def get_context(ctx: typer.Context) -> CliContext:

@@ -23,7 +23,6 @@ from governance.keys.services import KeyService
 from governance.timestamps import utc_now
 from hub_api.cli.context import CliContext
 from lmis_hub.errors import ConfigurationError
-from schemas.catalog import Catalog
 
 ACTOR_OPTION = typer.Option(
     None, "--actor", help="Who acts (recorded in the audit log); default: your login name."
@@ -72,7 +71,7 @@ def governance(cli: CliContext, actor: str | None) -> Iterator[Governance]:
                 agencies=AgencyService(session, clock=utc_now, audit=audit),
                 keys=keys,
                 agreements=AgreementService(
-                    session, clock=utc_now, audit=audit, keys=keys, schemas=Catalog.load()
+                    session, clock=utc_now, audit=audit, keys=keys, schemas=cli.catalog()
                 ),
             )
             audit.checkpoints = CheckpointPolicy(

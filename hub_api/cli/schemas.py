@@ -11,11 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from hub_api.cli.context import get_context
+from lmis_hub.errors import ConfigurationError
 from schemas.catalog import Catalog
 from schemas.codebook import type_label, write_codebook
 from schemas.codelists import CodeLists
 from schemas.compatibility import check_catalog
-from schemas.errors import IncompatibleSchema
+from schemas.errors import IncompatibleSchema, InvalidSchema
 
 app = typer.Typer(help="Data contracts: Avro schemas, compatibility and the codebook.")
 
@@ -24,7 +25,7 @@ app = typer.Typer(help="Data contracts: Avro schemas, compatibility and the code
 def list_(ctx: typer.Context) -> None:
     """List every dataset with its versions, topic and compatibility mode."""
     cli = get_context(ctx)
-    catalog = Catalog.load()
+    catalog = cli.catalog()
     data: list[dict[str, Any]] = []
     for key in catalog.datasets():
         agency, dataset = key.split("/")
@@ -67,7 +68,9 @@ def check(
 ) -> None:
     """Check every dataset's versions against its compatibility mode (exit 2 on a break)."""
     cli = get_context(ctx)
-    catalog = Catalog.load(root)
+    if root is not None and not root.is_dir():
+        raise ConfigurationError(f"--root: {root} is not a folder of schemas")
+    catalog = Catalog.load(root) if root is not None else cli.catalog()
     problems = check_catalog(catalog)
     data = {
         "datasets": len(catalog.datasets()),
@@ -104,7 +107,7 @@ def show(
 ) -> None:
     """Show one schema version: its fields, or with --json the .avsc itself."""
     cli = get_context(ctx)
-    sv = Catalog.load().get(agency, dataset, version)
+    sv = cli.catalog().get(agency, dataset, version)
 
     def render(console: Console) -> None:
         console.print(
@@ -133,18 +136,23 @@ def fingerprint(
 
     cli = get_context(ctx)
     if path is not None:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        data = [
-            {
-                "schema": str(path),
-                "fingerprint": fingerprint_hex(compute(raw)),
-                "canonical_form": canonical_form(raw),
-            }
-        ]
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            data = [
+                {
+                    "schema": str(path),
+                    "fingerprint": fingerprint_hex(compute(raw)),
+                    "canonical_form": canonical_form(raw),
+                }
+            ]
+        except OSError as exc:
+            raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from exc
+        except (ValueError, KeyError, TypeError) as exc:  # not JSON, or JSON but no schema
+            raise InvalidSchema(f"{path}: not an Avro schema ({exc!r})") from exc
     else:
         data = [
             {"schema": f"{sv.key} v{sv.version}", "fingerprint": sv.fingerprint_hex}
-            for sv in Catalog.load()
+            for sv in cli.catalog()
         ]
 
     def render(console: Console) -> None:
@@ -161,6 +169,11 @@ def codebook(
 ) -> None:
     """Write the data dictionary (Markdown and HTML) of every dataset and code list."""
     cli = get_context(ctx)
-    files = write_codebook(Catalog.load(), CodeLists.packaged(), out)
+    try:
+        files = write_codebook(cli.catalog(), CodeLists.packaged(), out)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"--out: cannot write the codebook into {out} ({exc.strerror})"
+        ) from exc
     data = {"out": str(out), "files": len(files)}
     cli.emit(data, lambda c: c.print(f"wrote {len(files)} files into {out}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import typer
@@ -9,8 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from hub_api.cli.context import get_context
-from infra.production.acls import AGENCIES, acl_rules, render_commands
+from hub_api.cli.governance_wiring import governance
+from infra.production.acls import acl_rules, render_commands
 from infra.stack import EmbeddedStack, StackStatus
+from lmis_hub.topics import HUB
 
 app = typer.Typer(help="Start, stop and inspect the embedded stack (broker, database, lake).")
 
@@ -58,14 +61,33 @@ def status(ctx: typer.Context) -> None:
 
 @app.command()
 def acls(
+    ctx: typer.Context,
     bootstrap: str = typer.Option(..., help="Bootstrap address of the production cluster."),
     command_config: str = typer.Option(
         "admin.properties", help="kafka-acls.sh --command-config file with admin credentials."
     ),
-    agency: list[str] = typer.Option(
-        list(AGENCIES), "--agency", help="Agency codes (repeat the option)."
+    agency: list[str] | None = typer.Option(
+        None,
+        "--agency",
+        help="Agency codes (repeat the option); default: every agency registered at the hub.",
     ),
 ) -> None:
     """Print the kafka-acls.sh commands that give each agency access to its own topics only."""
-    rules = acl_rules(tuple(agency))
-    typer.echo(render_commands(rules, bootstrap=bootstrap, command_config=command_config), nl=False)
+    cli = get_context(ctx)
+    if not agency:
+        with governance(cli, None) as gov:
+            agency = [a.code for a in gov.agencies.list() if a.code != HUB]
+    try:
+        rules = acl_rules(tuple(agency))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--agency") from None
+    script = render_commands(rules, bootstrap=bootstrap, command_config=command_config)
+    if not cli.json_output:
+        typer.echo(script, nl=False)
+        return
+    data = {
+        "agencies": list(agency),
+        "rules": [dataclasses.asdict(r) for r in rules],
+        "commands": [r.command(bootstrap, command_config) for r in rules],
+    }
+    cli.emit(data, lambda _c: None)

@@ -27,7 +27,7 @@ from governance.keys.material import load_public_pem
 from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
 from governance.timestamps import utc_now
-from hub_api.cli.ingest_wiring import build_worker, group_limits
+from hub_api.cli.ingest_wiring import build_worker, group_limits, subscription
 from hub_api.demo.connectors import (
     ConnectorKit,
     ConnectorRun,
@@ -40,7 +40,7 @@ from hub_api.demo.connectors import (
 )
 from hub_api.demo.parties import PartiesReport, demo_secrets, ensure_link_key, ensure_parties
 from integration.ingest.decisions import Outcome
-from integration.ingest.loop import TOPIC_PATTERN, run
+from integration.ingest.loop import run
 from integration.lake.catalog import open_catalog
 from integration.reconciliation import Reconciliation, reconcile
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config
@@ -104,7 +104,6 @@ def drain(
                 waiting.discard(outcome.batch_id)
 
             try:
-                consumer.subscribe([TOPIC_PATTERN])
                 counts["processed"] = run(
                     worker,
                     consumer=consumer,
@@ -115,6 +114,7 @@ def drain(
                     should_stop=lambda: not waiting,
                     limits=group_limits(settings),
                     quarantine_topic=settings.ingest.quarantine_topic,
+                    subscription=subscription(engine, settings),
                 )
             finally:
                 consumer.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-AGENCIES = ("nso", "nis", "tvet", "dol", "jobboard")
+from lmis_hub.topics import HUB, agency_code_problem
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def agency_principal(agency: str) -> str:
 
 
 def acl_rules(
-    agencies: tuple[str, ...] = AGENCIES,
+    agencies: tuple[str, ...],
     *,
     hub_principal: str = "User:lmis-hub",
     ingest_group: str = "lmis-hub-ingest",
@@ -61,8 +61,9 @@ def acl_rules(
     """Every ACL the deployment needs, least privilege first."""
     rules: list[AclRule] = []
     for agency in agencies:
-        if not agency.isidentifier() or agency != agency.lower():
-            raise ValueError(f"agency code {agency!r} must be a lower-case identifier")
+        problem = agency_code_problem(agency)
+        if problem is not None or agency == HUB:
+            raise ValueError(problem or "the hub is not an agency that delivers")
         principal = agency_principal(agency)
         own = f"lmis.{agency}."
         rules += [

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -70,6 +69,7 @@ from integration.ingest.recording import OutcomeRecorder
 from integration.ingest.rekey import TokenRekeyer
 from integration.lake.data_files import columns_of
 from lmis_hub.errors import HubError, ServiceUnavailable
+from lmis_hub.topics import DATASET_TOPIC
 from schemas.catalog import Catalog, SchemaVersion
 from schemas.envelope import (
     BatchHeaders,
@@ -83,9 +83,6 @@ from schemas.validation import RecordRules
 
 log = logging.getLogger(__name__)
 
-#: The agencies whose topics the hub reads (lmis.<agency>.<dataset>.v<major>).
-AGENCIES = ("nso", "nis", "tvet", "dol", "jobboard")
-_TOPIC = re.compile(rf"^lmis\.({'|'.join(AGENCIES)})\.([a-z][a-z0-9_]*)(\.|$)")
 SUPERSEDED = "agreement.version_superseded"
 
 
@@ -314,7 +311,7 @@ class IngestWorker:
     def _verify(
         self, delivered: Delivered, value: bytes, received_at: datetime, known: Known
     ) -> tuple[OpenedBatch, BatchHeaders]:
-        match = _TOPIC.match(delivered.topic)
+        match = DATASET_TOPIC.match(delivered.topic)
         if match is None:
             raise WrongTopic(f"topic {delivered.topic!r} is not lmis.<agency>.<dataset>...")
         known.agency, known.dataset = match.group(1), match.group(2)

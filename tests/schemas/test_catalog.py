@@ -179,3 +179,35 @@ def test_an_unknown_mode_is_refused(tmp_path):
     (root / "catalog.yaml").write_text("default: SOMETIMES\n")
     with pytest.raises(InvalidSchema, match="SOMETIMES"):
         Catalog.load(root)
+
+
+NEW_AGENCY = Path(__file__).parents[2] / "examples" / "new-agency" / "schemas"
+
+
+def test_an_extra_folder_adds_an_agency_the_release_did_not_ship(catalog):
+    extended = Catalog.load(extra_dir=NEW_AGENCY)
+    assert extended.datasets() == sorted([*catalog.datasets(), "moe/school_leaver"])
+    leaver = extended.current("moe", "school_leaver")
+    assert leaver.topic == "lmis.moe.school_leaver.v1"
+    assert leaver.token_fields()["national_id_token"] == "national_id"
+    assert extended.by_fingerprint(leaver.fingerprint) is leaver
+    assert extended.mode("moe", "school_leaver") == catalog.default_mode
+    with pytest.raises(UnknownDataset):
+        catalog.current("moe", "school_leaver")
+
+
+def test_an_extra_folder_cannot_redefine_or_misname(tmp_path):
+    with pytest.raises(InvalidSchema, match="does not exist"):
+        Catalog.load(extra_dir=tmp_path / "missing")
+    again = tmp_path / "again"
+    shutil.copytree(Path(str(resources.files("schemas").joinpath("avro"))) / "nis", again / "nis")
+    with pytest.raises(InvalidSchema, match="a version is defined once"):
+        Catalog.load(extra_dir=again)
+    reserved = tmp_path / "reserved"
+    shutil.copytree(NEW_AGENCY / "moe", reserved / "receipts")
+    with pytest.raises(InvalidSchema, match="reserved topic name"):
+        Catalog.load(extra_dir=reserved)
+    (tmp_path / "modes").mkdir()
+    (tmp_path / "modes" / "catalog.yaml").write_text("datasets: {moe/x: SOMETIMES}\n")
+    with pytest.raises(InvalidSchema, match="SOMETIMES"):
+        Catalog.load(extra_dir=tmp_path / "modes")

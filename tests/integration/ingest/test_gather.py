@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integration.ingest.loop import TOPIC_PATTERN, GroupLimits, _gather, _record_count
+from integration.ingest.loop import GroupLimits, Subscription, _gather, _record_count
+from lmis_hub.topics import delivery_pattern
 from integration.ingest.notices import QUARANTINE_TOPIC
 from schemas.receipts import receipt_topic
 
@@ -76,6 +77,46 @@ def test_a_malformed_record_count_counts_as_zero(value: bytes):
 
 
 def test_the_subscription_reads_neither_receipts_nor_the_quarantine_topic():
-    assert re.match(TOPIC_PATTERN, "lmis.nis.contribution.v1")
-    for topic in (QUARANTINE_TOPIC, receipt_topic("nis"), "lmis.hub.quarantine"):
-        assert re.match(TOPIC_PATTERN, topic) is None
+    pattern = delivery_pattern(["nis", "moe", "hub"])
+    assert re.match(pattern, "lmis.nis.contribution.v1")
+    assert re.match(pattern, "lmis.moe.school_leaver.v1")
+    for topic in (
+        QUARANTINE_TOPIC,
+        receipt_topic("nis"),
+        "lmis.hub.quarantine",
+        "lmis.nis_other.x.v1",
+        "lmis.tvet.trainee.v2",
+    ):
+        assert re.match(pattern, topic) is None
+    assert re.match(delivery_pattern(["hub"]), "lmis.nis.contribution.v1") is None
+
+
+class _Subscriber:
+    def __init__(self) -> None:
+        self.subscriptions: list[list[str]] = []
+
+    def subscribe(self, topics: list[str]) -> None:
+        self.subscriptions.append(topics)
+
+
+def test_the_subscription_follows_the_registered_agencies():
+    registered = ["nis"]
+
+    def pattern() -> str:
+        if registered == ["fail"]:
+            raise OSError("database away")
+        return delivery_pattern(registered)
+
+    sub = Subscription(pattern, refresh_s=30)
+    consumer = _Subscriber()
+    assert sub.refresh(consumer, now=0.0)
+    registered.append("moe")
+    assert not sub.refresh(consumer, now=10.0)  # not due yet
+    assert sub.refresh(consumer, now=31.0)
+    assert not sub.refresh(consumer, now=62.0)  # due, unchanged: no rebalance
+    registered[:] = ["fail"]
+    assert not sub.refresh(consumer, now=93.0)  # kept, logged
+    assert consumer.subscriptions == [
+        [delivery_pattern(["nis"])],
+        [delivery_pattern(["moe", "nis"])],
+    ]
