@@ -24,16 +24,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError
 from sqlalchemy.orm import Session
 
 from governance.agreements.models import AgreementNotice
 from governance.agreements.services import AgreementService
 from governance.timestamps import Clock
 from integration.ingest.errors import ReceiptUndelivered
+from integration.ingest.producing import produce_all
 from schemas.agreement_notices import Supersession, seal_agreement_notice
 from schemas.catalog import Catalog
-from schemas.envelope import Message
 from schemas.receipts import receipt_topic
 from schemas.signing import Signer
 
@@ -118,7 +117,12 @@ class AgreementNoticeSender:
             )
             for row in pending
         ]
-        _produce(producer, messages, timeout_s=timeout_s)
+        try:
+            produce_all(producer, messages, timeout_s=timeout_s, what="agreement notice(s)")
+        except ReceiptUndelivered as exc:
+            raise ReceiptUndelivered(
+                f"{exc.message}; they stay pending and are sent again"
+            ) from exc
         for row in pending:
             self.agreements.mark_notice_sent(row, at=now, actor=self.actor)
             log.info(
@@ -128,27 +132,3 @@ class AgreementNoticeSender:
                 row.superseded_version,
                 row.current_version,
             )
-
-
-def _produce(producer: Any, messages: list[tuple[str, Message]], *, timeout_s: float) -> None:
-    failed: list[str] = []
-
-    def delivered(err: KafkaError | None, msg: Any) -> None:
-        if err is not None:
-            failed.append(f"{msg.topic()}: {err}")
-
-    for topic, message in messages:
-        producer.produce(
-            topic,
-            key=message.key,
-            value=message.value,
-            headers=message.headers,
-            on_delivery=delivered,
-        )
-    left = producer.flush(timeout_s)
-    if left != 0 or failed:
-        detail = f"; {failed[0]}" if failed else ""
-        raise ReceiptUndelivered(
-            f"{left + len(failed)} of {len(messages)} agreement notice(s) were not delivered "
-            f"within {timeout_s:.0f} s{detail}; they stay pending and are sent again"
-        )

@@ -15,13 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 from sqlalchemy.exc import SQLAlchemyError
 
 from integration.ingest.agreement_notices import AgreementNoticeSender
 from integration.ingest.decisions import Delivered, Outcome
 from integration.ingest.errors import ReceiptUndelivered
 from integration.ingest.notices import QUARANTINE_TOPIC
+from integration.ingest.producing import produce_all
 from integration.ingest.worker import IngestWorker
 from schemas.envelope import Message
 
@@ -198,35 +199,16 @@ def send_outcomes(
     timeout_s: float = 30.0,
 ) -> None:
     """Produce the receipts (and quarantine notices) of ``outcomes``, one flush for all."""
-    failed: list[str] = []
-
-    def delivered(err: KafkaError | None, msg: Any) -> None:
-        if err is not None:
-            failed.append(f"{msg.topic()}: {err}")
-
     messages: list[tuple[str, Message]] = []
     for outcome in outcomes:
         if outcome.receipt is not None and outcome.receipt_topic is not None:
             messages.append((outcome.receipt_topic, outcome.receipt))
         if outcome.notice is not None and quarantine_topic is not None:
             messages.append((quarantine_topic, outcome.notice))
-    for topic, message in messages:
-        producer.produce(
-            topic,
-            key=message.key,
-            value=message.value,
-            headers=message.headers,
-            on_delivery=delivered,
-        )
-    if not messages:
-        return
-    left = producer.flush(timeout_s)
-    if left != 0 or failed:
-        detail = f"; {failed[0]}" if failed else ""
-        raise ReceiptUndelivered(
-            f"{left + len(failed)} of {len(messages)} receipt(s)/notice(s) were not delivered "
-            f"within {timeout_s:.0f} s{detail}; the messages will be read again"
-        )
+    try:
+        produce_all(producer, messages, timeout_s=timeout_s, what="receipt(s)/notice(s)")
+    except ReceiptUndelivered as exc:
+        raise ReceiptUndelivered(f"{exc.message}; the messages will be read again") from exc
 
 
 def send_agreement_notices(notices: AgreementNoticeSender, producer: Any) -> int:
