@@ -31,7 +31,7 @@ from connectors.sdk.watermark import Watermark
 from infra.broker import free_port, start_broker, stop_process
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message
 from schemas.signing import Signer
 
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=5_000)
     args = parser.parse_args()
-    schema = Catalog.load().current("tvet", "trainee")
+    schema = SchemaCatalog.load().current("tvet", "trainee")
     private = Ed25519PrivateKey.generate()
     batches = [
         Batch(

@@ -38,7 +38,7 @@ from connectors.sdk.watermark import Watermark
 from infra.broker import free_port, start_broker, stop_process
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.codelists import CodeLists
 from schemas.envelope import Message
 from schemas.signing import Signer
@@ -86,7 +86,7 @@ def to_broker(
     lists = CodeLists.packaged()
     code_lists = {name: set(lists[name].labels) for name in lists}
     code_lists["regions"] = code_lists["region"]
-    schema = Catalog.load().get(config.agency, config.dataset, config.schema_major)
+    schema = SchemaCatalog.load().get(config.agency, config.dataset, config.schema_major)
     topic = f"bench.{config.agency}.{config.dataset}.{time.time_ns()}"
     admin.create_topics([NewTopic(topic, 1, 1)])
     state = StateDB.open(config.state_db_path)

@@ -24,7 +24,7 @@ import fastavro
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lmis_hub.tokens import ARRAY_TOKEN_KINDS
-from schemas.catalog import Catalog, SchemaVersion
+from schemas.catalog import SchemaCatalog, SchemaVersion
 from schemas.envelope import open_batch, seal_batch
 from schemas.signing import Signer
 
@@ -69,7 +69,7 @@ def best(fn: Callable[[], object]) -> float:
 
 
 def main() -> None:
-    catalog = Catalog.load()
+    catalog = SchemaCatalog.load()
     sv = catalog.current("nso", "lfs_person")
     signer = Signer("nso-1", Ed25519PrivateKey.generate())
     keys = {signer.key_id: signer.public_key()}.get

@@ -43,9 +43,9 @@ from governance.agreements.document import parse_document
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
 from governance.db import make_engine, migrate
-from governance.keys.envelope import KeyEncryptionKey
 from governance.keys.material import public_pem
 from governance.keys.services import KeyService
+from governance.keys.wrapping import KeyEncryptionKey
 from integration.ingest import landing as landing_module
 from integration.ingest.decisions import Delivered
 from integration.ingest.ledger import Ledger
@@ -53,7 +53,7 @@ from integration.ingest.rekey import TokenRekeyer
 from integration.ingest.worker import IngestWorker
 from integration.lake.catalog import open_catalog
 from lmis_hub.settings import IngestSettings
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, open_batch, seal_batch
 from schemas.signing import Signer
 from schemas.validation import RecordRules
@@ -134,7 +134,7 @@ class _TimedRules:
 
 def _variant(
     tmp: Path,
-    schemas: Catalog,
+    schemas: SchemaCatalog,
     batches: int,
     records: int,
     group: int,
@@ -284,7 +284,7 @@ def main() -> None:
     )
     parser.add_argument("--dataset", default="nis/contribution", help="a NIS dataset")
     args = parser.parse_args()
-    schemas = Catalog.load()
+    schemas = SchemaCatalog.load()
     total = args.batches * args.records
     runs: dict[int, Run] = {}
     unvalidated: Run | None = None

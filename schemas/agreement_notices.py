@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.envelope import HeaderInput, Message, open_batch, seal_batch
 from schemas.errors import SchemaMismatch
 from schemas.receipts import HUB_AGENCY
@@ -72,7 +72,7 @@ def message_kind(headers: HeaderInput) -> str:
 
 
 def seal_agreement_notice(
-    notice: Supersession, *, catalog: Catalog, signer: Signer, now: datetime
+    notice: Supersession, *, catalog: SchemaCatalog, signer: Signer, now: datetime
 ) -> Message:
     """The signed message carrying ``notice`` (signed with the hub's key), under the
     agreement version now in force, with the ``lmis-kind`` header."""
@@ -93,7 +93,7 @@ def open_agreement_notice(
     value: bytes,
     headers: HeaderInput,
     *,
-    catalog: Catalog,
+    catalog: SchemaCatalog,
     public_key_for: Callable[[str], Ed25519PublicKey | None],
     now: datetime,
     max_skew: timedelta,

@@ -121,7 +121,7 @@ def _check(raw: Any, where: str, agency: str, dataset: str, version: int) -> Non
             )
 
 
-class Catalog:
+class SchemaCatalog:
     """All schema versions, by dataset and by fingerprint, and each dataset's compatibility mode."""
 
     def __init__(
@@ -144,7 +144,7 @@ class Catalog:
     @classmethod
     def load(
         cls, root: Traversable | None = None, *, extra_dir: Traversable | None = None
-    ) -> Catalog:
+    ) -> SchemaCatalog:
         """Read every .avsc under ``root`` (default: the packaged ``schemas/avro``) and,
         when given, under ``extra_dir`` (laid out the same way: the schemas of agencies
         and datasets added after this release, ``HUB_SCHEMAS__EXTRA_DIR``). A version

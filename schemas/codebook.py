@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schemas.catalog import Catalog, SchemaVersion
+from schemas.catalog import SchemaCatalog, SchemaVersion
 from schemas.codelists import CodeLists
 
 
@@ -102,7 +102,7 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def dataset_markdown(catalog: Catalog, key: str) -> str:
+def dataset_markdown(catalog: SchemaCatalog, key: str) -> str:
     agency, dataset = key.split("/")
     versions = catalog.versions(agency, dataset)
     current = versions[-1]
@@ -193,7 +193,7 @@ def _inline(text: str) -> str:
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
-def write_codebook(catalog: Catalog, codelists: CodeLists, out: Path) -> list[Path]:
+def write_codebook(catalog: SchemaCatalog, codelists: CodeLists, out: Path) -> list[Path]:
     """Write the codebook into ``out`` (Markdown and HTML); return the files written."""
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

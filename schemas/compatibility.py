@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.catalog import Catalog, SchemaVersion
+from schemas.catalog import SchemaCatalog, SchemaVersion
 from schemas.fingerprint import PRIMITIVES
 
 _PROMOTIONS = {
@@ -321,7 +321,7 @@ def check_versions(dataset: str, versions: list[SchemaVersion], mode: str) -> li
 
 
 def check_catalog(
-    catalog: Catalog, *, modes: Mapping[str, str] | None = None
+    catalog: SchemaCatalog, *, modes: Mapping[str, str] | None = None
 ) -> list[Incompatibility]:
     """Check every dataset under its mode (``modes`` overrides the catalog's per dataset)."""
     found: list[Incompatibility] = []

@@ -40,7 +40,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from schemas.catalog import Catalog, SchemaVersion
+from schemas.catalog import SchemaCatalog, SchemaVersion
 from schemas.container import decode_records, encode_records
 from schemas.errors import (
     BadFraming,
@@ -312,7 +312,7 @@ def verify_envelope(
     value: bytes,
     headers: HeaderInput,
     *,
-    catalog: Catalog,
+    catalog: SchemaCatalog,
     public_key_for: Callable[[str], Ed25519PublicKey | None],
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> VerifiedEnvelope:
@@ -359,7 +359,7 @@ def verify_envelope(
 def decode_envelope(
     verified: VerifiedEnvelope,
     *,
-    catalog: Catalog,
+    catalog: SchemaCatalog,
     now: datetime,
     max_skew: timedelta,
     max_age: timedelta | None = None,
@@ -397,7 +397,7 @@ def open_batch(
     value: bytes,
     headers: HeaderInput,
     *,
-    catalog: Catalog,
+    catalog: SchemaCatalog,
     public_key_for: Callable[[str], Ed25519PublicKey | None],
     now: datetime,
     max_skew: timedelta,

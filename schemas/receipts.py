@@ -16,7 +16,7 @@ from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.envelope import HeaderInput, Message, open_batch, seal_batch
 from schemas.errors import SchemaMismatch
 from schemas.signing import Signer
@@ -77,7 +77,7 @@ class Receipt:
 def seal_receipt(
     receipt: Receipt,
     *,
-    catalog: Catalog,
+    catalog: SchemaCatalog,
     agreement_id: str,
     agreement_version: int,
     signer: Signer,
@@ -100,7 +100,7 @@ def open_receipt(
     value: bytes,
     headers: HeaderInput,
     *,
-    catalog: Catalog,
+    catalog: SchemaCatalog,
     public_key_for: Callable[[str], Ed25519PublicKey | None],
     now: datetime,
     max_skew: timedelta,

@@ -12,7 +12,7 @@ from itertools import islice
 
 from synth import contribution_schedule
 from synth.agencies.sql import LAYOUTS, TABLES
-from synth.ledger import Int64s, Snapshot, timestamps
+from synth.history import Int64s, Snapshot, timestamps
 from synth.simulation import Nation
 
 Batch = list[tuple[object, ...]]
@@ -24,7 +24,7 @@ def sql_batches(
 ) -> Iterator[Batch]:
     """The table's rows as of month ``last`` (only those written or changed in
     ``only_month`` when given), in batches."""
-    columnar = nation.ledger.columnar.get((agency, table))
+    columnar = nation.history.columnar.get((agency, table))
     if columnar is not None:
         for snap in columnar.as_of(last, only_month=only_month):
             for i in range(0, len(snap), BATCH_ROWS):
@@ -32,7 +32,7 @@ def sql_batches(
         return
     pk = TABLES[agency][table]
     names = [c for c, _ in LAYOUTS[agency][table]][1:]
-    rows = nation.ledger.stream(agency, table, last, only_month=only_month)
+    rows = nation.history.stream(agency, table, last, only_month=only_month)
     while batch := [
         (row.get(pk, row["key"]), *(row.get(c) for c in names), row["updated_at"])
         for row in islice(rows, BATCH_ROWS)

@@ -38,7 +38,7 @@ def indicators(nation: Nation) -> dict[str, object]:
         }
     graduates, insured = 0, 0
     last = nation.months - 1
-    for row in nation.ledger.rows("tvet", "certifications"):
+    for row in nation.history.rows("tvet", "certifications"):
         c = row.month
         if c + 6 > last:
             continue
@@ -60,11 +60,11 @@ def indicators(nation: Nation) -> dict[str, object]:
 def _links(nation: Nation) -> Iterator[tuple[str, str, str, int, str, int]]:
     """(agency, table, record id, person, noise, employer) of every record written."""
     last = nation.months - 1
-    for (agency, table), rows in nation.ledger.tables.items():
+    for (agency, table), rows in nation.history.tables.items():
         for row in rows:
             if row.month <= last:
                 yield agency, table, row.key, row.person, ";".join(row.noise), row.employer
-    for (agency, table), columnar in nation.ledger.columnar.items():
+    for (agency, table), columnar in nation.history.columnar.items():
         for snap in columnar.as_of(last):
             keys = records.contributions_keys(snap.key)
             for key, p, e in zip(keys, snap.person.tolist(), snap.employer.tolist(), strict=True):

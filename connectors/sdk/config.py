@@ -33,7 +33,7 @@ from connectors.sdk.tokenise import TOKEN_FIELDS, TokenRules, check_id_lengths
 from connectors.sdk.validation import FieldRule
 from lmis_hub.settings import KafkaSettings
 from lmis_hub.topics import agency_code_problem, dataset_topic
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.errors import InvalidSchema, UnknownDataset
 
 _DATASET = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -142,9 +142,9 @@ class TokeniseConfig(BaseModel):
 
 
 @cache
-def load_catalog(schemas_dir: Path | None) -> Catalog:
+def load_catalog(schemas_dir: Path | None) -> SchemaCatalog:
     """The packaged schemas, with those of ``schemas_dir`` (a connector's ``schemas_dir``)."""
-    return Catalog.load(extra_dir=schemas_dir)
+    return SchemaCatalog.load(extra_dir=schemas_dir)
 
 
 def _schema_token_kinds(
@@ -225,7 +225,7 @@ class ConnectorConfig(BaseModel):
     def topic(self) -> str:
         return dataset_topic(self.agency, self.dataset, self.schema_major)
 
-    def catalog(self) -> Catalog:
+    def catalog(self) -> SchemaCatalog:
         """The schema catalog this connector maps against (packaged + ``schemas_dir``)."""
         return load_catalog(self.schemas_dir)
 

@@ -72,7 +72,7 @@ from schemas.agreement_notices import (
     message_kind,
     open_agreement_notice,
 )
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.container import decode_records
 from schemas.envelope import HeaderInput, parse_headers
 from schemas.errors import EnvelopeError
@@ -143,7 +143,7 @@ class ReceiptApplier:
         self,
         state: StateDB,
         *,
-        catalog: Catalog,
+        catalog: SchemaCatalog,
         hub_keys: list[Ed25519PublicKey],
         agency: str,
         clock: Callable[[], datetime],

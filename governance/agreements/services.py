@@ -43,7 +43,7 @@ from governance.errors import (
 )
 from governance.keys.services import KeyService
 from governance.timestamps import Clock, iso
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 
 # Core (not ORM) statement: check_delivery runs for every batch, so keep it lean.
 _agreements: Table = Agreement.__table__  # type: ignore[assignment]
@@ -95,7 +95,7 @@ class AgreementService:
         clock: Clock,
         audit: AuditLog,
         keys: KeyService,
-        schemas: Catalog | None = None,
+        schemas: SchemaCatalog | None = None,
     ) -> None:
         """``schemas``: the schema catalog every stored agreement is checked against
         (datasets the provider holds, fields some version of them has); the hub's
@@ -290,7 +290,7 @@ class AgreementService:
         return out
 
     @staticmethod
-    def _check_against_schemas(doc: AgreementDocument, schemas: Catalog) -> None:
+    def _check_against_schemas(doc: AgreementDocument, schemas: SchemaCatalog) -> None:
         """Every dataset is one the provider holds, every field one that some version of
         that dataset's schema has: an agreement can only allow what can be delivered."""
         held = sorted(

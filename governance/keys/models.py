@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from governance.db import Base
-from governance.keys.envelope import SealedColumns
+from governance.keys.wrapping import SealedColumns
 from governance.timestamps import UtcDateTime
 
 

@@ -1,7 +1,7 @@
 """The hub's own secrets: its Ed25519 signing key and the pseudonymisation key K_hub.
 
 Each is versioned; every version is stored envelope-encrypted (see
-:mod:`governance.keys.envelope`). Rotation creates a new current version and keeps the
+:mod:`governance.keys.wrapping`). Rotation creates a new current version and keeps the
 old ones readable (old K_hub versions are needed to re-key data made with them; old
 signing keys stay registered under agency ``hub`` so past receipts still verify).
 """
@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from governance.audit.services import AuditLog
 from governance.errors import SecretMissing
-from governance.keys.envelope import KeyEncryptionKey, SealedColumns, open_envelope, seal
 from governance.keys.material import key_id_for, public_pem
 from governance.keys.models import HubSecret
 from governance.keys.services import KeyService
+from governance.keys.wrapping import KeyEncryptionKey, SealedColumns, open_envelope, seal
 from governance.timestamps import Clock
 
 log = logging.getLogger(__name__)

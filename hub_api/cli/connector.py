@@ -47,7 +47,7 @@ from connectors.sdk.watermark import WatermarkStore
 from hub_api.cli.context import CliContext, get_context
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import Settings
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.codelists import CodeLists
 from schemas.receipts import receipt_topic
 from schemas.record_ids import is_record_id
@@ -67,7 +67,7 @@ def _now() -> datetime:
 @dataclass
 class _Wiring:
     config: ConnectorConfig
-    catalog: Catalog
+    catalog: SchemaCatalog
     code_lists: dict[str, set[str]]
     regions: frozenset[str]
 

@@ -22,7 +22,7 @@ from rich.progress import (
 
 from lmis_hub.errors import ConfigurationError
 from lmis_hub.settings import Settings
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 
 
 @dataclass
@@ -39,9 +39,9 @@ class CliContext:
         else:
             render(self.console)
 
-    def catalog(self) -> Catalog:
+    def catalog(self) -> SchemaCatalog:
         """The schema catalog: the packaged schemas and those of HUB_SCHEMAS__EXTRA_DIR."""
-        return Catalog.load(extra_dir=self.settings.schemas.extra_dir)
+        return SchemaCatalog.load(extra_dir=self.settings.schemas.extra_dir)
 
     @contextmanager
     def progress(self) -> Iterator[Progress]:

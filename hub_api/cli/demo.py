@@ -48,7 +48,7 @@ def _nation(cli: CliContext, persons: int) -> dict[str, object]:
         made = nation_mod.make(config, nation_mod.Targets(folder), progress=report)
     records = {
         f"{a}.{t}": sum(row.month < made.months for row in rows)
-        for (a, t), rows in sorted(made.ledger.tables.items())
+        for (a, t), rows in sorted(made.history.tables.items())
     }
     return {
         "folder": str(folder.resolve()),

@@ -17,9 +17,9 @@ from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog, CheckpointPolicy
 from governance.db import make_engine, migrate
 from governance.errors import SecretMissing
-from governance.keys.envelope import KeyEncryptionKey
 from governance.keys.secrets import HubSecrets, HubSigningKey
 from governance.keys.services import KeyService
+from governance.keys.wrapping import KeyEncryptionKey
 from governance.timestamps import utc_now
 from hub_api.cli.context import CliContext
 from lmis_hub.errors import ConfigurationError

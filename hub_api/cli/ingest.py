@@ -11,7 +11,7 @@ from rich.markup import escape
 from sqlalchemy.orm import Session
 
 from governance.db import make_engine, migrate
-from governance.keys.envelope import KeyEncryptionKey
+from governance.keys.wrapping import KeyEncryptionKey
 from hub_api.cli import quarantine
 from hub_api.cli.context import get_context
 from hub_api.cli.ingest_wiring import (

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from governance.agencies.services import registered_codes
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog, CheckpointPolicy
-from governance.keys.envelope import KeyEncryptionKey
 from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
+from governance.keys.wrapping import KeyEncryptionKey
 from governance.timestamps import utc_now
 from integration.ingest.agreement_notices import AgreementNoticeSender
 from integration.ingest.ledger import Ledger
@@ -22,7 +22,7 @@ from integration.ingest.worker import IngestWorker
 from integration.lake.catalog import open_catalog
 from lmis_hub.settings import Settings
 from lmis_hub.topics import delivery_pattern
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.signing import Signer
 
 ACTOR = "ingest"
@@ -47,7 +47,7 @@ def build_worker(
     session.commit()
     worker = IngestWorker(
         session,
-        schemas=Catalog.load(extra_dir=settings.schemas.extra_dir),
+        schemas=SchemaCatalog.load(extra_dir=settings.schemas.extra_dir),
         lake=open_catalog(
             database_url=settings.database_url_value(),
             warehouse=settings.lake_warehouse,
@@ -121,7 +121,7 @@ def build_notice_sender(
     return AgreementNoticeSender(
         session,
         agreements=AgreementService(session, clock=utc_now, audit=audit, keys=keys),
-        schemas=Catalog.load(),
+        schemas=SchemaCatalog.load(),
         signer=Signer(hub_key.key_id, hub_key.private_key),
         clock=utc_now,
         actor=actor,

@@ -15,7 +15,7 @@ from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
 from governance.db import make_engine, migrate
-from governance.keys.envelope import KeyEncryptionKey
+from governance.keys.wrapping import KeyEncryptionKey
 from hub_api.cli.context import CliContext, get_context
 from hub_api.cli.ingest_wiring import build_worker
 from integration.ingest.errors import QuarantineAlreadyReplayed

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from hub_api.cli.context import get_context
 from lmis_hub.errors import ConfigurationError
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.codebook import type_label, write_codebook
 from schemas.codelists import CodeLists
 from schemas.compatibility import check_catalog
@@ -70,7 +70,7 @@ def check(
     cli = get_context(ctx)
     if root is not None and not root.is_dir():
         raise ConfigurationError(f"--root: {root} is not a folder of schemas")
-    catalog = Catalog.load(root) if root is not None else cli.catalog()
+    catalog = SchemaCatalog.load(root) if root is not None else cli.catalog()
     problems = check_catalog(catalog)
     data = {
         "datasets": len(catalog.datasets()),

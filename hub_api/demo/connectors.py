@@ -29,7 +29,7 @@ from connectors.sdk.publisher import EnvelopePublisher, KafkaSender, load_signer
 from connectors.sdk.receipts import ReceiptApplier, ReceiptReader, load_hub_key, resend_due
 from connectors.sdk.state import StateDB
 from lmis_hub.kafka import librdkafka_config
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.codelists import CodeLists
 from schemas.receipts import receipt_topic
 from synth.jobboard_api import serve
@@ -122,7 +122,7 @@ def _now() -> datetime:
 class ConnectorKit:
     """What every connector run shares: the catalog, code lists, keys and secrets."""
 
-    catalog: Catalog
+    catalog: SchemaCatalog
     code_lists: dict[str, set[str]]
     link_key: LinkKey
     signing_passphrase: Any  # SecretStr
@@ -142,7 +142,12 @@ class ConnectorKit:
         code_lists = {name: set(lists[name].labels) for name in lists}
         code_lists["regions"] = code_lists["region"]  # the name connector configs use
         return cls(
-            Catalog.load(), code_lists, link_key, signing_passphrase, max_message_bytes, max_skew
+            SchemaCatalog.load(),
+            code_lists,
+            link_key,
+            signing_passphrase,
+            max_message_bytes,
+            max_skew,
         )
 
 

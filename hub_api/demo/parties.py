@@ -31,7 +31,6 @@ from governance.agreements.document import load_yaml
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
 from governance.errors import AgreementUnknown
-from governance.keys.envelope import KeyEncryptionKey
 from governance.keys.material import (
     encrypted_private_pem,
     key_id_for,
@@ -40,9 +39,10 @@ from governance.keys.material import (
 )
 from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
+from governance.keys.wrapping import KeyEncryptionKey
 from governance.timestamps import utc_now
 from lmis_hub.settings import Settings
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 
 AGREEMENTS_DIR = Path(__file__).parents[2] / "governance" / "examples" / "agreements"
 #: The demo's providers: one agreement file each in AGREEMENTS_DIR.
@@ -175,7 +175,7 @@ def ensure_parties(session: Session, secrets_: DemoSecrets) -> PartiesReport:
         public_pem(hub_key.private_key.public_key()), encoding="utf-8"
     )
     agreements = AgreementService(
-        session, clock=utc_now, audit=audit, keys=keys, schemas=Catalog.load()
+        session, clock=utc_now, audit=audit, keys=keys, schemas=SchemaCatalog.load()
     )
     for agency in AGENCIES:
         key_id, new = _agency_key(keys, agency, secrets_)

@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 from governance.audit.chain import Verification
 from governance.audit.services import AuditLog
 from governance.db import make_engine, migrate
-from governance.keys.envelope import KeyEncryptionKey
 from governance.keys.material import load_public_pem
 from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
+from governance.keys.wrapping import KeyEncryptionKey
 from governance.timestamps import utc_now
 from hub_api.cli.ingest_wiring import build_worker, group_limits, subscription
 from hub_api.demo.connectors import (

@@ -32,7 +32,7 @@ from governance.timestamps import Clock
 from integration.ingest.errors import ReceiptUndelivered
 from integration.ingest.producing import produce_all
 from schemas.agreement_notices import Supersession, seal_agreement_notice
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.receipts import receipt_topic
 from schemas.signing import Signer
 
@@ -50,7 +50,7 @@ class AgreementNoticeSender:
         session: Session,
         *,
         agreements: AgreementService,
-        schemas: Catalog,
+        schemas: SchemaCatalog,
         signer: Signer,
         clock: Clock,
         actor: str,

@@ -1,7 +1,7 @@
 """The ingest ledger: accepted batches (for dedupe and lineage) and the quarantine.
 
 A quarantined message keeps its original value and headers, envelope-encrypted with
-the hub KEK (:mod:`governance.keys.envelope`, associated data ``quarantine:<id>``), so
+the hub KEK (:mod:`governance.keys.wrapping`, associated data ``quarantine:<id>``), so
 an operator can inspect or replay it while the database alone reveals nothing of it.
 """
 
@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.keys.envelope import KeyEncryptionKey, SealedColumns, open_envelope, seal
+from governance.keys.wrapping import KeyEncryptionKey, SealedColumns, open_envelope, seal
 from integration.ingest.errors import QuarantineUnknown
 from integration.ingest.models import IngestedBatch, QuarantinedMessage
 

@@ -32,7 +32,7 @@ from integration.ingest.ledger import Ledger, Origin
 from integration.ingest.models import IngestedBatch, QuarantinedMessage
 from integration.ingest.notices import quarantine_notice
 from integration.lake.bronze import bronze_identifier
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message
 from schemas.receipts import UNVERIFIED_REASONS, Receipt, receipt_topic, seal_receipt
 from schemas.signing import Signer
@@ -47,7 +47,7 @@ class OutcomeRecorder:
         self,
         session: Session,
         *,
-        schemas: Catalog,
+        schemas: SchemaCatalog,
         agreements: AgreementService,
         audit: AuditLog,
         ledger: Ledger,

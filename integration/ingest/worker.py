@@ -70,7 +70,7 @@ from integration.ingest.rekey import TokenRekeyer
 from integration.lake.data_files import columns_of
 from lmis_hub.errors import HubError, ServiceUnavailable
 from lmis_hub.topics import DATASET_TOPIC
-from schemas.catalog import Catalog, SchemaVersion
+from schemas.catalog import SchemaCatalog, SchemaVersion
 from schemas.envelope import (
     BatchHeaders,
     OpenedBatch,
@@ -93,7 +93,7 @@ class IngestWorker:
         self,
         session: Session,
         *,
-        schemas: Catalog,
+        schemas: SchemaCatalog,
         lake: LakeCatalog,
         keys: KeyService,
         agreements: AgreementService,

@@ -57,7 +57,7 @@ def tvet_month(
     the ``columns`` of :func:`tvet_columns`."""
     out = {}
     for table in TVET_TABLES:
-        rows = nation.ledger.materialise("tvet", table, m, only_month=m)
+        rows = nation.history.materialise("tvet", table, m, only_month=m)
         path = folder / "exports" / nation.calendar.period(m) / f"{table}.csv"
         write_csv(path, rows, columns[table])
         out[table] = len(rows)
@@ -71,7 +71,7 @@ def tvet_columns(nation: Nation) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for table in TVET_TABLES:
         seen: dict[str, None] = {}
-        for row in nation.ledger.rows("tvet", table):
+        for row in nation.history.rows("tvet", table):
             if row.month <= last:
                 seen |= dict.fromkeys(c for c in row.values if c != "key")
         out[table] = [*seen, "updated_at"]

@@ -19,7 +19,7 @@ import numpy as np
 from synth import noise, reference
 from synth.config import SynthConfig
 from synth.employers import make_employers
-from synth.ledger import Calendar, ColumnTable, Ledger, Row, to_seconds
+from synth.history import Calendar, ColumnTable, History, Row, to_seconds
 from synth.population import EMPLOYED, UNEMPLOYED, age_band, make_persons, steady_shares
 from synth.simulation import dol, jobboard, nis, tvet
 from synth.simulation.nis import CONTRIBUTION_COLUMNS
@@ -59,7 +59,7 @@ class Simulation:
         self.employers = make_employers(config, base)
         self.hire_p = self.employers.hire_probabilities()
         self.transitions = steady_transitions(_TRANSITIONS, steady_shares())
-        self.ledger = Ledger()
+        self.history = History()
         n = len(self.persons)
         self.status = self.persons.initial_status.copy()
         self.employer = np.full(n, -1, dtype=np.int32)
@@ -68,7 +68,7 @@ class Simulation:
         self.nis_no: list[str] = [""] * n
         self.nis_serial = np.full(n, -1, dtype=np.int64)  # nis_no as a number
         self.contribution_table = ColumnTable(CONTRIBUTION_COLUMNS)
-        self.ledger.columnar[("nis", "contributions")] = self.contribution_table
+        self.history.columnar[("nis", "contributions")] = self.contribution_table
         self.trainee: list[str] = [""] * n
         self.jobseeker: list[str] = [""] * n
         self.registered = np.zeros(n, dtype=bool)  # has a job-board registration
@@ -145,7 +145,7 @@ class Simulation:
                 }
                 cm, cat = mo.at(ident.correct_after)
                 row.change(cm, cat, **true)
-            rows.append(self.ledger.add(agency, table, row))
+            rows.append(self.history.add(agency, table, row))
         return rows
 
     # -- jobs --------------------------------------------------------------------
@@ -257,7 +257,7 @@ class Simulation:
         truth.spells = self.spells
         truth.headcount = self.headcount
         return Nation(
-            self.config, self.cal, months, self.persons, self.employers, self.ledger, truth
+            self.config, self.cal, months, self.persons, self.employers, self.history, truth
         )
 
 

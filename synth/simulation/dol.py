@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from synth.employers import SIZE_EDGES
-from synth.ledger import Row
+from synth.history import Row
 from synth.population import EMPLOYED
 from synth.simulation import nis
 
@@ -142,7 +142,7 @@ def case(
     if p >= 0:
         ident = sim.identity(mo, "dol", p)
         values |= ident.as_values()
-    row = sim.ledger.add("dol", table, Row(key, month, when, values, person=p, employer=e))
+    row = sim.history.add("dol", table, Row(key, month, when, values, person=p, employer=e))
     offset = 0
     for step in steps[1:]:
         offset += int(mo.rng.integers(1, 3))

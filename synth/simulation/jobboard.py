@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synth import reference
-from synth.ledger import Row
+from synth.history import Row
 from synth.population import EMPLOYED, MEDIAN_EARNINGS, POTENTIAL, UNEMPLOYED
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def job_search(sim: Simulation, mo: Month, joining: npt.NDArray[np.intp]) -> Non
             "start_date": when.date().isoformat(),
             "monthly_wage": f"{sim.persons.earnings[p] * (1 + 0.002 * mo.m):.0f}",
         }
-        sim.ledger.add(
+        sim.history.add(
             "jobboard", "placements", Row(key, month, when, values, person=p, employer=e)
         )
 
@@ -110,4 +110,4 @@ def vacancy(sim: Simulation, mo: Month, e: int, isco: str) -> Row:
         "closing_on": (when.date() + timedelta(days=int(x.integers(14, 43)))).isoformat(),
         "status": "open",
     }
-    return sim.ledger.add("jobboard", "vacancies", Row(key, month, when, values, employer=e))
+    return sim.history.add("jobboard", "vacancies", Row(key, month, when, values, employer=e))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from synth.ledger import Row
+from synth.history import Row
 
 if TYPE_CHECKING:
     from synth.simulation.core import Month, Simulation
@@ -68,7 +68,7 @@ def register_employers(sim: Simulation, mo: Month) -> None:
                 "registered_on": _iso(int(sim.employers.nis_registered_on[e])),
                 "status": "active",
             }
-            sim.employer_rows[e] = sim.ledger.add(
+            sim.employer_rows[e] = sim.history.add(
                 "nis", "employers", Row(str(values["key"]), month, when, values, employer=e)
             )
 
@@ -158,7 +158,7 @@ def claim(sim: Simulation, mo: Month, p: int, kind: str, rng: np.random.Generato
         "decided_on": None,
         "weekly_amount": float(round(sim.persons.earnings[p] * share / 4.33, 2)),
     }
-    row = sim.ledger.add("nis", "benefit_claims", Row(key, month, when, values, person=p))
+    row = sim.history.add("nis", "benefit_claims", Row(key, month, when, values, person=p))
     decided = "approved" if rng.random() < 0.8 else "rejected"
     dm, dat = mo.m + 1, sim.cal.moment(rng, mo.m + 1)
     row.change(dm, dat, status=decided, decided_on=dat.date().isoformat())

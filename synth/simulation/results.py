@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from synth.config import SynthConfig
 from synth.employers import Employers
-from synth.ledger import Calendar, ColumnTable, Ledger
+from synth.history import Calendar, ColumnTable, History
 from synth.population import Persons
 
 #: Value columns of the true job spells (:attr:`Truth.spells`).
@@ -43,9 +43,9 @@ class Nation:
     months: int
     persons: Persons
     employers: Employers
-    ledger: Ledger
+    history: History
     truth: Truth
 
     def record_counts(self) -> dict[str, int]:
         """Records the agencies hold at the end of the period, per ``agency.table``."""
-        return self.ledger.record_counts(self.months - 1)
+        return self.history.record_counts(self.months - 1)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from synth.ledger import Row
+from synth.history import Row
 from synth.population import EMPLOYED
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def training(sim: Simulation, mo: Month, age: npt.NDArray[np.int64]) -> None:
             "expected_end_date": _add_months(start, months).isoformat(),
             "status": "enrolled",
         }
-        row = sim.ledger.add("tvet", "enrolments", Row(key, month, when, values, person=p))
+        row = sim.history.add("tvet", "enrolments", Row(key, month, when, values, person=p))
         sim.tvet_until[p] = m + months
         if rng.random() < 0.78:
             end = m + months
@@ -96,7 +96,7 @@ def training(sim: Simulation, mo: Month, age: npt.NDArray[np.int64]) -> None:
                 "programme_code": code,
                 "awarded_on": awarded.isoformat(),
             }
-            sim.ledger.add("tvet", "certifications", Row(cert, cm, cat, cvals, person=p))
+            sim.history.add("tvet", "certifications", Row(cert, cm, cat, cvals, person=p))
             sim.certified[p] = end
         else:
             row.change(*mo.at(int(rng.integers(1, months))), status="withdrawn")

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from governance.agreements.document import AgreementDocument, load_yaml
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 
 EXAMPLES = Path(__file__).parents[2] / "governance" / "examples"
 AGENCIES = ("nso", "nis", "tvet", "dol", "jobboard")
 
 
-def schema_fields(catalog: Catalog, agency: str) -> dict[str, set[str]]:
+def schema_fields(catalog: SchemaCatalog, agency: str) -> dict[str, set[str]]:
     """dataset -> every field of every version of its schema."""
     out: dict[str, set[str]] = {}
     for sv in catalog:
@@ -30,18 +30,20 @@ def schema_fields(catalog: Catalog, agency: str) -> dict[str, set[str]]:
 
 
 @pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return Catalog.load()
+def catalog() -> SchemaCatalog:
+    return SchemaCatalog.load()
 
 
-def test_there_is_one_agreement_per_agency_with_a_schema(catalog: Catalog) -> None:
+def test_there_is_one_agreement_per_agency_with_a_schema(catalog: SchemaCatalog) -> None:
     with_schemas = {key.split("/")[0] for key in catalog.datasets()} - {"hub"}
     files = {p.stem for p in (EXAMPLES / "agreements").glob("*.yaml")}
     assert files == with_schemas == set(AGENCIES)
 
 
 @pytest.mark.parametrize("agency", AGENCIES)
-def test_the_agreement_covers_exactly_the_agencys_schemas(catalog: Catalog, agency: str) -> None:
+def test_the_agreement_covers_exactly_the_agencys_schemas(
+    catalog: SchemaCatalog, agency: str
+) -> None:
     doc = load_yaml(EXAMPLES / "agreements" / f"{agency}.yaml")
     assert doc.id == f"dsa-{agency}-lmis"
     assert (doc.provider, doc.recipient) == (agency, "hub")
@@ -57,7 +59,7 @@ def test_the_agreement_covers_exactly_the_agencys_schemas(catalog: Catalog, agen
         )
 
 
-def gaps(doc: AgreementDocument, catalog: Catalog, agency: str) -> dict[str, set[str]]:
+def gaps(doc: AgreementDocument, catalog: SchemaCatalog, agency: str) -> dict[str, set[str]]:
     """dataset -> schema fields the agreement does not list."""
     return {
         dataset: fields - set(doc.datasets[dataset].fields) if dataset in doc.datasets else fields
@@ -76,8 +78,8 @@ def test_a_field_added_to_a_schema_is_seen(tmp_path: Path) -> None:
     )
     v1.write_text(json.dumps(schema), encoding="utf-8")
     doc = load_yaml(EXAMPLES / "agreements" / "nis.yaml")
-    assert gaps(doc, Catalog.load(), "nis") == {}
-    assert gaps(doc, Catalog.load(root), "nis") == {"contribution": {"voluntary"}}
+    assert gaps(doc, SchemaCatalog.load(), "nis") == {}
+    assert gaps(doc, SchemaCatalog.load(root), "nis") == {"contribution": {"voluntary"}}
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.rglob("*.yaml")), ids=lambda p: p.name)

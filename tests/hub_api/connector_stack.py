@@ -25,12 +25,12 @@ from sqlalchemy.orm import Session
 from governance.agreements.services import AgreementService, document_of
 from governance.audit.services import AuditLog
 from governance.db import make_engine
-from governance.keys.envelope import KeyEncryptionKey
 from governance.keys.material import encrypted_private_pem, public_pem
 from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
+from governance.keys.wrapping import KeyEncryptionKey
 from governance.timestamps import utc_now
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from tests.hub_api.test_cli_connector import LMIS_HUB, write_connector
 from tests.integration.spine import Hub, WorkerProcess, provision_hub
 
@@ -138,7 +138,7 @@ def hub_and_connector(
 ) -> Iterator[Stack]:
     """The stack of the module docstring; the connector config names ``agreement_id``
     v1. The worker is stopped at the end."""
-    hub = provision_hub(root, ["tvet/trainee"], schemas=Catalog.load())
+    hub = provision_hub(root, ["tvet/trainee"], schemas=SchemaCatalog.load())
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:  # before the worker subscribes: a topic created later is found only at a refresh
         admin.create_topics([NewTopic(TOPIC, 1, 1)])

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from connectors.sdk.linkkey import LinkKey, write_link_key_file
 from connectors.sdk.publisher import KafkaSender
 from governance.keys.material import encrypted_private_pem, key_id_for, public_pem
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, open_batch, parse_headers
 from schemas.receipts import Receipt, seal_receipt
 from schemas.signing import Signer
@@ -171,7 +171,7 @@ def test_validate_run_and_status(tmp_path: Path, kafka_bootstrap: str) -> None:
     opened = open_batch(
         mine[0].value,
         mine[0].headers,
-        catalog=Catalog.load(),
+        catalog=SchemaCatalog.load(),
         public_key_for=lambda kid: private.public_key() if kid == key_id else None,
         now=datetime.now(UTC),
         max_skew=timedelta(seconds=30),
@@ -229,7 +229,7 @@ def test_run_follow_survives_a_broker_restart_and_resends_what_it_lost(
                 records_rejected=0,
                 decided_at=datetime.now(UTC),
             ),
-            catalog=Catalog.load(),
+            catalog=SchemaCatalog.load(),
             agreement_id="hub",
             agreement_version=1,
             signer=hub_signer,

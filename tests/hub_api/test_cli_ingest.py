@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from governance.db import make_engine
-from governance.keys.envelope import KeyEncryptionKey
+from governance.keys.wrapping import KeyEncryptionKey
 from hub_api.cli import app
 from integration.ingest.ledger import Ledger, Origin
 

@@ -4,7 +4,7 @@ import json
 import shutil
 from importlib import resources
 
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from tests.hub_api.test_cli import run_cli
 
 
@@ -14,7 +14,7 @@ def test_list_and_fingerprint_as_json():
     vacancy = next(d for d in listed if d["dataset"] == "vacancy")
     assert vacancy["versions"] == [1, 2, 3]
     prints = json.loads(run_cli("--json", "schemas", "fingerprint").stdout)
-    catalog = Catalog.load()
+    catalog = SchemaCatalog.load()
     assert {p["fingerprint"] for p in prints} == {sv.fingerprint_hex for sv in catalog}
 
 

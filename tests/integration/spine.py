@@ -41,16 +41,16 @@ from governance.agencies.services import AgencyService
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
 from governance.db import make_engine, migrate
-from governance.keys.envelope import KeyEncryptionKey
 from governance.keys.material import public_pem
 from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
+from governance.keys.wrapping import KeyEncryptionKey
 from governance.timestamps import utc_now
 from integration.ingest.models import IngestedBatch, QuarantinedMessage
 from integration.lake.bronze import bronze_identifier, committed_batch_ids
 from integration.lake.catalog import open_catalog
 from lmis_hub.kafka import librdkafka_config
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.codelists import CodeLists
 from schemas.receipts import receipt_topic
 from schemas.signing import Signer
@@ -112,7 +112,7 @@ class Hub:
         return env
 
 
-def provision_hub(root: Path, datasets: list[str], *, schemas: Catalog) -> Hub:
+def provision_hub(root: Path, datasets: list[str], *, schemas: SchemaCatalog) -> Hub:
     """Migrate a file-backed SQLite hub database and register, through the governance
     services, the agencies, the hub secrets, one key per agency and one active agreement
     per agency covering every field of its ``agency/dataset`` entries."""
@@ -193,7 +193,7 @@ class Connector:
         config: ConnectorConfig,
         *,
         hub: Hub,
-        schemas: Catalog,
+        schemas: SchemaCatalog,
         resend_after_s: float,
         send_timeout_s: float,
     ) -> None:
@@ -276,7 +276,7 @@ def connector(
     data_dir: Path,
     bootstrap: str,
     hub: Hub,
-    schemas: Catalog,
+    schemas: SchemaCatalog,
     batch_size: int,
     resend_after_s: float = 600.0,
     send_timeout_s: float = 30.0,

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.keys.material import key_id_for
 from schemas.agreement_notices import Supersession, seal_agreement_notice
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.receipts import receipt_topic
 from schemas.signing import Signer
 from tests.fixtures.kafka import Broker
@@ -43,7 +43,7 @@ def test_an_activated_amendment_reaches_the_connector_and_its_refused_batch_come
         forger = Ed25519PrivateKey.generate()
         forged = seal_agreement_notice(
             Supersession("tvet", AGREEMENT, 1, 9, datetime.now(UTC)),
-            catalog=Catalog.load(),
+            catalog=SchemaCatalog.load(),
             signer=Signer(key_id_for("hub", s.hub.hub_key), forger),
             now=datetime.now(UTC),
         )

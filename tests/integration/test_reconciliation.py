@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from connectors.sdk.sources.csv import CsvSourceConfig
 from connectors.sdk.sources.http import HttpSourceConfig
 from connectors.sdk.sources.sql import SqlSourceConfig
-from governance.keys.envelope import KeyEncryptionKey
+from governance.keys.wrapping import KeyEncryptionKey
 from integration.ingest.ledger import Ledger, Origin
 from integration.ingest.models import IngestedBatch
 from integration.reconciliation import (

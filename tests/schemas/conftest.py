@@ -5,15 +5,15 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.signing import Signer
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
-def catalog() -> Catalog:
-    return Catalog.load()
+def catalog() -> SchemaCatalog:
+    return SchemaCatalog.load()
 
 
 @pytest.fixture(scope="session")

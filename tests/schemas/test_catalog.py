@@ -10,7 +10,7 @@ import fastavro
 import pytest
 
 from lmis_hub.tokens import ARRAY_TOKEN_KINDS, RETIRED_TOKEN_KINDS, token_field
-from schemas.catalog import TOKEN_KINDS, Catalog
+from schemas.catalog import TOKEN_KINDS, SchemaCatalog
 from schemas.errors import InvalidSchema, UnknownDataset, UnknownSchema
 from tests.schemas.samples import sample_record
 
@@ -164,28 +164,28 @@ def test_a_field_without_doc_is_refused(tmp_path):
     del raw["fields"][3]["doc"]
     path.write_text(json.dumps(raw))
     with pytest.raises(InvalidSchema, match=r"dol/dispute/v1.avsc: field 'region' has no doc"):
-        Catalog.load(root)
+        SchemaCatalog.load(root)
 
 
 def test_a_misplaced_schema_is_refused(tmp_path):
     root = _copy_tree(tmp_path)
     shutil.copy(root / "dol" / "dispute" / "v1.avsc", root / "dol" / "dispute" / "v2.avsc")
     with pytest.raises(InvalidSchema, match=r"lmis.version must be 2"):
-        Catalog.load(root)
+        SchemaCatalog.load(root)
 
 
 def test_an_unknown_mode_is_refused(tmp_path):
     root = _copy_tree(tmp_path)
     (root / "catalog.yaml").write_text("default: SOMETIMES\n")
     with pytest.raises(InvalidSchema, match="SOMETIMES"):
-        Catalog.load(root)
+        SchemaCatalog.load(root)
 
 
 NEW_AGENCY = Path(__file__).parents[2] / "examples" / "new-agency" / "schemas"
 
 
 def test_an_extra_folder_adds_an_agency_the_release_did_not_ship(catalog):
-    extended = Catalog.load(extra_dir=NEW_AGENCY)
+    extended = SchemaCatalog.load(extra_dir=NEW_AGENCY)
     assert extended.datasets() == sorted([*catalog.datasets(), "moe/school_leaver"])
     leaver = extended.current("moe", "school_leaver")
     assert leaver.topic == "lmis.moe.school_leaver.v1"
@@ -198,16 +198,16 @@ def test_an_extra_folder_adds_an_agency_the_release_did_not_ship(catalog):
 
 def test_an_extra_folder_cannot_redefine_or_misname(tmp_path):
     with pytest.raises(InvalidSchema, match="does not exist"):
-        Catalog.load(extra_dir=tmp_path / "missing")
+        SchemaCatalog.load(extra_dir=tmp_path / "missing")
     again = tmp_path / "again"
     shutil.copytree(Path(str(resources.files("schemas").joinpath("avro"))) / "nis", again / "nis")
     with pytest.raises(InvalidSchema, match="a version is defined once"):
-        Catalog.load(extra_dir=again)
+        SchemaCatalog.load(extra_dir=again)
     reserved = tmp_path / "reserved"
     shutil.copytree(NEW_AGENCY / "moe", reserved / "receipts")
     with pytest.raises(InvalidSchema, match="reserved topic name"):
-        Catalog.load(extra_dir=reserved)
+        SchemaCatalog.load(extra_dir=reserved)
     (tmp_path / "modes").mkdir()
     (tmp_path / "modes" / "catalog.yaml").write_text("datasets: {moe/x: SOMETIMES}\n")
     with pytest.raises(InvalidSchema, match="SOMETIMES"):
-        Catalog.load(extra_dir=tmp_path / "modes")
+        SchemaCatalog.load(extra_dir=tmp_path / "modes")

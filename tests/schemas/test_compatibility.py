@@ -7,7 +7,7 @@ from typing import Any
 import fastavro
 import pytest
 
-from schemas.catalog import Catalog, SchemaVersion
+from schemas.catalog import SchemaCatalog, SchemaVersion
 from schemas.compatibility import check_catalog, check_versions, describe, reader_problems
 from schemas.fingerprint import fingerprint
 
@@ -159,11 +159,11 @@ def test_a_breaking_version_in_the_catalog_is_reported(tmp_path):
     raw["lmis.version"] = 2
     raw["fields"].append({"name": "size_class", "type": "string", "doc": "x"})
     (root / "nis" / "employer" / "v2.avsc").write_text(json.dumps(raw))
-    problems = check_catalog(Catalog.load(root))
+    problems = check_catalog(SchemaCatalog.load(root))
     assert [(p.dataset, p.problem.path, p.problem.rule) for p in problems] == [
         ("nis/employer", "size_class", "missing_field")
     ]
     (root / "catalog.yaml").write_text(
         "default: FULL_TRANSITIVE\ndatasets:\n  nis/employer: FORWARD\n"
     )
-    assert check_catalog(Catalog.load(root)) == []
+    assert check_catalog(SchemaCatalog.load(root)) == []

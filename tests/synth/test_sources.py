@@ -143,7 +143,7 @@ def test_disputes_are_rarer_at_small_employers() -> None:
     band = np.searchsorted(SIZE_EDGES, sim.truth.headcount, side="right")
     per_band = np.bincount(band, minlength=4)
     disputes = Counter(
-        int(band[row.employer]) for row in sim.ledger.rows("dol", "disputes")
+        int(band[row.employer]) for row in sim.history.rows("dol", "disputes")
     )  # bands at the end of the year: close enough to those of the months
     small = disputes[0] / max(per_band[0], 1)
     large = (disputes[2] + disputes[3]) / max(per_band[2] + per_band[3], 1)

@@ -22,7 +22,7 @@ from connectors.sdk.pipeline import Pipeline, RunReport
 from connectors.sdk.publisher import EnvelopePublisher
 from connectors.sdk.state import StateDB
 from connectors.sdk.tokenise import RecordIds
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.codelists import CodeLists
 from schemas.envelope import Message, open_batch
 from schemas.record_ids import record_id_problem
@@ -58,7 +58,7 @@ TOKENS: dict[str, tuple[str, ...]] = {
 
 
 def test_every_schema_dataset_has_a_config() -> None:
-    catalog = Catalog.load()
+    catalog = SchemaCatalog.load()
     wanted = {k for k in catalog.datasets() if not k.startswith("hub/")}
     assert {f"{p.parent.name}/{p.stem}" for p in CONFIGS} == wanted
 
@@ -67,7 +67,7 @@ def test_every_schema_dataset_has_a_config() -> None:
 def test_config_validates_and_fills_its_schema(path: Path) -> None:
     config = load_config(path)
     assert (config.agency, config.dataset) == (path.parent.name, path.stem)
-    schema = Catalog.load().get(config.agency, config.dataset, config.schema_major)
+    schema = SchemaCatalog.load().get(config.agency, config.dataset, config.schema_major)
     assert schema.topic == config.topic
     fields = {f["name"]: f for f in schema.raw["fields"]}
     filled = set(config.mapping.fields)
@@ -169,7 +169,7 @@ def run_connector(path: Path, world: World, tmp_path: Path) -> Run:
         bootstrap="127.0.0.1:9",
         jobboard_url=world.jobboard_url,
     )
-    catalog = Catalog.load()
+    catalog = SchemaCatalog.load()
     lists = CodeLists.packaged()
     code_lists = {name: set(lists[name].labels) for name in lists}
     code_lists["regions"] = code_lists["region"]

@@ -30,7 +30,7 @@ from connectors.sdk.sources.base import load_source
 from connectors.sdk.state import StateDB
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.codelists import CodeLists
 from schemas.envelope import Message, open_batch, parse_headers
 from schemas.signing import Signer
@@ -141,7 +141,7 @@ def envelope_id(m: Message) -> str:
     return parse_headers(m.headers).batch_id
 
 
-def open_all(messages: Iterable[Message], *, catalog: Catalog) -> list[dict[str, Any]]:
+def open_all(messages: Iterable[Message], *, catalog: SchemaCatalog) -> list[dict[str, Any]]:
     """The records of every message, each verified with the agency key."""
     records: list[dict[str, Any]] = []
     for m in messages:
@@ -243,7 +243,7 @@ class Connector:
         sender: Any = self.sender
         if self.fail_send_at is not None:
             sender = FailingSender(self.sender, fail_at=self.fail_send_at)
-        catalog = Catalog.load()
+        catalog = SchemaCatalog.load()
         self.publisher = EnvelopePublisher(
             schema=catalog.get(config.agency, config.dataset, config.schema_major),
             topic=self.topic,

@@ -33,7 +33,7 @@ from governance.keys.material import encrypted_private_pem, key_id_for, public_p
 from hub_api.cli import app
 from hub_api.cli import connector as connector_cli
 from lmis_hub.errors import HubError
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, parse_headers
 from tests.connectors.agencies.deployment import AGENCIES
 from tests.connectors.conftest import Nation
@@ -256,7 +256,7 @@ def test_a_killed_run_resumes_with_the_batch_ids_of_an_uninterrupted_run(
     assert len(sent) - len(by_id) <= 1
     unique = [m for m in sent if by_id.pop(envelope_id(m), None) is not None]
     records = open_all_any_key(unique)
-    expected_records = open_all(expected, catalog=Catalog.load())
+    expected_records = open_all(expected, catalog=SchemaCatalog.load())
     assert Counter(r["record_id"] for r in records) == Counter(
         r["record_id"] for r in expected_records
     )
@@ -266,7 +266,7 @@ def open_all_any_key(messages: list[Message]) -> list[dict[str, Any]]:
     """Records of messages signed by a key the test does not hold (decoded, not verified)."""
     from schemas.container import decode_records
 
-    catalog = Catalog.load()
+    catalog = SchemaCatalog.load()
     out: list[dict[str, Any]] = []
     for m in messages:
         writer = catalog.by_fingerprint(parse_headers(m.headers).schema_fingerprint)

@@ -37,7 +37,7 @@ from governance.keys.material import key_id_for
 from hub_api.cli import app
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, parse_headers
 from schemas.receipts import HUB_AGENCY, Receipt, seal_receipt
 from schemas.signing import Signer
@@ -131,7 +131,7 @@ def reference(
     finally:
         connector.close()
     messages = read_topic(kafka_bootstrap, topic)
-    records = open_all(messages, catalog=Catalog.load())
+    records = open_all(messages, catalog=SchemaCatalog.load())
     return Reference(path, size, deployment, report, topic, messages, outbox_ids, parts, records)
 
 
@@ -218,7 +218,7 @@ def test_a_crashed_run_resumes_from_its_watermark(
     assert sorted(envelope_id(m) for m in messages) == sorted(
         envelope_id(m) for m in reference.messages
     )
-    records = open_all(messages, catalog=Catalog.load())
+    records = open_all(messages, catalog=SchemaCatalog.load())
     assert Counter(str(r["record_id"]) for r in records) == Counter(reference.record_ids())
 
 
@@ -249,7 +249,7 @@ def hub_receipts(reference: Reference, rejected_batch: str) -> list[Message]:
         out.append(
             seal_receipt(
                 receipt,
-                catalog=Catalog.load(),
+                catalog=SchemaCatalog.load(),
                 agreement_id="dsa-contract",
                 agreement_version=1,
                 signer=signer,
@@ -285,7 +285,7 @@ def test_unanswered_batches_are_resent_signed_anew_and_rejections_reach_status(
         # The stored parts, signed anew at the resend (the connector's clock).
         assert [content_bytes(m) for m in again] == [content_bytes(m) for m in reference.messages]
         assert {parse_headers(m.headers).producer_time for m in again} == {NOW + timeout}
-        assert len(open_all(again, catalog=Catalog.load())) == sum(
+        assert len(open_all(again, catalog=SchemaCatalog.load())) == sum(
             parse_headers(m.headers).record_count for m in reference.messages
         )
 
@@ -293,7 +293,7 @@ def test_unanswered_batches_are_resent_signed_anew_and_rejections_reach_status(
         sender.send(receipts_topic, hub_receipts(reference, rejected))
         applier = ReceiptApplier(
             connector.state,
-            catalog=Catalog.load(),
+            catalog=SchemaCatalog.load(),
             hub_keys=[HUB_KEY.public_key()],
             agency=deployment.config.agency,
             clock=lambda: NOW + timeout,
@@ -321,7 +321,7 @@ def test_unanswered_batches_are_resent_signed_anew_and_rejections_reach_status(
     assert status["batches"] == {"pending": 0, "sent": 0, "accepted": n - 1, "rejected": 1}
     (shown,) = status["rejected"]
     first = [m for m in reference.messages if envelope_id(m) in reference.parts[rejected]]
-    expected = [str(r["record_id"]) for r in open_all(first, catalog=Catalog.load())]
+    expected = [str(r["record_id"]) for r in open_all(first, catalog=SchemaCatalog.load())]
     assert (shown["batch_id"], shown["reason_code"]) == (rejected, REJECTION)
     assert shown["rows"] == expected and shown["records"] == len(expected)
 
@@ -347,7 +347,7 @@ def test_the_scan_finds_every_kind_of_identifier_in_the_sources(
 
 
 def test_no_raw_identifier_in_any_byte_produced(reference: Reference, secrets: Secrets) -> None:
-    schema = Catalog.load().get(
+    schema = SchemaCatalog.load().get(
         reference.deployment.config.agency,
         reference.deployment.config.dataset,
         reference.deployment.config.schema_major,

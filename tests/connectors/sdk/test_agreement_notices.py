@@ -17,7 +17,7 @@ from connectors.sdk.receipts import ReceiptApplier, ReceiptReport
 from connectors.sdk.state import StateDB
 from governance.keys.material import key_id_for
 from schemas.agreement_notices import KIND_HEADER, Supersession, seal_agreement_notice
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message
 from schemas.errors import EnvelopeError
 from schemas.signing import Signer
@@ -122,7 +122,7 @@ def test_a_connector_older_than_notices_refuses_one_as_a_receipt_and_reads_on(
     shutil.rmtree(root / "hub" / "agreement_notice")
     older = ReceiptApplier(
         state,
-        catalog=Catalog.load(root),
+        catalog=SchemaCatalog.load(root),
         hub_keys=[HUB.public_key()],
         agency="tvet",
         clock=lambda: NOW,

@@ -24,7 +24,7 @@ from connectors.sdk.state import StateDB
 from connectors.sdk.watermark import Watermark
 from governance.keys.material import key_id_for, public_pem
 from integration.lake.catalog import open_catalog
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, open_batch
 from schemas.signing import Signer
 from tests.connectors.sdk.test_publisher import (
@@ -113,7 +113,7 @@ def ingest_lake(tmp_path_factory: pytest.TempPathFactory) -> SqlCatalog:
 def test_a_batch_waiting_when_its_key_is_revoked_is_accepted_signed_with_the_new_key(
     db_session, ingest_lake: SqlCatalog, state: StateDB
 ) -> None:
-    schemas = Catalog.load()
+    schemas = SchemaCatalog.load()
     hub = make_hub(db_session, schemas, ingest_lake)
     schema = schemas.current("nis", "contribution")
     records = sample_records(schema, 3)  # this module's own lake: no other batches
@@ -172,7 +172,7 @@ def test_a_rejected_batch_goes_again_under_the_corrected_agreement(
     """The config named a wrong agreement: the hub rejected the batch, the watermark had
     moved on, and `resend` refused a settled batch. After the config is corrected,
     `resend --batch ID --rejected` sends it again under the right agreement."""
-    schemas = Catalog.load()
+    schemas = SchemaCatalog.load()
     hub = make_hub(db_session, schemas, ingest_lake)
     schema = schemas.current("nis", "contribution")
     batch = Batch(

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from sqlalchemy import Connection
 
 from governance.errors import SecretMissing, SecretUndecryptable
-from governance.keys.envelope import KeyEncryptionKey
 from governance.keys.secrets import PSEUDONYMISATION_KEY, HubSecrets
+from governance.keys.wrapping import KeyEncryptionKey
 from lmis_hub.errors import ConfigurationError
 
 KEK_B64 = base64.b64encode(os.urandom(32)).decode()

@@ -18,15 +18,15 @@ from governance.agencies.services import AgencyService
 from governance.agreements.document import AgreementDocument
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
-from governance.keys.envelope import KeyEncryptionKey
 from governance.keys.material import public_pem
 from governance.keys.services import KeyService
+from governance.keys.wrapping import KeyEncryptionKey
 from integration.ingest.decisions import Delivered
 from integration.ingest.ledger import Ledger
 from integration.ingest.rekey import TokenRekeyer
 from integration.ingest.worker import IngestWorker
 from integration.lake.catalog import open_catalog
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, seal_batch
 from schemas.signing import Signer
 from tests.governance.agreements.factories import make_doc
@@ -46,8 +46,8 @@ class Clock:
 
 
 @pytest.fixture(scope="session")
-def schemas() -> Catalog:
-    return Catalog.load()
+def schemas() -> SchemaCatalog:
+    return SchemaCatalog.load()
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +68,7 @@ class Hub:
     ledger: Ledger
     nis: Signer
     hub: Signer
-    schemas: Catalog
+    schemas: SchemaCatalog
 
     def seal(self, n: int = 3, *, records: list[dict[str, Any]] | None = None) -> Message:
         sv = self.schemas.current("nis", "contribution")
@@ -100,7 +100,7 @@ def delivered(message: Message, topic: str = "lmis.nis.contribution.v1", offset:
     return Delivered(topic, 0, offset, message.value, message.headers)
 
 
-def contribution_fields(schemas: Catalog) -> list[str]:
+def contribution_fields(schemas: SchemaCatalog) -> list[str]:
     return [f["name"] for f in schemas.current("nis", "contribution").fields][1:]
 
 
@@ -126,11 +126,11 @@ def activate_agreement(
 
 
 @pytest.fixture
-def hub(db_session, schemas: Catalog, lake: SqlCatalog) -> Hub:
+def hub(db_session, schemas: SchemaCatalog, lake: SqlCatalog) -> Hub:
     return make_hub(db_session, schemas, lake)
 
 
-def make_hub(db_session, schemas: Catalog, lake: SqlCatalog) -> Hub:
+def make_hub(db_session, schemas: SchemaCatalog, lake: SqlCatalog) -> Hub:
     clock = Clock()
     clock.now = NOW - timedelta(days=1)  # keys and agreement exist before the deliveries
     audit = AuditLog(db_session, clock=clock)

@@ -30,7 +30,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from connectors.sdk.errors import PublishFailed
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from tests.fixtures.kafka import Broker
 from tests.integration.spine import (
     Connector,
@@ -75,8 +75,8 @@ def nation(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def schemas() -> Catalog:
-    return Catalog.load()
+def schemas() -> SchemaCatalog:
+    return SchemaCatalog.load()
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def broker(restartable_broker: Broker) -> Broker:
 
 
 def _connectors(
-    hub: Hub, nation: Path, tmp_path: Path, bootstrap: str, schemas: Catalog, resend_s: float
+    hub: Hub, nation: Path, tmp_path: Path, bootstrap: str, schemas: SchemaCatalog, resend_s: float
 ) -> list[Connector]:
     return [
         connector(
@@ -121,7 +121,7 @@ class Publishing(threading.Thread):
                 self.failures.append(f"{c.key}: {type(exc).__name__}: {exc}")
 
 
-def _create_topics(bootstrap: str, schemas: Catalog, *, partitions: int) -> None:
+def _create_topics(bootstrap: str, schemas: SchemaCatalog, *, partitions: int) -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         for key in DATASETS:
@@ -172,7 +172,7 @@ def _assert_exact(hub: Hub, nation: Path, connectors: list[Connector]) -> None:
 
 @pytest.mark.slow
 def test_sigkill_the_workers_again_and_again(
-    nation: Path, schemas: Catalog, broker: Broker, tmp_path: Path
+    nation: Path, schemas: SchemaCatalog, broker: Broker, tmp_path: Path
 ) -> None:
     """Two workers in one group, as in production, killed in turn: while one starts
     again (imports, group join) the other works, and takes over the partitions of the
@@ -250,7 +250,7 @@ def test_sigkill_the_workers_again_and_again(
 
 @pytest.mark.slow
 def test_restart_the_broker_mid_load(
-    nation: Path, schemas: Catalog, broker: Broker, tmp_path: Path
+    nation: Path, schemas: SchemaCatalog, broker: Broker, tmp_path: Path
 ) -> None:
     started = time.monotonic()
     hub = provision_hub(tmp_path, DATASETS, schemas=schemas)

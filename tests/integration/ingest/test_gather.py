@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from integration.ingest.loop import GroupLimits, Subscription, _gather, _record_count
-from lmis_hub.topics import delivery_pattern
 from integration.ingest.notices import QUARANTINE_TOPIC
+from lmis_hub.topics import delivery_pattern
 from schemas.receipts import receipt_topic
 
 

@@ -23,7 +23,7 @@ from integration.ingest.models import IngestedBatch
 from integration.lake.bronze import bronze_identifier
 from lmis_hub.errors import ServiceUnavailable
 from lmis_hub.tokens import key_id_prefix, token_key_id
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.container import encode_records
 from schemas.envelope import Message, seal_batch
 from schemas.signing import SIGNATURE_HEADER, Signer
@@ -116,7 +116,7 @@ def parties(hub: Hub, db_session) -> Parties:
 
 
 def _topic(agency: str, dataset: str) -> str:
-    return Catalog.load().current(agency, dataset).topic
+    return SchemaCatalog.load().current(agency, dataset).topic
 
 
 def _refused(parties: Parties, message: Message, code: str, topic: str) -> Any:

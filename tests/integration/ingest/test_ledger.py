@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from governance.errors import SecretUndecryptable
-from governance.keys.envelope import KeyEncryptionKey
+from governance.keys.wrapping import KeyEncryptionKey
 from integration.ingest.errors import QuarantineUnknown
 from integration.ingest.ledger import Ledger, Origin
 from integration.ingest.models import IngestedBatch, QuarantinedMessage

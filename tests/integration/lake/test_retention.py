@@ -21,7 +21,7 @@ from integration.lake.bronze import (
 )
 from integration.lake.catalog import open_catalog
 from integration.lake.retention import date_column, run_retention
-from schemas.catalog import Catalog
+from schemas.catalog import SchemaCatalog
 from schemas.envelope import seal_batch
 from tests.governance.agreements.factories import make_doc
 from tests.integration.ingest.conftest import contribution_fields, delivered, make_hub
@@ -34,7 +34,7 @@ def hub(db_session, tmp_path: Path):
     lake = open_catalog(
         database_url=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=str(tmp_path / "lake")
     )
-    return make_hub(db_session, Catalog.load(), lake)
+    return make_hub(db_session, SchemaCatalog.load(), lake)
 
 
 def _ingest(hub, months: list[date], version: int) -> str:

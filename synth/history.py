@@ -11,7 +11,7 @@ for the tables of thousands to a few hundred thousand rows whose values are buil
 by one. A :class:`ColumnTable` keeps a table column-wise in numpy arrays, a batch per
 month, with its changes in columnar batches of their own: the NIS contributions (ten
 million rows for a million persons over two years) and the true job spells live
-there. Both materialise the same as-of values (``tests/synth/test_ledger.py`` checks it
+there. Both materialise the same as-of values (``tests/synth/test_history.py`` checks it
 property-wise).
 """
 
@@ -379,7 +379,7 @@ class ColumnTable:
 
 
 @dataclass
-class Ledger:
+class History:
     """Every table of every agency: Row tables, and the column-wise ones."""
 
     tables: dict[tuple[str, str], list[Row]] = field(default_factory=dict)

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synth.ledger import Calendar, ColumnTable, Row, timestamps, to_seconds
+from synth.history import Calendar, ColumnTable, Row, timestamps, to_seconds
 
 START = datetime(2024, 1, 1)
 # A row: (month written, second written); a change: (row, months later, second, column, value).
