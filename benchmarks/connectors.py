@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from connectors.sdk.config import ConnectorConfig, parse_config
+from connectors.sdk.kit import packaged_code_lists
 from connectors.sdk.linkkey import LinkKey
 from connectors.sdk.occupation import OccupationCoder
 from connectors.sdk.pipeline import Pipeline
@@ -39,7 +40,6 @@ from infra.broker import free_port, start_broker, stop_process
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
 from schemas.catalog import SchemaCatalog
-from schemas.codelists import CodeLists
 from schemas.envelope import Message
 from schemas.signing import Signer
 from synth import nation as nation_mod
@@ -83,9 +83,7 @@ def read_alone(config: ConnectorConfig, limit: int) -> tuple[int, float]:
 def to_broker(
     config: ConnectorConfig, limit: int, *, kafka: dict[str, Any], admin: KafkaAdminClient
 ) -> tuple[int, int, float]:
-    lists = CodeLists.packaged()
-    code_lists = {name: set(lists[name].labels) for name in lists}
-    code_lists["regions"] = code_lists["region"]
+    code_lists = packaged_code_lists()
     schema = SchemaCatalog.load().get(config.agency, config.dataset, config.schema_major)
     topic = f"bench.{config.agency}.{config.dataset}.{time.time_ns()}"
     admin.create_topics([NewTopic(topic, 1, 1)])

@@ -32,7 +32,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from sqlalchemy.orm import Session
 import integration.ingest.loop as loop_mod
 import integration.ingest.worker as worker_mod
 import schemas.envelope as envelope_mod
+from connectors.sdk.kit import ConnectorKit
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.publisher import (
     PRODUCER_OVERHEAD_BYTES,
@@ -50,7 +50,7 @@ from connectors.sdk.publisher import (
 )
 from connectors.sdk.state import StateDB
 from governance.db import make_engine, migrate
-from hub_api.demo.connectors import AGENCY_CONFIGS, ConnectorKit, deploy, unsettled_parts, wired
+from hub_api.demo.connectors import AGENCY_CONFIGS, demo_kit, deploy, unsettled_parts, wired
 from hub_api.demo.parties import demo_secrets, ensure_link_key, ensure_parties
 from hub_api.demo.spine import drain
 from infra.broker import free_port, start_broker, stop_process
@@ -283,11 +283,8 @@ def run(tmp: Path, bootstrap: str, n: int, *, detail: bool = True) -> None:
         bootstrap=bootstrap,
         jobboard_url="http://127.0.0.1:9",
     )
-    kit = ConnectorKit.make(
-        link_key=ensure_link_key(secrets),
-        signing_passphrase=secrets.passphrase,
-        max_message_bytes=settings.envelope.max_message_bytes,
-        max_skew=timedelta(seconds=settings.envelope.max_clock_skew_s),
+    kit = demo_kit(
+        link_key=ensure_link_key(secrets), signing_passphrase=secrets.passphrase, settings=settings
     )
     watch = Stopwatch(detail=detail)
     published = run_connector_timed(config, kit, watch)

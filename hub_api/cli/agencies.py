@@ -6,8 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub_api.cli.context import get_context
-from hub_api.cli.governance_wiring import ACTOR_OPTION, governance
+from hub_api.cli.context import ACTOR_OPTION, get_context, governance
 
 app = typer.Typer(help="Register and list agencies.")
 

@@ -18,8 +18,14 @@ from governance.audit.chain import Verification
 from governance.audit.export import hub_keys_from_pem, read_pem_file, verify_export, write_export
 from governance.errors import AuditTampered
 from governance.keys.material import load_public_pem
-from hub_api.cli.context import CliContext, get_context
-from hub_api.cli.governance_wiring import ACTOR_OPTION, Governance, governance, parse_instant
+from hub_api.cli.context import (
+    ACTOR_OPTION,
+    CliContext,
+    get_context,
+    governance,
+    parse_instant,
+)
+from hub_api.wiring import Governance
 from lmis_hub.errors import ConfigurationError
 
 app = typer.Typer(help="Read, search, verify and export the tamper-evident audit log.")

@@ -23,13 +23,12 @@ from rich.table import Table
 from connectors.sdk.agreement_notices import superseded
 from connectors.sdk.config import ConnectorConfig, load_config
 from connectors.sdk.errors import ConnectorConfigInvalid, PublishFailed
-from connectors.sdk.linkkey import LinkKey, resolve_link_key
+from connectors.sdk.kit import ConnectorKit
 from connectors.sdk.lookup import find_rows
-from connectors.sdk.mapping import Mapper
 from connectors.sdk.outbox import Outbox
-from connectors.sdk.pipeline import Batch, Pipeline, Published
+from connectors.sdk.pipeline import Batch, Published
 from connectors.sdk.preflight import ObservedSource, unknown_columns, unknown_fields
-from connectors.sdk.publisher import EnvelopePublisher, KafkaSender, load_signer
+from connectors.sdk.publisher import EnvelopePublisher, KafkaSender
 from connectors.sdk.receipts import (
     ReceiptApplier,
     ReceiptReader,
@@ -40,15 +39,13 @@ from connectors.sdk.receipts import (
     ways_back,
 )
 from connectors.sdk.rewind import REWIND_EVENT, rewind
-from connectors.sdk.sources.base import Source, load_source
+from connectors.sdk.sources.base import load_source
 from connectors.sdk.state import StateDB
-from connectors.sdk.tokenise import RecordIds
 from connectors.sdk.watermark import WatermarkStore
 from hub_api.cli.context import CliContext, get_context
+from hub_api.wiring import connector_kit
 from lmis_hub.kafka import librdkafka_config
-from lmis_hub.settings import Settings
 from schemas.catalog import SchemaCatalog
-from schemas.codelists import CodeLists
 from schemas.receipts import receipt_topic
 from schemas.record_ids import is_record_id
 from schemas.signing import Signer
@@ -66,61 +63,16 @@ def _now() -> datetime:
 
 @dataclass
 class _Wiring:
+    """A command's config with the connector kit of the composition root."""
+
     config: ConnectorConfig
     catalog: SchemaCatalog
-    code_lists: dict[str, set[str]]
-    regions: frozenset[str]
+    kit: ConnectorKit
 
 
-def _wiring(path: Path) -> _Wiring:
+def _wiring(cli: CliContext, path: Path) -> _Wiring:
     config = load_config(path)
-    catalog = config.catalog()
-    lists = CodeLists.packaged()
-    code_lists = {name: set(lists[name].labels) for name in lists}
-    code_lists["regions"] = code_lists["region"]  # the name connector configs use
-    return _Wiring(config, catalog, code_lists, frozenset(code_lists["region"]))
-
-
-def _link_key(cli: CliContext, w: _Wiring) -> LinkKey:
-    connector = cli.settings.connector
-    return resolve_link_key(
-        key_file=w.config.tokenise.link_key_file,
-        passphrase=connector.link_key_passphrase,
-        key=connector.link_key,
-        key_id=connector.link_key_id,
-    )
-
-
-def _pipeline(
-    cli: CliContext, w: _Wiring, state: StateDB, *, source: Source | None = None
-) -> Pipeline:
-    return Pipeline.from_config(
-        w.config,
-        state=state,
-        link_key=_link_key(cli, w),
-        clock=_now,
-        code_lists=w.code_lists,  # type: ignore[arg-type]
-        regions=w.regions,
-        source=source,
-    )
-
-
-def _publisher(
-    settings: Settings, w: _Wiring, state: StateDB, sender: Any, signer: Signer
-) -> EnvelopePublisher:
-    config = w.config
-    schema = w.catalog.get(config.agency, config.dataset, config.schema_major)
-    return EnvelopePublisher(
-        schema=schema,
-        topic=schema.topic,
-        agreement_id=config.agreement_id or "",
-        agreement_version=config.agreement_version,
-        signer=signer,
-        state=state,
-        sender=sender,
-        clock=_now,
-        max_message_bytes=settings.envelope.max_message_bytes,
-    )
+    return _Wiring(config, config.catalog(), connector_kit(cli.settings))
 
 
 def _shown(value: Any) -> Any:
@@ -143,13 +95,13 @@ def validate(ctx: typer.Context, config: Path = CONFIG) -> None:
     Exit 0 when all is well, 1 when rows are refused or the config has problems.
     """
     cli = get_context(ctx)
-    w = _wiring(config)
+    w = _wiring(cli, config)
     schema = w.catalog.get(w.config.agency, w.config.dataset, w.config.schema_major)
     problems = unknown_fields(w.config.mapping, schema)
     warnings: list[str] = []
     if w.config.signing_key_file is not None or w.config.agreement_id is not None:
-        key_file, _ = _require(w.config)  # as `run` does
-        load_signer(key_file, cli.settings.connector.signing_key_passphrase, agency=w.config.agency)
+        _require(w.config)  # as `run` does
+        w.kit.signer(w.config)
         if w.config.hub_public_key_file is None:
             warnings.append("hub_public_key_file is not set: `run` cannot verify receipts")
         else:
@@ -164,9 +116,9 @@ def validate(ctx: typer.Context, config: Path = CONFIG) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         state = StateDB.open(Path(scratch) / "state.db")
         try:
-            pipeline = _pipeline(cli, w, state, source=source)
+            pipeline = w.kit.pipeline(w.config, state, source=source)
             private = Ed25519PrivateKey.generate()  # only to prove the records seal
-            publisher = _publisher(cli.settings, w, state, _Discard(), Signer("dry-run", private))
+            publisher = w.kit.publisher(w.config, state, _Discard(), Signer("dry-run", private))
             with cli.progress() as bar:
                 task = bar.add_task(f"reading {w.config.dataset}", total=None)
                 for batch in pipeline.batches(None):
@@ -246,7 +198,7 @@ def find(
     found.
     """
     cli = get_context(ctx)
-    w = _wiring(config)
+    w = _wiring(cli, config)
     bad = [rid for rid in record_ids if not is_record_id(rid)]
     if bad:
         raise typer.BadParameter(
@@ -254,10 +206,7 @@ def find(
             param_hint="RECORD_IDS",
         )
     cfg = w.config
-    mapper = Mapper(
-        cfg.mapping,
-        record_ids=RecordIds(_link_key(cli, w), agency=cfg.agency, dataset=cfg.dataset),
-    )
+    mapper = w.kit.mapper(cfg)
     source = load_source(cfg.source)
     try:
         found = find_rows(source, mapper, cfg.mapping.record_id_field, set(record_ids))
@@ -307,7 +256,7 @@ def _run_once(
     reader: ReceiptReader | None,
     stop: threading.Event,
 ) -> dict[str, Any]:
-    pipeline = _pipeline(cli, w, state)
+    pipeline = w.kit.pipeline(w.config, state)
     with cli.progress() as bar:
         task = bar.add_task(f"publishing {w.config.topic}", total=None)
 
@@ -383,17 +332,15 @@ def run(
     exits 0.
     """
     cli = get_context(ctx)
-    w = _wiring(config)
-    key_file, _ = _require(w.config)
-    signer = load_signer(
-        key_file, cli.settings.connector.signing_key_passphrase, agency=w.config.agency
-    )
+    w = _wiring(cli, config)
+    _require(w.config)
+    signer = w.kit.signer(w.config)
     kafka = librdkafka_config(w.config.kafka.settings())
     state = StateDB.open(w.config.state_db_path)
     sender = KafkaSender(kafka)
     reader: ReceiptReader | None = None
     try:
-        publisher = _publisher(cli.settings, w, state, sender, signer)
+        publisher = w.kit.publisher(w.config, state, sender, signer)
         if w.config.hub_public_key_file is not None:
             applier = ReceiptApplier(
                 state,
@@ -456,15 +403,13 @@ def resend(
     if every == bool(batch):
         raise typer.BadParameter("give either --all or --batch ID")
     cli = get_context(ctx)
-    w = _wiring(config)
-    key_file, _ = _require(w.config)
-    signer = load_signer(
-        key_file, cli.settings.connector.signing_key_passphrase, agency=w.config.agency
-    )
+    w = _wiring(cli, config)
+    _require(w.config)
+    signer = w.kit.signer(w.config)
     state = StateDB.open(w.config.state_db_path)
     sender = KafkaSender(librdkafka_config(w.config.kafka.settings()))
     try:
-        publisher = _publisher(cli.settings, w, state, sender, signer)
+        publisher = w.kit.publisher(w.config, state, sender, signer)
         sent = resend_now(
             publisher, state, batch_ids=None if every else list(batch), rejected=rejected
         )

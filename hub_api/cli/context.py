@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from hub_api.wiring import Governance, governance_session, schema_catalog
 from lmis_hub.errors import ConfigurationError
 from lmis_hub.settings import Settings
 from schemas.catalog import SchemaCatalog
@@ -41,7 +44,7 @@ class CliContext:
 
     def catalog(self) -> SchemaCatalog:
         """The schema catalog: the packaged schemas and those of HUB_SCHEMAS__EXTRA_DIR."""
-        return SchemaCatalog.load(extra_dir=self.settings.schemas.extra_dir)
+        return schema_catalog(self.settings)
 
     @contextmanager
     def progress(self) -> Iterator[Progress]:
@@ -75,3 +78,28 @@ def get_context(ctx: typer.Context) -> CliContext:
     if not isinstance(obj, CliContext):  # pragma: no cover - the root callback always sets it
         raise RuntimeError("CLI context missing")
     return obj
+
+
+ACTOR_OPTION = typer.Option(
+    None, "--actor", help="Who acts (recorded in the audit log); default: your login name."
+)
+
+
+@contextmanager
+def governance(cli: CliContext, actor: str | None) -> Iterator[Governance]:
+    """The composition root's governance services for one command: one session, one
+    transaction, committed when the command body returns (its change and its audit
+    entry together)."""
+    with governance_session(cli.settings, actor=actor or getpass.getuser()) as gov:
+        yield gov
+
+
+def parse_instant(value: str | None, option: str) -> datetime | None:
+    """An ISO date or date-time; without a timezone it is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"{option}: {value!r} is not an ISO date or date-time") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

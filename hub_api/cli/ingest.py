@@ -14,13 +14,13 @@ from governance.db import make_engine, migrate
 from governance.keys.wrapping import KeyEncryptionKey
 from hub_api.cli import quarantine
 from hub_api.cli.context import get_context
-from hub_api.cli.ingest_wiring import (
-    build_notice_sender,
-    build_worker,
+from hub_api.wiring import (
     group_limits,
     subscription,
     worker_notice_sender,
 )
+from hub_api.wiring import ingest_worker as build_worker
+from hub_api.wiring import notice_sender as build_notice_sender
 from integration.ingest.decisions import Outcome
 from integration.ingest.loop import run
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config

@@ -28,8 +28,7 @@ from governance.keys.material import (
     public_pem,
 )
 from governance.keys.models import AgencyKey
-from hub_api.cli.context import file_errors, get_context
-from hub_api.cli.governance_wiring import ACTOR_OPTION, governance, parse_instant
+from hub_api.cli.context import ACTOR_OPTION, file_errors, get_context, governance, parse_instant
 from lmis_hub.errors import ConfigurationError
 from lmis_hub.tokens import MAX_KEY_ID, MIN_KEY_ID
 from lmis_hub.topics import HUB

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from governance.db import make_engine, migrate
 from governance.keys.wrapping import KeyEncryptionKey
 from hub_api.cli.context import CliContext, get_context
-from hub_api.cli.ingest_wiring import build_worker
+from hub_api.wiring import ingest_worker as build_worker
 from integration.ingest.errors import QuarantineAlreadyReplayed
 from integration.ingest.ledger import Ledger
 from integration.ingest.loop import send_outcomes

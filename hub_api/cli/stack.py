@@ -9,8 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub_api.cli.context import get_context
-from hub_api.cli.governance_wiring import governance
+from hub_api.cli.context import get_context, governance
 from infra.production.acls import acl_rules, render_commands
 from infra.stack import EmbeddedStack, StackStatus
 from lmis_hub.topics import HUB

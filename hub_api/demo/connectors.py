@@ -14,23 +14,25 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import SecretStr
 
 from connectors.sdk.config import ConnectorConfig, parse_config
+from connectors.sdk.kit import ConnectorKit
 from connectors.sdk.linkkey import LinkKey
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.pipeline import Pipeline, RunReport
-from connectors.sdk.publisher import EnvelopePublisher, KafkaSender, load_signer
+from connectors.sdk.publisher import EnvelopePublisher, KafkaSender
 from connectors.sdk.receipts import ReceiptApplier, ReceiptReader, load_hub_key, resend_due
 from connectors.sdk.state import StateDB
+from hub_api.wiring import connector_kit
 from lmis_hub.kafka import librdkafka_config
-from schemas.catalog import SchemaCatalog
-from schemas.codelists import CodeLists
+from lmis_hub.settings import Settings
 from schemas.receipts import receipt_topic
 from synth.jobboard_api import serve
 
@@ -118,37 +120,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class ConnectorKit:
-    """What every connector run shares: the catalog, code lists, keys and secrets."""
-
-    catalog: SchemaCatalog
-    code_lists: dict[str, set[str]]
-    link_key: LinkKey
-    signing_passphrase: Any  # SecretStr
-    max_message_bytes: int
-    max_skew: timedelta
-
-    @classmethod
-    def make(
-        cls,
-        *,
-        link_key: LinkKey,
-        signing_passphrase: Any,
-        max_message_bytes: int,
-        max_skew: timedelta,
-    ) -> ConnectorKit:
-        lists = CodeLists.packaged()
-        code_lists = {name: set(lists[name].labels) for name in lists}
-        code_lists["regions"] = code_lists["region"]  # the name connector configs use
-        return cls(
-            SchemaCatalog.load(),
-            code_lists,
-            link_key,
-            signing_passphrase,
-            max_message_bytes,
-            max_skew,
-        )
+def demo_kit(
+    *, link_key: LinkKey, signing_passphrase: SecretStr, settings: Settings
+) -> ConnectorKit:
+    """The connector kit of the composition root, with the demo's own linkage key and
+    the passphrase of the demo agencies' signing keys."""
+    kit = connector_kit(settings)
+    secrets = kit.secrets.model_copy(update={"signing_key_passphrase": signing_passphrase})
+    return replace(kit, secrets=secrets, fixed_link_key=link_key)
 
 
 @dataclass(frozen=True)
@@ -193,30 +172,12 @@ def wired(config: ConnectorConfig, kit: ConnectorKit) -> Iterator[ConnectorParts
     """The connector's state, sender, publisher and pipeline, as `connector run` wires them;
     the sender and state are closed when the block ends."""
     assert config.signing_key_file is not None and config.agreement_id is not None
-    signer = load_signer(config.signing_key_file, kit.signing_passphrase, agency=config.agency)
+    signer = kit.signer(config)
     state = StateDB.open(config.state_db_path)
     sender = KafkaSender(librdkafka_config(config.kafka.settings()))
     try:
-        schema = kit.catalog.get(config.agency, config.dataset, config.schema_major)
-        publisher = EnvelopePublisher(
-            schema=schema,
-            topic=schema.topic,
-            agreement_id=config.agreement_id,
-            agreement_version=config.agreement_version,
-            signer=signer,
-            state=state,
-            sender=sender,
-            clock=_now,
-            max_message_bytes=kit.max_message_bytes,
-        )
-        pipeline = Pipeline.from_config(
-            config,
-            state=state,
-            link_key=kit.link_key,
-            clock=_now,
-            code_lists=kit.code_lists,  # type: ignore[arg-type]
-            regions=frozenset(kit.code_lists["region"]),
-        )
+        publisher = kit.publisher(config, state, sender, signer)
+        pipeline = kit.pipeline(config, state)
         yield ConnectorParts(state, sender, publisher, pipeline)
     finally:
         sender.close()
@@ -278,7 +239,7 @@ def _take_receipts(config: ConnectorConfig, kit: ConnectorKit, timeout_s: float)
             conn.execute("DELETE FROM offsets WHERE topic = ?", (topic,))
     applier = ReceiptApplier(
         state,
-        catalog=kit.catalog,
+        catalog=config.catalog(),
         hub_keys=[load_hub_key(config.hub_public_key_file)],
         agency=config.agency,
         dataset=config.dataset,

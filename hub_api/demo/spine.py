@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,10 @@ from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
 from governance.keys.wrapping import KeyEncryptionKey
 from governance.timestamps import utc_now
-from hub_api.cli.ingest_wiring import build_worker, group_limits, subscription
 from hub_api.demo.connectors import (
-    ConnectorKit,
     ConnectorRun,
     agency_config_files,
+    demo_kit,
     deploy,
     jobboard_api,
     run_connector,
@@ -39,6 +37,8 @@ from hub_api.demo.connectors import (
     unsettled_parts,
 )
 from hub_api.demo.parties import PartiesReport, demo_secrets, ensure_link_key, ensure_parties
+from hub_api.wiring import group_limits, subscription
+from hub_api.wiring import ingest_worker as build_worker
 from integration.ingest.decisions import Outcome
 from integration.ingest.loop import run
 from integration.lake.catalog import open_catalog
@@ -146,11 +146,8 @@ def run_spine(
         engine.dispose()
     seconds["parties"] = time.perf_counter() - started
 
-    kit = ConnectorKit.make(
-        link_key=ensure_link_key(secrets),
-        signing_passphrase=secrets.passphrase,
-        max_message_bytes=settings.envelope.max_message_bytes,
-        max_skew=timedelta(seconds=settings.envelope.max_clock_skew_s),
+    kit = demo_kit(
+        link_key=ensure_link_key(secrets), signing_passphrase=secrets.passphrase, settings=settings
     )
     receipts_log = logging.getLogger("connectors.sdk.receipts")
     quiet = _SkipOtherDatasetsReceipts()

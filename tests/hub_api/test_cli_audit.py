@@ -20,7 +20,7 @@ from typer.testing import CliRunner, Result
 from governance.db import make_engine
 from governance.keys.material import public_pem
 from hub_api.cli import app
-from hub_api.cli.ingest_wiring import build_worker
+from hub_api.wiring import ingest_worker as build_worker
 from lmis_hub.errors import HubError
 from lmis_hub.settings import load_settings
 

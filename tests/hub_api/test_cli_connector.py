@@ -86,7 +86,7 @@ mapping:
   code_tables:
     sex: {{M: "1", F: "2"}}
 validation:
-  region: {{required: true, code_list: regions}}
+  region: {{required: true, code_list: region}}
   education_level: {{code_list: isced11}}
 tokenise:
   link_key_file: {tmp_path / "link.key"}

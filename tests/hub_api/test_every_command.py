@@ -284,7 +284,7 @@ mapping:
   code_tables:
     sex: {{M: "1", F: "2"}}
 validation:
-  region: {{required: true, code_list: regions}}
+  region: {{required: true, code_list: region}}
 tokenise:
   link_key_file: {self.path("link.key")}
 kafka:

@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connectors.sdk.config import ConnectorConfig, parse_config
+from connectors.sdk.kit import packaged_code_lists
 from connectors.sdk.linkkey import LinkKey
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.pipeline import Pipeline, RunReport
@@ -51,7 +52,6 @@ from integration.lake.bronze import bronze_identifier, committed_batch_ids
 from integration.lake.catalog import open_catalog
 from lmis_hub.kafka import librdkafka_config
 from schemas.catalog import SchemaCatalog
-from schemas.codelists import CodeLists
 from schemas.receipts import receipt_topic
 from schemas.signing import Signer
 from synth import nation as nation_mod
@@ -202,9 +202,7 @@ class Connector:
         self.resend_after = timedelta(seconds=resend_after_s)
         self.state = StateDB.open(config.state_db_path)
         self.kafka = librdkafka_config(config.kafka.settings())
-        lists = CodeLists.packaged()
-        code_lists = {name: set(lists[name].labels) for name in lists}
-        code_lists["regions"] = code_lists["region"]
+        code_lists = packaged_code_lists()
         self.pipeline = Pipeline.from_config(
             config,
             state=self.state,

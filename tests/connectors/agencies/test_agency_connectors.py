@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from connectors.sdk.config import ConnectorConfig, load_config
+from connectors.sdk.kit import packaged_code_lists
 from connectors.sdk.linkkey import LinkKey
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.pipeline import Pipeline, RunReport
@@ -23,7 +24,6 @@ from connectors.sdk.publisher import EnvelopePublisher
 from connectors.sdk.state import StateDB
 from connectors.sdk.tokenise import RecordIds
 from schemas.catalog import SchemaCatalog
-from schemas.codelists import CodeLists
 from schemas.envelope import Message, open_batch
 from schemas.record_ids import record_id_problem
 from schemas.signing import Signer
@@ -170,9 +170,7 @@ def run_connector(path: Path, world: World, tmp_path: Path) -> Run:
         jobboard_url=world.jobboard_url,
     )
     catalog = SchemaCatalog.load()
-    lists = CodeLists.packaged()
-    code_lists = {name: set(lists[name].labels) for name in lists}
-    code_lists["regions"] = code_lists["region"]
+    code_lists = packaged_code_lists()
     state = StateDB.open(config.state_db_path)
     private = Ed25519PrivateKey.generate()
     sender = Recorder()

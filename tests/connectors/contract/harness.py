@@ -22,6 +22,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from connectors.sdk.config import ConnectorConfig, parse_config
 from connectors.sdk.errors import PublishFailed
+from connectors.sdk.kit import packaged_code_lists
 from connectors.sdk.linkkey import LinkKey
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.pipeline import Pipeline, RunReport
@@ -31,7 +32,6 @@ from connectors.sdk.state import StateDB
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
 from schemas.catalog import SchemaCatalog
-from schemas.codelists import CodeLists
 from schemas.envelope import Message, open_batch, parse_headers
 from schemas.signing import Signer
 from tests.connectors.agencies.deployment import deployment_document
@@ -45,11 +45,8 @@ AGREEMENT = "dsa-contract"
 BATCHES = 4
 
 
-def code_lists() -> dict[str, set[str]]:
-    lists = CodeLists.packaged()
-    out = {name: set(lists[name].labels) for name in lists}
-    out["regions"] = out["region"]
-    return out
+def code_lists() -> dict[str, frozenset[str]]:
+    return packaged_code_lists()
 
 
 def new_topic(admin: KafkaAdminClient, prefix: str) -> str:

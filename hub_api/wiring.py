@@ -1,0 +1,241 @@
+"""The composition root: every hub service built from the settings, in one place.
+
+The CLI, the demo and the benchmarks (and later the HTTP API and the DAG tasks) take
+their services from here, so they are wired one way: the same clock, the same audit
+writer with its checkpoint policy, the same schema catalog (the packaged schemas and
+``HUB_SCHEMAS__EXTRA_DIR``), the same lake catalog. Nothing here reads the
+environment: callers pass the :class:`~lmis_hub.settings.Settings` they loaded once.
+
+* :func:`database` — an engine on the hub database, migrated;
+* :func:`governance` / :func:`governance_session` — agencies, keys, agreements and the
+  audit log on one session (one transaction per unit of work);
+* :func:`ingest_worker`, :func:`group_limits`, :func:`subscription`,
+  :func:`notice_sender` — the ingest side;
+* :func:`connector_kit` — what a connector run needs from its config and the settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from pyiceberg.catalog import Catalog as LakeCatalog
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from connectors.sdk.kit import ConnectorKit
+from governance.agencies.services import AgencyService, registered_codes
+from governance.agreements.services import AgreementService
+from governance.audit.services import AuditLog, CheckpointPolicy
+from governance.db import make_engine, migrate
+from governance.errors import SecretMissing
+from governance.keys.secrets import HubSecrets, HubSigningKey
+from governance.keys.services import KeyService
+from governance.keys.wrapping import KeyEncryptionKey
+from governance.timestamps import Clock, utc_now
+from integration.ingest.agreement_notices import AgreementNoticeSender
+from integration.ingest.ledger import Ledger
+from integration.ingest.loop import GroupLimits, Subscription
+from integration.ingest.rekey import TokenRekeyer
+from integration.ingest.worker import IngestWorker
+from integration.lake.catalog import open_catalog
+from lmis_hub.settings import Settings
+from lmis_hub.topics import delivery_pattern
+from schemas.catalog import SchemaCatalog
+from schemas.signing import Signer
+
+INGEST_ACTOR = "ingest"
+
+
+def schema_catalog(settings: Settings) -> SchemaCatalog:
+    """The packaged schemas and those of ``HUB_SCHEMAS__EXTRA_DIR``."""
+    return SchemaCatalog.load(extra_dir=settings.schemas.extra_dir)
+
+
+def database(settings: Settings) -> Engine:
+    """An engine on the hub database, migrated to the current schema."""
+    engine = make_engine(settings.database_url_value())
+    migrate(engine)
+    return engine
+
+
+def lake_catalog(settings: Settings) -> LakeCatalog:
+    """The lake's Iceberg catalog (in the hub database) with its warehouse."""
+    return open_catalog(
+        database_url=settings.database_url_value(),
+        warehouse=settings.lake_warehouse,
+        lake=settings.lake,
+    )
+
+
+def _checkpoints(settings: Settings, signer: object, actor: str) -> CheckpointPolicy:
+    return CheckpointPolicy(
+        every_entries=settings.audit.checkpoint_every_entries,
+        every_s=settings.audit.checkpoint_every_s,
+        signer=signer,  # type: ignore[arg-type]
+        actor=actor,
+    )
+
+
+@dataclass
+class Governance:
+    """The governance services on one session, acting as ``actor``."""
+
+    settings: Settings
+    session: Session
+    actor: str
+    audit: AuditLog
+    agencies: AgencyService
+    keys: KeyService
+    agreements: AgreementService
+    clock: Clock = field(default=utc_now)
+
+    def secrets(self) -> HubSecrets:
+        """The hub's own secrets (needs ``HUB_KEY_ENCRYPTION_KEY``)."""
+        kek = KeyEncryptionKey.from_setting(self.settings.key_encryption_key)
+        return HubSecrets(self.session, kek=kek, keys=self.keys, clock=self.clock, audit=self.audit)
+
+    def hub_signer(self) -> HubSigningKey | None:
+        """The hub signing key for automatic audit checkpoints; None before `keys init-hub`
+        or without the KEK (the entries then wait for a command that has it)."""
+        if self.settings.key_encryption_key is None:
+            return None
+        try:
+            return self.secrets().hub_signing_key()
+        except SecretMissing:
+            return None
+
+
+def governance(
+    session: Session, settings: Settings, *, actor: str, clock: Clock = utc_now
+) -> Governance:
+    """Agencies, keys, agreements (checked against the schema catalog) and the audit log
+    on ``session``; the audit log signs its own checkpoints when the KEK is at hand."""
+    audit = AuditLog(session, clock=clock)
+    keys = KeyService(session, clock=clock, audit=audit)
+    gov = Governance(
+        settings=settings,
+        session=session,
+        actor=actor,
+        audit=audit,
+        agencies=AgencyService(session, clock=clock, audit=audit),
+        keys=keys,
+        agreements=AgreementService(
+            session, clock=clock, audit=audit, keys=keys, schemas=schema_catalog(settings)
+        ),
+        clock=clock,
+    )
+    audit.checkpoints = _checkpoints(settings, gov.hub_signer, actor)
+    return gov
+
+
+@contextmanager
+def governance_session(settings: Settings, *, actor: str) -> Iterator[Governance]:
+    """:func:`governance` on a fresh session of the migrated hub database, in one
+    transaction that commits when the block ends (and rolls back if it raises)."""
+    engine = database(settings)
+    try:
+        with Session(engine) as session, session.begin():
+            yield governance(session, settings, actor=actor)
+    finally:
+        engine.dispose()
+
+
+def ingest_worker(
+    session: Session, settings: Settings, *, actor: str = INGEST_ACTOR
+) -> tuple[IngestWorker, KeyEncryptionKey]:
+    """The worker on ``session`` with the hub secrets, the lake and the settings."""
+    kek = KeyEncryptionKey.from_setting(settings.key_encryption_key)
+    audit = AuditLog(session, clock=utc_now)
+    keys = KeyService(session, clock=utc_now, audit=audit)
+    secrets = HubSecrets(session, kek=kek, keys=keys, clock=utc_now, audit=audit)
+    hub_key = secrets.hub_signing_key()
+    audit.checkpoints = _checkpoints(settings, lambda: hub_key, actor)
+    k_hub = secrets.pseudonymisation_key()
+    session.commit()
+    worker = IngestWorker(
+        session,
+        schemas=schema_catalog(settings),
+        lake=lake_catalog(settings),
+        keys=keys,
+        agreements=AgreementService(session, clock=utc_now, audit=audit, keys=keys),
+        audit=audit,
+        ledger=Ledger(session, kek=kek),
+        rekeyer=TokenRekeyer(k_hub.key, version=k_hub.version),
+        signer=Signer(hub_key.key_id, hub_key.private_key),
+        clock=utc_now,
+        max_skew=timedelta(seconds=settings.envelope.max_clock_skew_s),
+        max_message_bytes=settings.envelope.max_message_bytes,
+        max_age=timedelta(seconds=settings.envelope.max_producer_age_s),
+        actor=actor,
+        commit_attempts=settings.ingest.commit_attempts,
+        commit_backoff_s=settings.ingest.commit_backoff_ms / 1000,
+    )
+    return worker, kek
+
+
+def group_limits(settings: Settings) -> GroupLimits:
+    return GroupLimits(
+        max_messages=settings.ingest.max_group_messages,
+        max_records=settings.ingest.max_group_records,
+        max_wait_s=settings.ingest.max_group_wait_ms / 1000,
+    )
+
+
+def subscription(engine: Engine, settings: Settings) -> Subscription:
+    """The dataset topics of the agencies registered in the hub database, looked up
+    again every ``HUB_INGEST__AGENCY_REFRESH_S`` seconds."""
+
+    def pattern() -> str:
+        with Session(engine) as session:
+            return delivery_pattern(registered_codes(session))
+
+    return Subscription(pattern, refresh_s=settings.ingest.agency_refresh_s)
+
+
+def worker_notice_sender(
+    worker: IngestWorker, *, actor: str = INGEST_ACTOR
+) -> AgreementNoticeSender:
+    """The agreement-notice sender of a running worker: its session, audit writer,
+    agreements, catalog and hub signing key."""
+    return AgreementNoticeSender(
+        worker.session,
+        agreements=worker.agreements,
+        schemas=worker.schemas,
+        signer=worker.recorder.signer,
+        clock=worker.clock,
+        actor=actor,
+    )
+
+
+def notice_sender(
+    session: Session, settings: Settings, *, actor: str = INGEST_ACTOR
+) -> AgreementNoticeSender:
+    """An agreement-notice sender on ``session`` with the hub signing key (no lake), for
+    `lmis-hub ingest notices`."""
+    kek = KeyEncryptionKey.from_setting(settings.key_encryption_key)
+    audit = AuditLog(session, clock=utc_now)
+    keys = KeyService(session, clock=utc_now, audit=audit)
+    hub_key = HubSecrets(session, kek=kek, keys=keys, clock=utc_now, audit=audit).hub_signing_key()
+    audit.checkpoints = _checkpoints(settings, lambda: hub_key, actor)
+    session.commit()
+    return AgreementNoticeSender(
+        session,
+        agreements=AgreementService(session, clock=utc_now, audit=audit, keys=keys),
+        schemas=schema_catalog(settings),
+        signer=Signer(hub_key.key_id, hub_key.private_key),
+        clock=utc_now,
+        actor=actor,
+    )
+
+
+def connector_kit(settings: Settings) -> ConnectorKit:
+    """What connector runs share: the code lists, the connector's secrets and the
+    envelope limits (each config brings its own schema catalog, ``schemas_dir``)."""
+    return ConnectorKit.of(
+        secrets=settings.connector,
+        max_message_bytes=settings.envelope.max_message_bytes,
+        max_skew=timedelta(seconds=settings.envelope.max_clock_skew_s),
+    )
