@@ -36,6 +36,7 @@ from connectors.sdk.publisher import EnvelopePublisher, KafkaSender
 from connectors.sdk.sources.base import Source, SourceRow, load_source
 from connectors.sdk.state import StateDB
 from connectors.sdk.watermark import Watermark
+from hub_api.demo.connectors import agency_config_files, deployment_document
 from infra.broker import free_port, start_broker, stop_process
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
@@ -45,7 +46,6 @@ from schemas.signing import Signer
 from synth import nation as nation_mod
 from synth.config import load_config as load_synth_config
 from synth.jobboard_api import serve
-from tests.connectors.agencies.deployment import agency_config_files, deployment_document
 
 
 class Limited(Source):

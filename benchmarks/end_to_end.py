@@ -52,13 +52,13 @@ from connectors.sdk.state import StateDB
 from governance.db import make_engine, migrate
 from hub_api.demo.connectors import AGENCY_CONFIGS, demo_kit, deploy, unsettled_parts, wired
 from hub_api.demo.parties import demo_secrets, ensure_link_key, ensure_parties
+from hub_api.demo.reconciliation import reconcile
 from hub_api.demo.spine import drain
 from infra.broker import free_port, start_broker, stop_process
 from integration.ingest.landing import BronzeLanding
 from integration.ingest.recording import OutcomeRecorder
 from integration.ingest.rekey import TokenRekeyer
 from integration.lake.catalog import open_catalog
-from integration.reconciliation import reconcile
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings, Settings
 from schemas.envelope import DEFAULT_MAX_MESSAGE_BYTES

@@ -35,7 +35,6 @@ from governance.agreements.services import AgreementService
 from governance.audit.chain import entry_hash
 from governance.audit.services import AuditLog
 from governance.db import make_engine, migrate
-from governance.keys.material import public_pem
 from governance.keys.services import KeyService
 from governance.policy.decision import (
     AccessRequest,
@@ -48,6 +47,7 @@ from governance.policy.decision import (
 )
 from governance.policy.services import PolicyService
 from governance.timestamps import utc_now
+from schemas.keys import public_pem
 
 EXAMPLE = "governance/examples/nis-contributions.yaml"
 

@@ -43,7 +43,6 @@ from governance.agreements.document import parse_document
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
 from governance.db import make_engine, migrate
-from governance.keys.material import public_pem
 from governance.keys.services import KeyService
 from governance.keys.wrapping import KeyEncryptionKey
 from integration.ingest import landing as landing_module
@@ -55,9 +54,10 @@ from integration.lake.catalog import open_catalog
 from lmis_hub.settings import IngestSettings
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, open_batch, seal_batch
+from schemas.keys import public_pem
+from schemas.samples import opaque_sample_id, sample_records
 from schemas.signing import Signer
 from schemas.validation import RecordRules
-from tests.schemas.samples import opaque_sample_id, sample_records
 
 EXAMPLE = Path(__file__).parents[1] / "governance" / "examples" / "nis-contributions.yaml"
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)

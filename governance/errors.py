@@ -1,12 +1,28 @@
 """Errors of the governance domains: agencies, keys, agreements, policy, consent, audit.
 
 Agreement codes are the reason codes the ingest worker writes to the quarantine table
-and to rejection receipts, so they are stable and precise.
+and to rejection receipts, so they are stable and precise. The ``policy.*`` codes after
+:class:`PolicyDenied` are the reasons an access decision gives for a denial (audited,
+and named in the ``policy.denied`` message); they are not raised themselves.
 """
 
 from __future__ import annotations
 
-from lmis_hub.errors import HubError
+from lmis_hub.errors import Arises, HubError
+from schemas import errors as _key_errors
+
+# Key errors live with the key material in the data contracts (the connector SDK
+# raises them without the hub's governance); the same classes, named here for the hub.
+KeyProblem = _key_errors.KeyProblem
+KeyUnknown = _key_errors.KeyUnknown
+KeyRevoked = _key_errors.KeyRevoked
+KeyExpired = _key_errors.KeyExpired
+KeyNotYetValid = _key_errors.KeyNotYetValid
+KeySuperseded = _key_errors.KeySuperseded
+KeyInvalid = _key_errors.KeyInvalid
+
+#: Refused when a command or the API asks, and when a delivered batch is checked.
+_BOTH = (Arises.QUARANTINE, Arises.SERVICE)
 
 
 class GovernanceError(HubError):
@@ -36,52 +52,11 @@ class AgencyExists(GovernanceError):
     http_status = 409
 
 
-class KeyUnknown(GovernanceError):
-    """No key has this id; register the agency's public key with `lmis-hub keys register`."""
-
-    code = "key.unknown"
-    http_status = 404
-
-
-class KeyRevoked(GovernanceError):
-    """The key was revoked before the signing time; the agency must sign with a current key."""
-
-    code = "key.revoked"
-    http_status = 403
-
-
-class KeyExpired(GovernanceError):
-    """The key's validity window ended before the signing time; register a new key."""
-
-    code = "key.expired"
-    http_status = 403
-
-
-class KeyNotYetValid(GovernanceError):
-    """The key's validity window starts after the signing time; check the sender's clock."""
-
-    code = "key.not_yet_valid"
-    http_status = 403
-
-
-class KeySuperseded(GovernanceError):
-    """A newer key replaced this one before the signing time; sign with the newest key."""
-
-    code = "key.superseded"
-    http_status = 403
-
-
 class KeyExists(GovernanceError):
     """This public key is already registered; nothing to do."""
 
     code = "key.exists"
     http_status = 409
-
-
-class KeyInvalid(GovernanceError):
-    """The key file is not an Ed25519 key in PEM form, or the passphrase is wrong; check it."""
-
-    code = "key.invalid"
 
 
 class SignatureInvalid(GovernanceError):
@@ -128,6 +103,7 @@ class AgreementUnknown(GovernanceError):
     """No agreement has this id (and version); check the id in the batch headers."""
 
     code = "agreement.unknown"
+    arises = _BOTH
     http_status = 404
 
 
@@ -135,6 +111,7 @@ class AgreementNotActive(GovernanceError):
     """The agreement is not active (draft or signed); activate it before delivering."""
 
     code = "agreement.not_active"
+    arises = (Arises.QUARANTINE,)
     http_status = 403
 
 
@@ -142,6 +119,7 @@ class AgreementExpired(GovernanceError):
     """The agreement's validity ended; renew it with a new version."""
 
     code = "agreement.expired"
+    arises = _BOTH
     http_status = 403
 
 
@@ -149,6 +127,7 @@ class AgreementSuspended(GovernanceError):
     """The agreement is suspended; the LMIS unit must re-activate it."""
 
     code = "agreement.suspended"
+    arises = (Arises.QUARANTINE,)
     http_status = 403
 
 
@@ -156,6 +135,7 @@ class AgreementTerminated(GovernanceError):
     """The agreement was terminated; a new agreement is needed."""
 
     code = "agreement.terminated"
+    arises = (Arises.QUARANTINE,)
     http_status = 403
 
 
@@ -163,6 +143,7 @@ class AgreementWrongAgency(GovernanceError):
     """The agreement names another provider agency; use your own agency's agreement."""
 
     code = "agreement.wrong_agency"
+    arises = (Arises.QUARANTINE,)
     http_status = 403
 
 
@@ -170,6 +151,7 @@ class DatasetNotCovered(GovernanceError):
     """The agreement does not cover this dataset; amend the agreement first."""
 
     code = "agreement.dataset_not_covered"
+    arises = (Arises.QUARANTINE,)
     http_status = 403
 
 
@@ -177,6 +159,7 @@ class FieldNotCovered(GovernanceError):
     """The batch carries fields the agreement does not allow; drop them or amend the agreement."""
 
     code = "agreement.field_not_covered"
+    arises = (Arises.QUARANTINE,)
     http_status = 403
 
 
@@ -184,6 +167,7 @@ class VersionSuperseded(GovernanceError):
     """A newer version of the agreement is active; deliver under the newest version."""
 
     code = "agreement.version_superseded"
+    arises = (Arises.QUARANTINE,)
     http_status = 403
 
 
@@ -206,6 +190,90 @@ class PolicyDenied(GovernanceError):
 
     code = "policy.denied"
     http_status = 403
+
+
+class PolicyNoAgreement(PolicyDenied):
+    """No agreement in force covers the dataset; have one signed and activated first."""
+
+    code = "policy.no_agreement"
+
+
+class PurposeNotAgreed(PolicyDenied):
+    """The agreement does not allow this purpose; ask for an agreed one or amend it."""
+
+    code = "policy.purpose_not_agreed"
+
+
+class FieldsNotAgreed(PolicyDenied):
+    """The agreement does not cover every field asked for; ask for fewer or amend it."""
+
+    code = "policy.fields_not_agreed"
+
+
+class NoApprovedProject(PolicyDenied):
+    """Microdata is read only under an approved research project; name one or get it approved."""
+
+    code = "policy.no_approved_project"
+
+
+class ProjectExpired(PolicyDenied):
+    """The research project's approval has ended; have the LMIS unit renew it."""
+
+    code = "policy.project_expired"
+
+
+class PurposeNotApproved(PolicyDenied):
+    """The project is not approved for this purpose; ask under a purpose it was approved for."""
+
+    code = "policy.purpose_not_approved"
+
+
+class OutsideProjectScope(PolicyDenied):
+    """The dataset or fields are outside the project's approved scope; widen the approval."""
+
+    code = "policy.outside_project_scope"
+
+
+class OtherAgencyData(PolicyDenied):
+    """An agency operator works only with its own agency's datasets; ask that agency instead."""
+
+    code = "policy.other_agency_data"
+
+
+class RoleNotPermitted(PolicyDenied):
+    """This role may not do that; ask someone whose role may (see the access policy)."""
+
+    code = "policy.role_not_permitted"
+
+
+class NotAnIndicator(PolicyDenied):
+    """Reading indicators needs an indicator, not a dataset; name one, or read aggregates."""
+
+    code = "policy.not_an_indicator"
+
+
+class IndicatorNotPublished(PolicyDenied):
+    """The indicator is not published yet; wait for its publication."""
+
+    code = "policy.not_published"
+
+
+class PublicReadsPublishedOnly(PolicyDenied):
+    """The public may read published indicators only; ask for a published indicator."""
+
+    code = "policy.public_reads_published_indicators_only"
+
+
+class NotADataset(PolicyDenied):
+    """Aggregates and microdata are read from a dataset; name one (`<agency>.<dataset>`)."""
+
+    code = "policy.not_a_dataset"
+
+
+class NoPolicyRule(PolicyDenied):
+    """No rule decides this request, a defect of the policy; report it to the LMIS unit."""
+
+    code = "policy.no_rule"
 
 
 class ProjectUnknown(GovernanceError):

@@ -15,9 +15,9 @@ from governance.agreements.models import (
 from governance.audit.models import AuditCheckpoint, AuditEntry, AuditHead
 from governance.consent.models import ConsentEvent
 from governance.db import Base
+from governance.deliveries.models import IngestedBatch, QuarantinedMessage
 from governance.keys.models import AgencyKey, HubSecret
 from governance.policy.models import ResearchProject
-from integration.ingest.models import IngestedBatch, QuarantinedMessage
 
 __all__ = [
     "Agency",

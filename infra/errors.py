@@ -6,7 +6,7 @@ from lmis_hub.errors import HubError
 
 
 class StackError(HubError):
-    """The embedded stack could not do what was asked; read the message."""
+    """The embedded stack could not do what was asked; fix what the message names, retry."""
 
     code = "stack.error"
 

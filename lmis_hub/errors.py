@@ -7,22 +7,40 @@ everywhere. Each package defines its own subclasses in its ``errors.py``; each c
 has a one-line docstring saying what to do about it.
 
 Codes are registered when their class is defined; defining two classes with the same
-code is a programming error and fails at import time.
+code is a programming error and fails at import time. A refusal reported as data rather
+than raised (a connector's refused row, the reason of a policy denial) has its class all
+the same, and its code is taken from the class (``RequiredMissing.code``), never typed
+as a string. ``arises`` says where a code reaches people; :mod:`lmis_hub.error_reference`
+lists every code with it and what to do (``docs/reference/error-codes.md``).
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, ClassVar
 
 _REGISTRY: dict[str, type[HubError]] = {}
 
 
+class Arises(StrEnum):
+    """Where an error code reaches people (the reference's "where it arises")."""
+
+    #: A connector refuses one source row: its refusals table and `connector status`.
+    ROW_REFUSAL = "connector row refusal"
+    #: The hub refuses a delivered message: the quarantine table and the rejection receipt.
+    QUARANTINE = "hub quarantine and receipt"
+    #: A command, an API call or a service fails with it.
+    SERVICE = "CLI and services"
+
+
 class HubError(Exception):
-    """Something the hub refuses or cannot do; read the message and the code."""
+    """Something the hub refuses or cannot do; fix what the message names, or report it."""
 
     code: ClassVar[str] = "hub.error"
     #: HTTP status the API maps this error to.
     http_status: ClassVar[int] = 500
+    #: Where the code arises; subclasses that reach quarantine or refusals say so.
+    arises: ClassVar[tuple[Arises, ...]] = (Arises.SERVICE,)
 
     def __init__(self, message: str, **context: Any) -> None:
         super().__init__(message)

@@ -2,11 +2,15 @@
 
 The ``envelope.*`` codes are also the quarantine reason codes the hub writes when it
 refuses a delivered message, so they are stable and listed in :data:`ENVELOPE_CODES`.
+The ``validation.*`` codes of the content rules are also the codes of a connector's
+refused rows where its own checks test the same thing (code list, range, date, type).
 """
 
 from __future__ import annotations
 
-from lmis_hub.errors import HubError
+from typing import ClassVar
+
+from lmis_hub.errors import Arises, HubError
 
 
 class SchemaError(HubError):
@@ -44,10 +48,11 @@ class EnvelopeError(HubError):
     """A delivered message was refused; the code is the quarantine reason."""
 
     http_status = 422
+    arises: ClassVar[tuple[Arises, ...]] = (Arises.QUARANTINE,)
 
 
 class BadSignature(EnvelopeError):
-    """The signature does not verify for the key id; the message was altered or mis-signed."""
+    """The signature does not verify for the key id; sign again with the key of that id."""
 
     code = "envelope.bad_signature"
 
@@ -101,7 +106,7 @@ class BadHeader(EnvelopeError):
 
 
 class CountMismatch(EnvelopeError):
-    """The number of records differs from lmis-record-count; the batch is incomplete."""
+    """The record count differs from lmis-record-count; the producer must resend the batch."""
 
     code = "envelope.count_mismatch"
 
@@ -113,7 +118,7 @@ class FutureTimestamp(EnvelopeError):
 
 
 class SchemaViolation(EnvelopeError):
-    """A record does not decode with its writer schema; the producer's encoder is faulty."""
+    """A record does not decode with its writer schema; fix the producer's encoder, resend."""
 
     code = "envelope.schema_violation"
 
@@ -148,12 +153,14 @@ class CodeListViolation(RecordsInvalid):
     """A coded field holds a code that is not in its code list; map it to a listed code."""
 
     code = "validation.code_list"
+    arises = (Arises.ROW_REFUSAL, Arises.QUARANTINE)
 
 
 class OutOfRange(RecordsInvalid):
     """A number is below its minimum or above its maximum; correct it at the source."""
 
     code = "validation.range"
+    arises = (Arises.ROW_REFUSAL, Arises.QUARANTINE)
 
 
 class NotFinite(RecordsInvalid):
@@ -163,9 +170,17 @@ class NotFinite(RecordsInvalid):
 
 
 class DateOutOfRange(RecordsInvalid):
-    """A date is before 1900 or implausibly far in the future; correct it at the source."""
+    """A date lies outside what its field allows (e.g. before 1900); correct it at the source."""
 
     code = "validation.date"
+    arises = (Arises.ROW_REFUSAL, Arises.QUARANTINE)
+
+
+class TypeViolation(RecordsInvalid):
+    """A value is not of its field's type; convert it in the mapping (`cast`, `date_formats`)."""
+
+    code = "validation.type"
+    arises = (Arises.ROW_REFUSAL,)
 
 
 class ImplausibleToken(RecordsInvalid):
@@ -232,3 +247,60 @@ VALIDATION_CODES: tuple[str, ...] = tuple(
         )
     )
 )
+
+
+# Keys ------------------------------------------------------------------------------
+#: Refused when a command or the API asks, and when a delivered batch is checked.
+_KEY_BOTH = (Arises.QUARANTINE, Arises.SERVICE)
+
+
+class KeyProblem(HubError):
+    """A signing key is unknown, out of its validity, or not a valid key; read the code."""
+
+    http_status = 400
+
+
+class KeyUnknown(KeyProblem):
+    """No key has this id; register the agency's public key with `lmis-hub keys register`."""
+
+    code = "key.unknown"
+    arises = _KEY_BOTH
+    http_status = 404
+
+
+class KeyRevoked(KeyProblem):
+    """The key was revoked before the signing time; the agency must sign with a current key."""
+
+    code = "key.revoked"
+    arises = _KEY_BOTH
+    http_status = 403
+
+
+class KeyExpired(KeyProblem):
+    """The key's validity window ended before the signing time; register a new key."""
+
+    code = "key.expired"
+    arises = _KEY_BOTH
+    http_status = 403
+
+
+class KeyNotYetValid(KeyProblem):
+    """The key's validity window starts after the signing time; check the sender's clock."""
+
+    code = "key.not_yet_valid"
+    arises = _KEY_BOTH
+    http_status = 403
+
+
+class KeySuperseded(KeyProblem):
+    """A newer key replaced this one before the signing time; sign with the newest key."""
+
+    code = "key.superseded"
+    arises = _KEY_BOTH
+    http_status = 403
+
+
+class KeyInvalid(KeyProblem):
+    """The key file is not an Ed25519 key in PEM form, or the passphrase is wrong; check it."""
+
+    code = "key.invalid"

@@ -60,6 +60,7 @@ from schemas.errors import (
     OrderViolation,
     OutOfRange,
     RecordsInvalid,
+    TypeViolation,
 )
 from schemas.record_ids import RECORD_ID_PATTERN, record_id_problem
 
@@ -73,7 +74,11 @@ _TEXTLIKE_BYTES = MAC_BYTES - 2
 _DIGIT_RUN = 8
 
 #: Rule name → the error class (and so the reason code) that refuses a batch for it.
+#: Problems and receipts name the rule (a receipt's ``problems[].rule``); this table
+#: gives its code. ``type`` comes only from :func:`validate_record`: at the hub a record
+#: of the wrong type does not decode (``envelope.schema_violation``).
 RULE_ERRORS: dict[str, type[RecordsInvalid]] = {
+    "type": TypeViolation,
     "codelist": CodeListViolation,
     "minimum": OutOfRange,
     "maximum": OutOfRange,

@@ -6,7 +6,7 @@ from lmis_hub.errors import HubError
 
 
 class SynthError(HubError):
-    """The synthetic nation could not be made; read the message."""
+    """The synthetic nation could not be made; fix what the message names (often --out)."""
 
     code = "synth.error"
     http_status = 500

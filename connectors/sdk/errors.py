@@ -1,12 +1,18 @@
-"""Errors of the connector SDK; each code is stable and reaches the operator's log."""
+"""Errors of the connector SDK; each code is stable and reaches the operator's log.
+
+The row refusals at the end are reported as data, not raised: a refused row is kept in
+the connector's refusals table with the code of its class (``UnknownCode.code``) and
+the run goes on. The ``validation.*`` codes a connector shares with the hub's own checks
+(code list, range, date, type) are the classes of :mod:`schemas.errors`.
+"""
 
 from __future__ import annotations
 
-from lmis_hub.errors import HubError
+from lmis_hub.errors import Arises, HubError
 
 
 class ConnectorError(HubError):
-    """The connector could not do what was asked; read the message and the code."""
+    """The connector could not do what was asked; fix what the message names, run again."""
 
     code = "connector.error"
 
@@ -74,7 +80,8 @@ class LinkKeyInvalid(ConnectorError):
 class IdentifierInvalid(ConnectorError):
     """An identifier cannot be normalised (wrong length, not a date...); fix the source row."""
 
-    code = "connector.identifier_invalid"
+    code = "identifier.invalid"
+    arises = (Arises.ROW_REFUSAL,)
 
 
 class UnknownBatch(ConnectorError):
@@ -102,7 +109,7 @@ class SigningKeyInvalid(ConnectorError):
 
 
 class PublishFailed(ConnectorError):
-    """Kafka did not confirm delivery; the batch stays in the outbox and is resent later."""
+    """Kafka did not confirm delivery; check the broker (the outbox keeps the batch, resends it)."""
 
     code = "connector.publish_failed"
 
@@ -123,3 +130,45 @@ class RewindPointUnknown(ConnectorError):
     """The outbox did not keep where this batch's rows start; rewind with --to-start."""
 
     code = "outbox.rewind_point_unknown"
+
+
+class RowRefusal(ConnectorError):
+    """A source row was refused, not published; correct it at the source, then run again."""
+
+    arises = (Arises.ROW_REFUSAL,)
+
+
+class UnknownCode(RowRefusal):
+    """A value is not in the mapping's code table; add it to the table or correct the row."""
+
+    code = "mapping.unknown_code"
+
+
+class BadDate(RowRefusal):
+    """A date matches none of the field's date_formats; correct the row or add its format."""
+
+    code = "mapping.bad_date"
+
+
+class NotMoney(RowRefusal):
+    """An amount is not a number, or has fractions of a cent; correct the amount in the row."""
+
+    code = "mapping.not_money"
+
+
+class BadCast(RowRefusal):
+    """A value cannot be cast to the field's `cast` type; correct the row or the mapping."""
+
+    code = "mapping.bad_type"
+
+
+class RequiredMissing(RowRefusal):
+    """A required field is empty; fill it at the source or map it from the right column."""
+
+    code = "validation.required"
+
+
+class BadLength(RowRefusal):
+    """A text is shorter or longer than the field's rule allows; correct it at the source."""
+
+    code = "validation.length"

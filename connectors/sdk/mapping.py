@@ -23,7 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from connectors.sdk.dates import parse_date
-from connectors.sdk.errors import MappingInvalid
+from connectors.sdk.errors import (
+    BadCast,
+    BadDate,
+    MappingInvalid,
+    NotMoney,
+    RowRefusal,
+    UnknownCode,
+)
 from connectors.sdk.tokenise import RAW_KINDS, RecordIds
 from connectors.sdk.validation import Refusal
 
@@ -373,7 +380,7 @@ class Mapper:
                 fields[name] = self._convert(plan, raw)
             except _Unmappable as exc:
                 fields[name] = None
-                refusals.append(Refusal(key, name, exc.reason, exc.message))
+                refusals.append(Refusal(key, name, exc.refusal.code, exc.message))
         if spec.occupation_coding is not None:
             fields.update(self._code_occupation(spec.occupation_coding, row))
         record_ids = self._record_ids
@@ -418,14 +425,12 @@ class Mapper:
         for name, table in plan.tables:
             code = str(value).strip()
             if code not in table:
-                raise _Unmappable("mapping.unknown_code", f"code not in code table {name!r}")
+                raise _Unmappable(UnknownCode, f"code not in code table {name!r}")
             value = table[code]
         if plan.date_formats is not None:
             parsed = parse_date(value, plan.date_formats)
             if parsed is None:
-                raise _Unmappable(
-                    "mapping.bad_date", f"date does not match the formats {field.date_formats}"
-                )
+                raise _Unmappable(BadDate, f"date does not match the formats {field.date_formats}")
             value = parsed
             if field.date_part is not None:
                 value = getattr(value, field.date_part)
@@ -438,16 +443,16 @@ class Mapper:
                     else Decimal(str(value).replace(",", "").strip())
                 )
             except InvalidOperation:
-                raise _Unmappable("mapping.not_money", "not an amount of money") from None
+                raise _Unmappable(NotMoney, "not an amount of money") from None
             cents = amount * 100
             if cents != cents.to_integral_value():
-                raise _Unmappable("mapping.not_money", "amount has fractions of a cent")
+                raise _Unmappable(NotMoney, "amount has fractions of a cent")
             value = int(cents)
         if plan.cast is not None:
             try:
                 value = plan.cast(value.strip() if isinstance(value, str) else value)
             except (TypeError, ValueError):
-                raise _Unmappable("mapping.bad_type", f"not a valid {field.cast}") from None
+                raise _Unmappable(BadCast, f"not a valid {field.cast}") from None
         return value
 
 
@@ -478,7 +483,9 @@ def _fill(template: str, row: Mapping[str, Any]) -> str | None:
 
 
 class _Unmappable(Exception):
-    def __init__(self, reason: str, message: str) -> None:
+    """A value that cannot be mapped: the row refusal it becomes, and why."""
+
+    def __init__(self, refusal: type[RowRefusal], message: str) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.refusal = refusal
         self.message = message

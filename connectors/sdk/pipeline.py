@@ -217,7 +217,7 @@ class Pipeline:
         except IdentifierInvalid as exc:
             kind = str(exc.context.get("kind", "identifier"))
             field_name = TOKEN_FIELDS.get(kind, kind)
-            refusals.append(Refusal(mapped.key, field_name, "identifier.invalid", exc.message))
+            refusals.append(Refusal(mapped.key, field_name, IdentifierInvalid.code, exc.message))
             tokens = {}
         if refusals:
             return None, refusals

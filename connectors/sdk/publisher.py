@@ -48,11 +48,10 @@ from connectors.sdk.errors import OutboxDataInvalid, PublishFailed, SigningKeyIn
 from connectors.sdk.outbox import Outbox, OutboxBatch
 from connectors.sdk.pipeline import Batch, Published
 from connectors.sdk.state import StateDB
-from governance.errors import KeyInvalid
-from governance.keys.material import key_id_for, load_private_pem
 from schemas.catalog import SchemaVersion
 from schemas.envelope import DEFAULT_MAX_MESSAGE_BYTES, Message, parse_headers, seal_batch
-from schemas.errors import EnvelopeError
+from schemas.errors import EnvelopeError, KeyInvalid
+from schemas.keys import key_id_for, load_private_pem
 from schemas.signing import SIGNATURE_HEADER, SIGNED_HEADERS, Signer, envelope_digest
 
 log = logging.getLogger(__name__)

@@ -64,8 +64,6 @@ from connectors.sdk.outbox import Outbox
 from connectors.sdk.outbox import Receipt as OutboxReceipt
 from connectors.sdk.publisher import EnvelopePublisher, unpack_messages, value_digest
 from connectors.sdk.state import StateDB
-from governance.errors import KeyInvalid
-from governance.keys.material import key_id_for, load_public_pem
 from schemas.agreement_notices import (
     AGREEMENT_NOTICE_KIND,
     RECEIPT_KIND,
@@ -75,7 +73,17 @@ from schemas.agreement_notices import (
 from schemas.catalog import SchemaCatalog
 from schemas.container import decode_records
 from schemas.envelope import HeaderInput, parse_headers
-from schemas.errors import EnvelopeError
+from schemas.errors import (
+    EnvelopeError,
+    KeyExpired,
+    KeyInvalid,
+    KeyNotYetValid,
+    KeyRevoked,
+    KeySuperseded,
+    KeyUnknown,
+    UnknownKey,
+)
+from schemas.keys import key_id_for, load_public_pem
 from schemas.receipts import HUB_AGENCY, UNVERIFIED_REASONS, Receipt, open_receipt
 
 log = logging.getLogger(__name__)
@@ -83,14 +91,8 @@ log = logging.getLogger(__name__)
 #: Unverified reasons that mean the hub does not accept the key the message was signed
 #: with: sending it again under the same key cannot succeed.
 KEY_REASONS = frozenset(
-    {
-        "envelope.unknown_key",
-        "key.unknown",
-        "key.revoked",
-        "key.expired",
-        "key.not_yet_valid",
-        "key.superseded",
-    }
+    error.code
+    for error in (UnknownKey, KeyUnknown, KeyRevoked, KeyExpired, KeyNotYetValid, KeySuperseded)
 )
 
 

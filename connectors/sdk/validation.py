@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from connectors.sdk.errors import MappingInvalid
+from connectors.sdk.errors import BadLength, MappingInvalid, RequiredMissing
+from lmis_hub.errors import HubError
+from schemas.errors import CodeListViolation, DateOutOfRange, OutOfRange, TypeViolation
 
 TYPES: dict[str, tuple[type, ...]] = {
     "str": (str,),
@@ -29,7 +31,8 @@ TYPES: dict[str, tuple[type, ...]] = {
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why one row is refused: which row, which field, a stable reason code, a message."""
+    """Why one row is refused: which row, which field, a stable reason code (a registered
+    error code), a message."""
 
     row_key: str
     field: str
@@ -78,13 +81,15 @@ class Validator:
         for name, rule in self._rules.items():
             found = self._check_field(name, rule, fields.get(name))
             if found is not None:
-                refusals.append(Refusal(row_key, name, found[0], found[1]))
+                refusals.append(Refusal(row_key, name, found[0].code, found[1]))
         return refusals
 
-    def _check_field(self, name: str, rule: FieldRule, value: Any) -> tuple[str, str] | None:
+    def _check_field(
+        self, name: str, rule: FieldRule, value: Any
+    ) -> tuple[type[HubError], str] | None:
         if value is None:
             if rule.required:
-                return "validation.required", f"{name} is required"
+                return RequiredMissing, f"{name} is required"
             return None
         if rule.type is not None:
             ok = isinstance(value, TYPES[rule.type]) and not (
@@ -93,23 +98,23 @@ class Validator:
             if rule.type == "date" and isinstance(value, datetime):
                 ok = False
             if not ok:
-                return "validation.type", f"{name} must be {rule.type}"
+                return TypeViolation, f"{name} must be {rule.type}"
         if rule.code_list is not None and str(value) not in self._code_lists[rule.code_list]:
-            return "validation.code_list", f"{name} is not in code list {rule.code_list!r}"
+            return CodeListViolation, f"{name} is not in code list {rule.code_list!r}"
         if isinstance(value, int | float) and not isinstance(value, bool):
             if rule.min is not None and value < rule.min:
-                return "validation.range", f"{name} is below {rule.min:g}"
+                return OutOfRange, f"{name} is below {rule.min:g}"
             if rule.max is not None and value > rule.max:
-                return "validation.range", f"{name} is above {rule.max:g}"
+                return OutOfRange, f"{name} is above {rule.max:g}"
         if isinstance(value, str):
             if rule.min_length is not None and len(value) < rule.min_length:
-                return "validation.length", f"{name} is shorter than {rule.min_length}"
+                return BadLength, f"{name} is shorter than {rule.min_length}"
             if rule.max_length is not None and len(value) > rule.max_length:
-                return "validation.length", f"{name} is longer than {rule.max_length}"
+                return BadLength, f"{name} is longer than {rule.max_length}"
         if isinstance(value, date):
             day = value.date() if isinstance(value, datetime) else value
             if rule.not_before is not None and day < rule.not_before:
-                return "validation.date", f"{name} is before {rule.not_before.isoformat()}"
+                return DateOutOfRange, f"{name} is before {rule.not_before.isoformat()}"
             if rule.not_after_today and day > self._today:
-                return "validation.date", f"{name} is in the future"
+                return DateOutOfRange, f"{name} is in the future"
         return None

@@ -16,6 +16,7 @@ from governance.errors import (
     DatasetNotCovered,
     FieldNotCovered,
     GovernanceError,
+    PolicyDenied,
     VersionSuperseded,
 )
 from governance.timestamps import iso
@@ -46,7 +47,7 @@ class Coverage:
         if not self.covered:
             from lmis_hub.errors import registered_codes
 
-            raise registered_codes()[self.code or "policy.denied"](self.message)
+            raise registered_codes()[self.code or PolicyDenied.code](self.message)
 
 
 COVERED = Coverage(True)

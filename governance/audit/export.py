@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from governance.audit.chain import HASH_BYTES, ChainEntry, Checkpoint, Verification, verify_chain
 from governance.canonical import canonical_json
 from governance.errors import AuditTampered, KeyInvalid
-from governance.keys.material import key_id_for, load_public_pem
 from governance.timestamps import iso
+from schemas.keys import key_id_for, load_public_pem
 
 FORMAT = 2
 HEADER_TYPE = "audit-export"

@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from governance.audit.services import AuditLog
 from governance.errors import SecretMissing
-from governance.keys.material import key_id_for, public_pem
 from governance.keys.models import HubSecret
 from governance.keys.services import KeyService
 from governance.keys.wrapping import KeyEncryptionKey, SealedColumns, open_envelope, seal
 from governance.timestamps import Clock
+from schemas.keys import key_id_for, public_pem
 
 log = logging.getLogger(__name__)
 

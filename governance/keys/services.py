@@ -21,9 +21,9 @@ from governance.errors import (
     KeySuperseded,
     KeyUnknown,
 )
-from governance.keys.material import key_id_for, load_public_pem, public_pem
 from governance.keys.models import AgencyKey
 from governance.timestamps import Clock, iso
+from schemas.keys import key_id_for, load_public_pem, public_pem
 
 DEFAULT_VALIDITY = timedelta(days=2 * 365)
 

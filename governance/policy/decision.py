@@ -15,6 +15,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from governance.errors import (
+    FieldsNotAgreed,
+    IndicatorNotPublished,
+    NoApprovedProject,
+    NoPolicyRule,
+    NotADataset,
+    NotAnIndicator,
+    OtherAgencyData,
+    OutsideProjectScope,
+    PolicyDenied,
+    PolicyNoAgreement,
+    ProjectExpired,
+    PublicReadsPublishedOnly,
+    PurposeNotAgreed,
+    PurposeNotApproved,
+    RoleNotPermitted,
+)
+
 Role = Literal[
     "agency_operator",
     "lmis_admin",
@@ -136,8 +154,9 @@ class Decision:
         }
 
 
-def deny(reason: str) -> Decision:
-    return Decision(False, reason)
+def deny(reason: type[PolicyDenied]) -> Decision:
+    """A denial giving the code of ``reason`` (one of the ``policy.*`` codes)."""
+    return Decision(False, reason.code)
 
 
 def _agreed(request: AccessRequest, ctx: PolicyContext) -> Decision | AgreementInForce:
@@ -145,26 +164,26 @@ def _agreed(request: AccessRequest, ctx: PolicyContext) -> Decision | AgreementI
     resource = request.resource
     agreement = ctx.agreement_for(resource.name)
     if agreement is None:
-        return deny("policy.no_agreement")
+        return deny(PolicyNoAgreement)
     if request.purpose not in agreement.purposes:
-        return deny("policy.purpose_not_agreed")
+        return deny(PurposeNotAgreed)
     if not resource.fields <= agreement.fields:
-        return deny("policy.fields_not_agreed")
+        return deny(FieldsNotAgreed)
     return agreement
 
 
 def _project(request: AccessRequest, ctx: PolicyContext) -> Decision | ProjectApproval:
     subject, resource = request.subject, request.resource
     if subject.project is None or subject.project not in ctx.projects:
-        return deny("policy.no_approved_project")
+        return deny(NoApprovedProject)
     project = ctx.projects[subject.project]
     if ctx.at >= project.valid_until:
-        return deny("policy.project_expired")
+        return deny(ProjectExpired)
     if request.purpose not in project.purposes:
-        return deny("policy.purpose_not_approved")
+        return deny(PurposeNotApproved)
     approved = project.scope.get(resource.name)
     if approved is None or not resource.fields <= approved:
-        return deny("policy.outside_project_scope")
+        return deny(OutsideProjectScope)
     return project
 
 
@@ -189,13 +208,13 @@ def _aggregates(request: AccessRequest, ctx: PolicyContext) -> Decision:
     role = subject.role
     if role == "agency_operator":
         if subject.agency != resource.agency:
-            return deny("policy.other_agency_data")
+            return deny(OtherAgencyData)
     elif role == "researcher":
         project = _project(request, ctx)
         if isinstance(project, Decision):
             return project
     elif role != "lmis_analyst":
-        return deny("policy.role_not_permitted")
+        return deny(RoleNotPermitted)
     agreement = _agreed(request, ctx)
     if isinstance(agreement, Decision):
         return agreement
@@ -211,7 +230,7 @@ def decide(request: AccessRequest, ctx: PolicyContext) -> Decision:
     role = subject.role
     if action == "read_indicators":
         if resource.kind != "indicator":
-            return deny("policy.not_an_indicator")
+            return deny(NotAnIndicator)
         if resource.name in ctx.published:
             return Decision(True, "allow.published", (Obligation("published_only", 1),))
         if role == "lmis_analyst":
@@ -220,24 +239,24 @@ def decide(request: AccessRequest, ctx: PolicyContext) -> Decision:
                 "allow.analyst_prepares_indicators",
                 (Obligation("suppress_cells_below", MIN_CELL),),
             )
-        return deny("policy.not_published")
+        return deny(IndicatorNotPublished)
     if role == "public":
-        return deny("policy.public_reads_published_indicators_only")
+        return deny(PublicReadsPublishedOnly)
     if action == "read_aggregates":
         if resource.kind != "dataset":
-            return deny("policy.not_a_dataset")
+            return deny(NotADataset)
         return _aggregates(request, ctx)
     if action == "read_microdata":
         if resource.kind != "dataset":
-            return deny("policy.not_a_dataset")
+            return deny(NotADataset)
         if role not in ("researcher", "lmis_analyst"):
-            return deny("policy.role_not_permitted")
+            return deny(RoleNotPermitted)
         return _microdata(request, ctx)
     if action == "deliver":
         if role != "agency_operator" or resource.kind != "dataset":
-            return deny("policy.role_not_permitted")
+            return deny(RoleNotPermitted)
         if subject.agency != resource.agency:
-            return deny("policy.other_agency_data")
+            return deny(OtherAgencyData)
         agreement = _agreed(request, ctx)
         if isinstance(agreement, Decision):
             return agreement
@@ -245,9 +264,9 @@ def decide(request: AccessRequest, ctx: PolicyContext) -> Decision:
     if action == "administer":
         if role == "lmis_admin" and resource.kind == "agreement":
             return Decision(True, "allow.lmis_admin")
-        return deny("policy.role_not_permitted")
+        return deny(RoleNotPermitted)
     if action == "read_audit":
         if role in ("auditor", "steering_member") and resource.kind == "audit":
             return Decision(True, f"allow.{role}_reviews_audit")
-        return deny("policy.role_not_permitted")
-    return deny("policy.no_rule")  # pragma: no cover - every Action is handled above
+        return deny(RoleNotPermitted)
+    return deny(NoPolicyRule)  # pragma: no cover - every Action is handled above

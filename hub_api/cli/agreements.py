@@ -17,9 +17,9 @@ from governance.agreements.lifecycle import STATES
 from governance.agreements.models import Agreement
 from governance.agreements.services import AgreementService, document_of
 from governance.errors import KeyInvalid
-from governance.keys.material import key_id_for, load_private_pem
 from hub_api.cli.context import ACTOR_OPTION, get_context, governance, parse_instant
 from hub_api.cli.keys import read_passphrase
+from schemas.keys import key_id_for, load_private_pem
 
 app = typer.Typer(help="Create, sign, activate, suspend and monitor data-sharing agreements.")
 

@@ -17,7 +17,6 @@ from rich.table import Table
 from governance.audit.chain import Verification
 from governance.audit.export import hub_keys_from_pem, read_pem_file, verify_export, write_export
 from governance.errors import AuditTampered
-from governance.keys.material import load_public_pem
 from hub_api.cli.context import (
     ACTOR_OPTION,
     CliContext,
@@ -27,6 +26,7 @@ from hub_api.cli.context import (
 )
 from hub_api.wiring import Governance
 from lmis_hub.errors import ConfigurationError
+from schemas.keys import load_public_pem
 
 app = typer.Typer(help="Read, search, verify and export the tamper-evident audit log.")
 

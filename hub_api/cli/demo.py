@@ -19,8 +19,8 @@ from rich.table import Table
 
 from hub_api.cli.context import CliContext, get_context
 from hub_api.cli.stack import render_status
+from hub_api.demo.reconciliation import render_rows
 from infra.stack import EmbeddedStack
-from integration.reconciliation import render_rows
 from synth import nation as nation_mod
 from synth.config import load_config
 

@@ -20,18 +20,18 @@ from connectors.sdk.linkkey import (
     write_link_key_file,
 )
 from governance.errors import KeyInvalid
-from governance.keys.material import (
+from governance.keys.models import AgencyKey
+from hub_api.cli.context import ACTOR_OPTION, file_errors, get_context, governance, parse_instant
+from lmis_hub.errors import ConfigurationError
+from lmis_hub.tokens import MAX_KEY_ID, MIN_KEY_ID
+from lmis_hub.topics import HUB
+from schemas.keys import (
     encrypted_private_pem,
     key_id_for,
     load_private_pem,
     load_public_pem,
     public_pem,
 )
-from governance.keys.models import AgencyKey
-from hub_api.cli.context import ACTOR_OPTION, file_errors, get_context, governance, parse_instant
-from lmis_hub.errors import ConfigurationError
-from lmis_hub.tokens import MAX_KEY_ID, MIN_KEY_ID
-from lmis_hub.topics import HUB
 
 app = typer.Typer(help="Generate, register, rotate and revoke keys; create hub secrets.")
 

@@ -15,13 +15,13 @@ from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
 from governance.db import make_engine, migrate
+from governance.deliveries.models import QuarantinedMessage
 from governance.keys.wrapping import KeyEncryptionKey
 from hub_api.cli.context import CliContext, get_context
 from hub_api.wiring import ingest_worker as build_worker
 from integration.ingest.errors import QuarantineAlreadyReplayed
 from integration.ingest.ledger import Ledger
 from integration.ingest.loop import send_outcomes
-from integration.ingest.models import QuarantinedMessage
 from lmis_hub.errors import ConfigurationError
 from lmis_hub.kafka import librdkafka_config
 

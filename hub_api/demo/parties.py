@@ -31,18 +31,18 @@ from governance.agreements.document import load_yaml
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
 from governance.errors import AgreementUnknown
-from governance.keys.material import (
-    encrypted_private_pem,
-    key_id_for,
-    load_private_pem,
-    public_pem,
-)
 from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
 from governance.keys.wrapping import KeyEncryptionKey
 from governance.timestamps import utc_now
 from lmis_hub.settings import Settings
 from schemas.catalog import SchemaCatalog
+from schemas.keys import (
+    encrypted_private_pem,
+    key_id_for,
+    load_private_pem,
+    public_pem,
+)
 
 AGREEMENTS_DIR = Path(__file__).parents[2] / "governance" / "examples" / "agreements"
 #: The demo's providers: one agreement file each in AGREEMENTS_DIR.

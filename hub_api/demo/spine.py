@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from governance.audit.chain import Verification
 from governance.audit.services import AuditLog
 from governance.db import make_engine, migrate
-from governance.keys.material import load_public_pem
 from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
 from governance.keys.wrapping import KeyEncryptionKey
@@ -37,14 +36,15 @@ from hub_api.demo.connectors import (
     unsettled_parts,
 )
 from hub_api.demo.parties import PartiesReport, demo_secrets, ensure_link_key, ensure_parties
+from hub_api.demo.reconciliation import Reconciliation, reconcile
 from hub_api.wiring import group_limits, subscription
 from hub_api.wiring import ingest_worker as build_worker
 from integration.ingest.decisions import Outcome
 from integration.ingest.loop import run
 from integration.lake.catalog import open_catalog
-from integration.reconciliation import Reconciliation, reconcile
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config
 from lmis_hub.settings import Settings
+from schemas.keys import load_public_pem
 
 INGEST_GROUP = "lmis-hub-ingest"
 Say = Callable[[str], None]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from integration.ingest.models import IngestedBatch
+from governance.deliveries.models import IngestedBatch
 from schemas.envelope import BatchHeaders, Message, OpenedBatch
 from schemas.validation import Problem
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from lmis_hub.errors import HubError
+from typing import ClassVar
+
+from lmis_hub.errors import Arises, HubError
 
 
 class IngestError(HubError):
     """A delivered message could not be ingested; read the message for the batch and topic."""
 
     http_status = 422
+    arises: ClassVar[tuple[Arises, ...]] = (Arises.QUARANTINE,)
 
 
 class BatchConflict(IngestError):
@@ -34,6 +37,7 @@ class QuarantineUnknown(IngestError):
 
     code = "ingest.quarantine_unknown"
     http_status = 404
+    arises = (Arises.SERVICE,)
 
 
 class KeyOfAnotherAgency(IngestError):
@@ -59,6 +63,7 @@ class ReceiptUndelivered(IngestError):
 
     code = "ingest.receipt_undelivered"
     http_status = 503
+    arises = (Arises.SERVICE,)
 
 
 class QuarantineAlreadyReplayed(IngestError):
@@ -66,3 +71,4 @@ class QuarantineAlreadyReplayed(IngestError):
 
     code = "ingest.quarantine_replayed"
     http_status = 409
+    arises = (Arises.SERVICE,)

@@ -16,9 +16,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from governance.deliveries.models import IngestedBatch, QuarantinedMessage
 from governance.keys.wrapping import KeyEncryptionKey, SealedColumns, open_envelope, seal
 from integration.ingest.errors import QuarantineUnknown
-from integration.ingest.models import IngestedBatch, QuarantinedMessage
 
 _CHUNK = 500  # ids per IN (...) query, well below every backend's parameter limit
 

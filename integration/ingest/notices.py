@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from integration.ingest.models import QuarantinedMessage
+from governance.deliveries.models import QuarantinedMessage
 from schemas.envelope import Message
 
 QUARANTINE_TOPIC = "lmis.quarantine"

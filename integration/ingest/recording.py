@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
+from governance.deliveries.models import IngestedBatch, QuarantinedMessage
 from integration.ingest.decisions import (
     NO_AGREEMENT,
     Decision,
@@ -29,7 +30,6 @@ from integration.ingest.decisions import (
     Repeat,
 )
 from integration.ingest.ledger import Ledger, Origin
-from integration.ingest.models import IngestedBatch, QuarantinedMessage
 from integration.ingest.notices import quarantine_notice
 from integration.lake.bronze import bronze_identifier
 from schemas.catalog import SchemaCatalog

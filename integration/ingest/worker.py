@@ -42,7 +42,8 @@ from sqlalchemy.orm import Session
 from governance.agreements.coverage import Coverage
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
-from governance.errors import KeyRevoked, KeyUnknown
+from governance.deliveries.models import IngestedBatch, QuarantinedMessage
+from governance.errors import KeyRevoked, KeyUnknown, VersionSuperseded
 from governance.keys.models import AgencyKey
 from governance.keys.services import KeyService
 from governance.timestamps import Clock
@@ -64,7 +65,6 @@ from integration.ingest.errors import (
 )
 from integration.ingest.landing import BronzeLanding
 from integration.ingest.ledger import Ledger
-from integration.ingest.models import IngestedBatch, QuarantinedMessage
 from integration.ingest.recording import OutcomeRecorder
 from integration.ingest.rekey import TokenRekeyer
 from integration.lake.data_files import columns_of
@@ -83,7 +83,7 @@ from schemas.validation import RecordRules
 
 log = logging.getLogger(__name__)
 
-SUPERSEDED = "agreement.version_superseded"
+SUPERSEDED = VersionSuperseded.code
 
 
 class IngestWorker:

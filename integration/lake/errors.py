@@ -6,7 +6,7 @@ from lmis_hub.errors import HubError
 
 
 class LakeError(HubError):
-    """The lake refused an operation; read the message."""
+    """The lake refused an operation; fix what the message names, then try again."""
 
     code = "lake.error"
 

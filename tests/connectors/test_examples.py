@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from connectors.sdk.config import load_config
 from connectors.sdk.linkkey import LinkKey, write_link_key_file
-from governance.keys.material import encrypted_private_pem, public_pem
 from hub_api.cli import app
+from schemas.keys import encrypted_private_pem, public_pem
 from tests.connectors.agencies.deployment import deployment_document
 from tests.connectors.conftest import Nation
 

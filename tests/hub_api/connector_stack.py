@@ -25,12 +25,12 @@ from sqlalchemy.orm import Session
 from governance.agreements.services import AgreementService, document_of
 from governance.audit.services import AuditLog
 from governance.db import make_engine
-from governance.keys.material import encrypted_private_pem, public_pem
 from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
 from governance.keys.wrapping import KeyEncryptionKey
 from governance.timestamps import utc_now
 from schemas.catalog import SchemaCatalog
+from schemas.keys import encrypted_private_pem, public_pem
 from tests.hub_api.test_cli_connector import LMIS_HUB, write_connector
 from tests.integration.spine import Hub, WorkerProcess, provision_hub
 

@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
 from governance.db import make_engine
-from governance.keys.material import public_pem
 from hub_api.cli import app
 from hub_api.wiring import ingest_worker as build_worker
 from lmis_hub.errors import HubError
 from lmis_hub.settings import load_settings
+from schemas.keys import public_pem
 
 EXAMPLE = Path(__file__).parents[2] / "governance" / "examples" / "nis-contributions.yaml"
 Hub = Callable[..., Any]

@@ -23,9 +23,9 @@ from pydantic import SecretStr
 
 from connectors.sdk.linkkey import LinkKey, write_link_key_file
 from connectors.sdk.publisher import KafkaSender
-from governance.keys.material import encrypted_private_pem, key_id_for, public_pem
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, open_batch, parse_headers
+from schemas.keys import encrypted_private_pem, key_id_for, public_pem
 from schemas.receipts import Receipt, seal_receipt
 from schemas.signing import Signer
 from tests.connectors.sdk.kafka_helpers import read_all

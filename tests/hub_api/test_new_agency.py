@@ -1,8 +1,9 @@
-"""A sixth agency, from the README alone: the Ministry of Education joins with a
+"""A sixth agency, from the docs alone: the Ministry of Education joins with a
 school-leavers dataset the hub was not shipped with, and delivers end to end with no
 code change — registered through the CLI, its schema in a folder the hub and the
 connector read, an agreement, keys, the linkage-key hand-over and a connector config
-(`examples/new-agency/`, walked in README's "Adding an agency").
+(`examples/new-agency/`, walked in "Adding an agency" of docs/guide/agency-connector.md,
+whose commands this test runs).
 
 Every step is a `lmis-hub` command, as the people involved run them: the LMIS unit at
 the hub, the agency's IT officer and the linkage-key custodian, each with their own

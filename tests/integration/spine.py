@@ -42,16 +42,16 @@ from governance.agencies.services import AgencyService
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
 from governance.db import make_engine, migrate
-from governance.keys.material import public_pem
+from governance.deliveries.models import IngestedBatch, QuarantinedMessage
 from governance.keys.secrets import HubSecrets
 from governance.keys.services import KeyService
 from governance.keys.wrapping import KeyEncryptionKey
 from governance.timestamps import utc_now
-from integration.ingest.models import IngestedBatch, QuarantinedMessage
 from integration.lake.bronze import bronze_identifier, committed_batch_ids
 from integration.lake.catalog import open_catalog
 from lmis_hub.kafka import librdkafka_config
 from schemas.catalog import SchemaCatalog
+from schemas.keys import public_pem
 from schemas.receipts import receipt_topic
 from schemas.signing import Signer
 from synth import nation as nation_mod
@@ -112,11 +112,14 @@ class Hub:
         return env
 
 
-def provision_hub(root: Path, datasets: list[str], *, schemas: SchemaCatalog) -> Hub:
-    """Migrate a file-backed SQLite hub database and register, through the governance
-    services, the agencies, the hub secrets, one key per agency and one active agreement
-    per agency covering every field of its ``agency/dataset`` entries."""
-    database_url = f"sqlite:///{root / 'hub.db'}"
+def provision_hub(
+    root: Path, datasets: list[str], *, schemas: SchemaCatalog, database_url: str | None = None
+) -> Hub:
+    """Migrate the hub database (``database_url``, default a SQLite file under ``root``)
+    and register, through the governance services, the agencies, the hub secrets, one key
+    per agency and one active agreement per agency covering every field of its
+    ``agency/dataset`` entries."""
+    database_url = database_url or f"sqlite:///{root / 'hub.db'}"
     kek_b64 = KeyEncryptionKey.generate_b64()
     engine = make_engine(database_url)
     migrate(engine)
@@ -444,6 +447,13 @@ def describe(value: Any) -> str:
 
 def ledger_size(hub: Hub) -> int:
     """Batches the hub has recorded so far (read while the worker writes)."""
-    path = hub.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM ingested_batches").fetchone()[0])
+    if hub.database_url.startswith("sqlite:///"):
+        path = hub.database_url.removeprefix("sqlite:///")
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM ingested_batches").fetchone()[0])
+    engine = make_engine(hub.database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(IngestedBatch)) or 0)
+    finally:
+        engine.dispose()

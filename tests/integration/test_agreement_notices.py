@@ -11,9 +11,9 @@ from pathlib import Path
 from confluent_kafka import Producer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from governance.keys.material import key_id_for
 from schemas.agreement_notices import Supersession, seal_agreement_notice
 from schemas.catalog import SchemaCatalog
+from schemas.keys import key_id_for
 from schemas.receipts import receipt_topic
 from schemas.signing import Signer
 from tests.fixtures.kafka import Broker

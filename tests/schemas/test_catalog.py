@@ -12,7 +12,7 @@ import pytest
 from lmis_hub.tokens import ARRAY_TOKEN_KINDS, RETIRED_TOKEN_KINDS, token_field
 from schemas.catalog import TOKEN_KINDS, SchemaCatalog
 from schemas.errors import InvalidSchema, UnknownDataset, UnknownSchema
-from tests.schemas.samples import sample_record
+from schemas.samples import sample_record
 
 REQUIRED = {
     "nso": {"lfs_person", "business_register"},

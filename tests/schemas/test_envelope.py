@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from schemas.envelope import open_batch, parse_headers, seal_batch
 from schemas.errors import ENVELOPE_CODES, EnvelopeError
 from schemas.fingerprint import fingerprint
+from schemas.samples import sample_records
 from schemas.signing import SIGNED_HEADERS, Signer
 from tests.schemas.conftest import NOW
 from tests.schemas.envelope_helpers import resign
-from tests.schemas.samples import sample_records
 
 SKEW = timedelta(minutes=5)
 
@@ -269,7 +269,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import seal_batch
 from schemas.signing import Signer
-from tests.schemas.samples import sample_records
+from schemas.samples import sample_records
 signer = Signer("k", Ed25519PrivateKey.from_private_bytes(bytes(32)))
 digest = hashlib.sha256()
 for schema in SchemaCatalog.load():

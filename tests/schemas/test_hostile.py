@@ -17,9 +17,9 @@ from schemas.catalog import SchemaCatalog
 from schemas.container import OCF_MAGIC, decode_records
 from schemas.envelope import open_batch, parse_headers, seal_batch
 from schemas.errors import ENVELOPE_CODES, EnvelopeError
+from schemas.samples import sample_records
 from schemas.signing import SIGNED_HEADERS
 from tests.schemas.conftest import NOW
-from tests.schemas.samples import sample_records
 
 pytestmark = pytest.mark.hostile
 

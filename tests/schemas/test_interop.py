@@ -10,8 +10,8 @@ from kafka import TopicPartition as KafkaTopicPartition
 from lmis_hub.kafka import kafka_python_config, librdkafka_config
 from lmis_hub.settings import KafkaSettings
 from schemas.envelope import open_batch, seal_batch
+from schemas.samples import sample_records
 from tests.schemas.conftest import NOW
-from tests.schemas.samples import sample_records
 
 
 def test_both_clients_read_headers_intact_and_signature_verifying(

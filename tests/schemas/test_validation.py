@@ -1,15 +1,19 @@
+import ast
 import hashlib
 from datetime import date
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+import schemas.validation
+from lmis_hub.errors import registered_codes
 from lmis_hub.tokens import MAX_KEY_ID, MIN_KEY_ID, key_id_prefix, make_token
 from schemas.catalog import SchemaCatalog
 from schemas.codelists import CodeLists
 from schemas.errors import LinkKeyMixed, RecordsInvalid
-from schemas.validation import RecordRules, validate_record
-from tests.schemas.samples import sample_record, sample_records, sample_token
+from schemas.samples import sample_record, sample_records, sample_token
+from schemas.validation import RULE_ERRORS, RecordRules, validate_record
 
 
 def test_sample_records_of_every_dataset_are_valid(catalog):
@@ -366,3 +370,36 @@ def test_the_refusal_names_records_and_rules_never_values():
         assert [p.record for p in exc.context["problems"]] == [1, 2]
     else:
         raise AssertionError("not refused")
+
+
+def _rule_names_written_in(module_path: str) -> set[str]:
+    """Every rule name ``schemas/validation.py`` can put in a Problem or a Violation: the
+    literal rule of ``Problem(record, field, rule)``, ``Violation(field, rule, message)``
+    and of each compiled check ``(field, rule, check)``."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(Path(module_path).read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        if called == "Problem" and len(node.args) == 3:
+            rule = node.args[2]
+        elif called == "Violation" and len(node.args) == 3:
+            rule = node.args[1]
+        elif called == "append" and node.args and isinstance(node.args[0], ast.Tuple):
+            if len(node.args[0].elts) != 3:
+                continue
+            rule = node.args[0].elts[1]
+        else:
+            continue
+        if isinstance(rule, ast.Constant) and isinstance(rule.value, str):
+            names.add(rule.value)
+    return names
+
+
+def test_every_rule_a_check_can_give_has_a_registered_code():
+    written = _rule_names_written_in(schemas.validation.__file__)
+    assert {"codelist", "minimum", "order", "token", "link_key", "type"} <= written  # scan works
+    assert written == set(RULE_ERRORS)  # every rule has a code, no code for a rule gone
+    for rule, error in RULE_ERRORS.items():
+        assert registered_codes()[error.code] is error, rule

@@ -29,12 +29,12 @@ from connectors.sdk.linkkey import write_link_key_file
 from connectors.sdk.outbox import Outbox, Receipt
 from connectors.sdk.publisher import KafkaSender
 from connectors.sdk.state import StateDB
-from governance.keys.material import encrypted_private_pem, key_id_for, public_pem
 from hub_api.cli import app
 from hub_api.cli import connector as connector_cli
 from lmis_hub.errors import HubError
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, parse_headers
+from schemas.keys import encrypted_private_pem, key_id_for, public_pem
 from tests.connectors.agencies.deployment import AGENCIES
 from tests.connectors.conftest import Nation
 from tests.connectors.contract.harness import (

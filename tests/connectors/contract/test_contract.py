@@ -33,12 +33,12 @@ from connectors.sdk.errors import PublishFailed
 from connectors.sdk.pipeline import RunReport
 from connectors.sdk.publisher import KafkaSender
 from connectors.sdk.receipts import ReceiptApplier, ReceiptReader, resend_due
-from governance.keys.material import key_id_for
 from hub_api.cli import app
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, parse_headers
+from schemas.keys import key_id_for
 from schemas.receipts import HUB_AGENCY, Receipt, seal_receipt
 from schemas.signing import Signer
 from tests.connectors.agencies.deployment import agency_config_files

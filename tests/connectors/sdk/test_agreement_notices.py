@@ -15,11 +15,11 @@ import schemas
 from connectors.sdk.agreement_notices import superseded
 from connectors.sdk.receipts import ReceiptApplier, ReceiptReport
 from connectors.sdk.state import StateDB
-from governance.keys.material import key_id_for
 from schemas.agreement_notices import KIND_HEADER, Supersession, seal_agreement_notice
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message
 from schemas.errors import EnvelopeError
+from schemas.keys import key_id_for
 from schemas.signing import Signer
 from tests.connectors.sdk.test_publisher import CATALOG, NOW
 from tests.connectors.sdk.test_receipts import HUB, HUB_SIGNER

@@ -13,6 +13,7 @@ from connectors.sdk.errors import MappingInvalid
 from connectors.sdk.linkkey import LinkKey
 from connectors.sdk.mapping import Mapper, MappingSpec
 from connectors.sdk.tokenise import RecordIds
+from lmis_hub.errors import Arises, registered_codes
 from schemas.record_ids import record_id_problem
 
 IDS = RecordIds(LinkKey(bytes(range(32)), key_id=1), agency="nso", dataset="lfs_person")
@@ -69,6 +70,7 @@ def test_unmappable_values_are_refusals_not_exceptions() -> None:
         ("hours", "mapping.bad_type"),
     }
     assert all(r.row_key == "T1" for r in mapped.refusals)
+    assert all(Arises.ROW_REFUSAL in registered_codes()[r.reason].arises for r in mapped.refusals)
 
 
 def test_blank_is_null() -> None:

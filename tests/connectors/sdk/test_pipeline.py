@@ -15,6 +15,7 @@ from connectors.sdk.outbox import Outbox
 from connectors.sdk.pipeline import Batch, Pipeline, Published, batch_id_for
 from connectors.sdk.state import StateDB
 from connectors.sdk.watermark import WatermarkStore
+from lmis_hub.errors import Arises, registered_codes
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 KEY = LinkKey(bytes(range(32)), key_id=1)
@@ -178,6 +179,7 @@ def test_refused_rows_never_publish_and_are_reported(agency_db: Engine, state: S
     assert sorted(stored) == sorted((r.row_key, r.reason) for r in report.refusals)
     assert report.rows_read == 10 and report.records_published == 8
     assert "12345" not in repr(report.refusals)
+    assert all(Arises.ROW_REFUSAL in registered_codes()[r.reason].arises for r in report.refusals)
 
 
 def test_no_raw_identifier_reaches_a_batch(agency_db: Engine, state: StateDB) -> None:

@@ -23,14 +23,14 @@ from connectors.sdk.publisher import (
 )
 from connectors.sdk.state import StateDB
 from connectors.sdk.watermark import Watermark
-from governance.keys.material import encrypted_private_pem, key_id_for
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, open_batch, parse_headers
+from schemas.keys import encrypted_private_pem, key_id_for
+from schemas.samples import sample_record, sample_records
 from schemas.signing import Signer
 from tests.connectors.sdk.kafka_helpers import read_all
-from tests.schemas.samples import sample_record, sample_records
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 CATALOG = SchemaCatalog.load()

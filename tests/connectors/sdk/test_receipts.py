@@ -20,10 +20,10 @@ from connectors.sdk.receipts import (
     resend_due,
 )
 from connectors.sdk.state import StateDB
-from governance.keys.material import key_id_for, public_pem
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
 from schemas.envelope import Message, parse_headers
+from schemas.keys import key_id_for, public_pem
 from schemas.receipts import UNVERIFIED_REASONS, Receipt, seal_receipt
 from schemas.signing import Signer
 from tests.connectors.sdk.test_publisher import CATALOG, NOW, SCHEMA, make_batch

@@ -22,10 +22,11 @@ from connectors.sdk.publisher import EnvelopePublisher, resign, unpack_messages
 from connectors.sdk.receipts import ReceiptApplier, resend_due, resend_now
 from connectors.sdk.state import StateDB
 from connectors.sdk.watermark import Watermark
-from governance.keys.material import key_id_for, public_pem
 from integration.lake.catalog import open_catalog
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, open_batch
+from schemas.keys import key_id_for, public_pem
+from schemas.samples import sample_records
 from schemas.signing import Signer
 from tests.connectors.sdk.test_publisher import (
     CATALOG,
@@ -38,7 +39,6 @@ from tests.connectors.sdk.test_publisher import (
 from tests.integration.ingest.conftest import AGREEMENT, make_hub
 from tests.integration.ingest.conftest import NOW as HUB_NOW
 from tests.integration.ingest.conftest import delivered as hub_delivery
-from tests.schemas.samples import sample_records
 
 
 def new_signer(agency: str = "tvet") -> Signer:

@@ -21,8 +21,8 @@ from connectors.sdk.rewind import REWIND_EVENT, rewind
 from connectors.sdk.sources.sql import SqlSource
 from connectors.sdk.state import StateDB
 from connectors.sdk.watermark import WatermarkStore
-from governance.keys.material import key_id_for
 from schemas.envelope import parse_headers
+from schemas.keys import key_id_for
 from schemas.signing import Signer
 from tests.connectors.sdk.test_pipeline import CONFIG, KEY, NOW, Recorder, ids
 from tests.connectors.sdk.test_pipeline import agency_db as agency_db  # the fixture

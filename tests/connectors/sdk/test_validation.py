@@ -6,6 +6,7 @@ import pytest
 
 from connectors.sdk.errors import MappingInvalid
 from connectors.sdk.validation import FieldRule, Refusal, Validator
+from lmis_hub.errors import Arises, registered_codes
 
 RULES = {
     "sex": FieldRule(required=True, code_list="sex"),
@@ -46,6 +47,7 @@ def test_each_rule_refuses_with_its_reason(field: str, value: object, reason: st
     row[field] = value
     refusals = validator().check("row-7", row)
     assert [(r.row_key, r.field, r.reason) for r in refusals] == [("row-7", field, reason)]
+    assert Arises.ROW_REFUSAL in registered_codes()[reason].arises
     if value is not None and not isinstance(value, bool):
         assert str(value) not in refusals[0].message or field == "start"
 

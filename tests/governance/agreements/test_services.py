@@ -16,7 +16,7 @@ from governance.errors import (
     SignatureInvalid,
     TransitionRefused,
 )
-from governance.keys.material import public_pem
+from schemas.keys import public_pem
 from tests.governance.agreements.factories import make_doc
 
 AT = datetime(2026, 3, 10, 12, tzinfo=UTC)

@@ -19,7 +19,7 @@ from governance.audit.export import hub_keys_from_pem, read_pem_file, verify_exp
 from governance.audit.services import AuditLog, CheckpointPolicy
 from governance.canonical import canonical_json
 from governance.errors import AuditTampered
-from governance.keys.material import key_id_for, public_pem
+from schemas.keys import key_id_for, public_pem
 from tests.governance.conftest import FakeClock
 
 HUB = Ed25519PrivateKey.generate()

@@ -17,13 +17,13 @@ from governance.errors import (
     KeySuperseded,
     KeyUnknown,
 )
-from governance.keys.material import (
+from governance.keys.services import KeyService
+from schemas.keys import (
     encrypted_private_pem,
     key_id_for,
     load_private_pem,
     public_pem,
 )
-from governance.keys.services import KeyService
 
 
 def new_pem() -> tuple[Ed25519PrivateKey, str]:

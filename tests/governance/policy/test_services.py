@@ -9,9 +9,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.agreements.services import AgreementService
 from governance.errors import PolicyDenied
-from governance.keys.material import public_pem
 from governance.policy.decision import AccessRequest, Resource, Subject
 from governance.policy.services import PolicyService
+from schemas.keys import public_pem
 from tests.governance.agreements.factories import make_doc
 
 

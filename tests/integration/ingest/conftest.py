@@ -18,7 +18,6 @@ from governance.agencies.services import AgencyService
 from governance.agreements.document import AgreementDocument
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
-from governance.keys.material import public_pem
 from governance.keys.services import KeyService
 from governance.keys.wrapping import KeyEncryptionKey
 from integration.ingest.decisions import Delivered
@@ -28,9 +27,10 @@ from integration.ingest.worker import IngestWorker
 from integration.lake.catalog import open_catalog
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, seal_batch
+from schemas.keys import public_pem
+from schemas.samples import opaque_sample_id, sample_records
 from schemas.signing import Signer
 from tests.governance.agreements.factories import make_doc
-from tests.schemas.samples import opaque_sample_id, sample_records
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 K_HUB = bytes(range(32))

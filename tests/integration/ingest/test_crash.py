@@ -23,6 +23,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from kafka.errors import TopicAlreadyExistsError
 
 from connectors.sdk.errors import PublishFailed
 from schemas.catalog import SchemaCatalog
+from tests.fixtures.database import new_postgres_database
 from tests.fixtures.kafka import Broker
 from tests.integration.spine import (
     Connector,
@@ -170,16 +172,28 @@ def _assert_exact(hub: Hub, nation: Path, connectors: list[Connector]) -> None:
     assert r.audit_intact and r.audit_entries > len(sent)
 
 
+@pytest.fixture
+def crash_database(postgres_server_url: str) -> Iterator[str]:
+    """A PostgreSQL hub database of the test's own, dropped afterwards."""
+    with new_postgres_database(postgres_server_url, "lmis_crash") as url:
+        yield url
+
+
 @pytest.mark.slow
 def test_sigkill_the_workers_again_and_again(
-    nation: Path, schemas: SchemaCatalog, broker: Broker, tmp_path: Path
+    nation: Path,
+    schemas: SchemaCatalog,
+    broker: Broker,
+    tmp_path: Path,
+    crash_database: str,
 ) -> None:
     """Two workers in one group, as in production, killed in turn: while one starts
     again (imports, group join) the other works, and takes over the partitions of the
-    dead one once its session expires."""
+    dead one once its session expires. The hub database (and the lake catalog in it) is
+    PostgreSQL, as a deployment's is: two writers on one SQLite file wait on its lock."""
     started = time.monotonic()
     rng = random.Random(SEED)
-    hub = provision_hub(tmp_path, DATASETS, schemas=schemas)
+    hub = provision_hub(tmp_path, DATASETS, schemas=schemas, database_url=crash_database)
     # Topics of two partitions, as a deployment has several: both workers of the group
     # then hold part of every large dataset, so each has work to be killed in until the
     # end (with one partition per topic the last contributions could all sit with the

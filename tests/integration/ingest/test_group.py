@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 import pytest
 from pyiceberg.table import Table
 
+from governance.deliveries.models import IngestedBatch, QuarantinedMessage
 from integration.ingest import landing
-from integration.ingest.models import IngestedBatch, QuarantinedMessage
 from integration.lake import bronze
 from integration.lake.bronze import BATCH_IDS_PROPERTY, StagedAppend, bronze_identifier
 from integration.lake.data_files import ColumnBatch

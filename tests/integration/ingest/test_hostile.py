@@ -10,21 +10,21 @@ from datetime import date, timedelta
 from confluent_kafka import Consumer, Producer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from governance.keys.material import public_pem
+from governance.deliveries.models import IngestedBatch
 from integration.ingest.decisions import Outcome
 from integration.ingest.loop import GroupLimits, run
-from integration.ingest.models import IngestedBatch
 from integration.ingest.notices import QUARANTINE_TOPIC, read_notice
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config
 from lmis_hub.settings import KafkaSettings
 from schemas.envelope import Message, seal_batch
+from schemas.keys import public_pem
+from schemas.samples import opaque_sample_id, sample_records
 from schemas.signing import SIGNATURE_HEADER, Signer
 from tests.governance.agreements.factories import make_doc
 from tests.integration.ingest.conftest import activate_agreement, contribution_fields
 from tests.integration.ingest.test_run import RECEIPTS, _ensure_topic
 from tests.integration.ingest.test_worker import _quarantined, landed
 from tests.schemas.envelope_helpers import resign
-from tests.schemas.samples import opaque_sample_id, sample_records
 
 SHORT = "nis-short-2026"
 

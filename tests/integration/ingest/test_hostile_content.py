@@ -17,21 +17,21 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import OperationalError
 
-from governance.keys.material import public_pem
+from governance.deliveries.models import IngestedBatch
 from integration.ingest.decisions import Delivered
-from integration.ingest.models import IngestedBatch
 from integration.lake.bronze import bronze_identifier
 from lmis_hub.errors import ServiceUnavailable
 from lmis_hub.tokens import key_id_prefix, token_key_id
 from schemas.catalog import SchemaCatalog
 from schemas.container import encode_records
 from schemas.envelope import Message, seal_batch
+from schemas.keys import public_pem
+from schemas.samples import opaque_sample_id, sample_records
 from schemas.signing import SIGNATURE_HEADER, Signer
 from tests.governance.agreements.factories import make_doc
 from tests.integration.ingest.conftest import Hub, activate_agreement, delivered
 from tests.integration.ingest.test_worker import _quarantined, landed, receipt_of
 from tests.schemas.envelope_helpers import resign
-from tests.schemas.samples import opaque_sample_id, sample_records
 
 WIDE = "nis-wide-2026"
 NSO = "nso-lmis-2026"

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from governance.deliveries.models import IngestedBatch, QuarantinedMessage
 from governance.errors import SecretUndecryptable
 from governance.keys.wrapping import KeyEncryptionKey
 from integration.ingest.errors import QuarantineUnknown
 from integration.ingest.ledger import Ledger, Origin
-from integration.ingest.models import IngestedBatch, QuarantinedMessage
 
 AT = datetime(2026, 2, 1, 8, tzinfo=UTC)
 

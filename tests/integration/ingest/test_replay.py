@@ -11,8 +11,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from governance.deliveries.models import IngestedBatch
 from integration.ingest.loop import send_outcomes
-from integration.ingest.models import IngestedBatch
 from integration.ingest.notices import QUARANTINE_TOPIC
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config
 from lmis_hub.settings import KafkaSettings

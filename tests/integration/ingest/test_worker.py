@@ -10,11 +10,11 @@ import pyarrow.compute as pc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from governance.keys.material import public_pem
+from governance.deliveries.models import IngestedBatch
 from integration.ingest.decisions import Delivered
-from integration.ingest.models import IngestedBatch
 from integration.lake.bronze import bronze_identifier, committed_batch_ids
 from schemas.envelope import Message, open_batch
+from schemas.keys import public_pem
 from schemas.receipts import UNVERIFIED_REASONS, open_receipt
 from schemas.signing import SIGNATURE_HEADER, Signer
 from tests.governance.agreements.factories import make_doc

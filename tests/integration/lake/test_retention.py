@@ -23,10 +23,10 @@ from integration.lake.catalog import open_catalog
 from integration.lake.retention import date_column, run_retention
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import seal_batch
+from schemas.samples import opaque_sample_id, sample_records
 from tests.governance.agreements.factories import make_doc
 from tests.integration.ingest.conftest import contribution_fields, delivered, make_hub
 from tests.integration.lake.test_bronze import contribution_schema, records
-from tests.schemas.samples import opaque_sample_id, sample_records
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from connectors.sdk.sources.csv import CsvSourceConfig
 from connectors.sdk.sources.http import HttpSourceConfig
 from connectors.sdk.sources.sql import SqlSourceConfig
 from connectors.sdk.state import StateDB
-from integration.ingest.models import IngestedBatch, QuarantinedMessage
+from governance.deliveries.models import IngestedBatch, QuarantinedMessage
 from integration.lake.bronze import bronze_identifier
 
 

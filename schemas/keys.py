@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from governance.errors import KeyInvalid
+from schemas.errors import KeyInvalid
 
 
 def key_id_for(agency: str, public_key: Ed25519PublicKey) -> str:

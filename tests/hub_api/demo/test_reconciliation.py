@@ -17,10 +17,9 @@ from sqlalchemy.orm import Session
 from connectors.sdk.sources.csv import CsvSourceConfig
 from connectors.sdk.sources.http import HttpSourceConfig
 from connectors.sdk.sources.sql import SqlSourceConfig
+from governance.deliveries.models import IngestedBatch
 from governance.keys.wrapping import KeyEncryptionKey
-from integration.ingest.ledger import Ledger, Origin
-from integration.ingest.models import IngestedBatch
-from integration.reconciliation import (
+from hub_api.demo.reconciliation import (
     Line,
     Reconciliation,
     count_csv,
@@ -29,6 +28,7 @@ from integration.reconciliation import (
     hub_counts,
     render_rows,
 )
+from integration.ingest.ledger import Ledger, Origin
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

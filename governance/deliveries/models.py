@@ -1,4 +1,5 @@
-"""Tables of the ingest worker: the ledger of accepted batches and the quarantine."""
+"""Tables of deliveries: the ledger of accepted batches and the quarantine (written by
+the ingest worker, in the hub database with the governance tables and their migrations)."""
 
 from __future__ import annotations
 
