@@ -1,8 +1,9 @@
 """The configuration reference, generated from the settings classes.
 
-``lmis-hub config reference`` prints it; the README holds a copy between the
-markers below, and a test fails when the two differ, so the documentation cannot
-drift from the code.
+``lmis-hub config reference`` prints it; ``docs/reference/configuration.md`` holds a
+copy between the markers below (``config reference --write`` rewrites it), and a test
+fails when the two differ, so the documentation cannot drift from the code. The
+marker helpers at the end serve every generated block of the docs.
 """
 
 from __future__ import annotations
@@ -82,15 +83,36 @@ def entries() -> list[dict[str, str | None]]:
     ]
 
 
-def readme_block(readme: Path) -> str:
-    """The reference as it stands in the README, between the markers."""
-    text = readme.read_text(encoding="utf-8")
-    start, end = text.index(START) + len(START), text.index(END)
-    return text[start:end].strip("\n") + "\n"
+#: Where the generated reference lives in the repository.
+DOCUMENT = Path("docs") / "reference" / "configuration.md"
 
 
-def write_into(readme: Path) -> None:
-    """Replace the README's reference with a freshly generated one."""
-    text = readme.read_text(encoding="utf-8")
-    start, end = text.index(START) + len(START), text.index(END)
-    readme.write_text(text[:start] + "\n" + render() + text[end:], encoding="utf-8")
+def block(document: Path) -> str:
+    """The reference as it stands in ``document``, between the markers."""
+    return marked_block(document, START, END)
+
+
+def write_into(document: Path) -> None:
+    """Replace the reference in ``document`` with a freshly generated one."""
+    replace_marked_block(document, render(), START, END)
+
+
+def marked_block(document: Path, start: str, end: str) -> str:
+    """The text of ``document`` between the ``start`` and ``end`` markers
+    (ValueError when either is missing)."""
+    text = document.read_text(encoding="utf-8")
+    first, last = _span(text, start, end)
+    return text[first:last].strip("\n") + "\n"
+
+
+def replace_marked_block(document: Path, body: str, start: str, end: str) -> None:
+    """Put ``body`` between the markers of ``document``, leaving the rest as it is
+    (ValueError when either marker is missing)."""
+    text = document.read_text(encoding="utf-8")
+    first, last = _span(text, start, end)
+    document.write_text(text[:first] + "\n" + body + text[last:], encoding="utf-8")
+
+
+def _span(text: str, start: str, end: str) -> tuple[int, int]:
+    first = text.index(start) + len(start)
+    return first, text.index(end, first)

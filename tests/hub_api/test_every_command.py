@@ -31,13 +31,13 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from connectors.sdk.linkkey import LinkKey, write_link_key_file
-from governance.keys.material import (
+from hub_api.cli import app, main
+from schemas.keys import (
     encrypted_private_pem,
     key_id_for,
     load_public_pem,
     public_pem,
 )
-from hub_api.cli import app, main
 
 ROOT = Path(__file__).parents[2]
 AGREEMENT = ROOT / "governance" / "examples" / "nis-contributions.yaml"
@@ -421,6 +421,8 @@ INVOCATIONS: dict[tuple[str, ...], Callable[[Hub, str], Call]] = {
         ["stack", "acls", "--bootstrap", "kafka1.lmis.example:9093", "--agency", "nis"]
     ),
     ("config", "reference"): lambda hub, mode: Call(["config", "reference"]),
+    ("config", "cli-reference"): lambda hub, mode: Call(["config", "cli-reference"]),
+    ("config", "error-codes"): lambda hub, mode: Call(["config", "error-codes"]),
     ("config", "show"): lambda hub, mode: Call(["config", "show"]),
     ("synth", "make"): lambda hub, mode: Call(
         [

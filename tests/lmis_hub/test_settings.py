@@ -10,7 +10,7 @@ from lmis_hub import config_reference
 from lmis_hub.errors import ConfigurationError
 from lmis_hub.settings import load_settings
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_nested_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -51,11 +51,11 @@ def test_invalid_setting_names_the_variable_and_hides_the_value(
     assert info.value.code == "config.invalid"
 
 
-def test_readme_configuration_reference_matches_the_settings() -> None:
+def test_configuration_reference_in_the_docs_matches_the_settings() -> None:
     expected = config_reference.render()
-    assert config_reference.readme_block(README) == expected, (
-        "README.md's configuration reference is out of date: "
-        "run `lmis-hub config reference --write README.md`"
+    assert config_reference.block(ROOT / config_reference.DOCUMENT) == expected, (
+        f"{config_reference.DOCUMENT} is out of date: "
+        f"run `lmis-hub config reference --write {config_reference.DOCUMENT}`"
     )
 
 
