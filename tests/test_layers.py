@@ -97,3 +97,18 @@ def test_the_check_sees_an_import_running_up(
     )
     monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", tmp_path)
     assert violations() == {(f"{package}/bad.py", imported)}
+
+
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_of_the_product_is_over_600_lines() -> None:
+    """Split a module by concept long before it becomes a grab-bag (tests excepted)."""
+    long = sorted(
+        f"{path.relative_to(ROOT)}: {n} lines"
+        for package in RANKS.keys() - {"tests"}
+        if (ROOT / package).is_dir()
+        for path in (ROOT / package).rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    )
+    assert not long, "split these modules: " + ", ".join(long)

@@ -28,7 +28,8 @@ from connectors.sdk.linkkey import LinkKey
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.pipeline import Pipeline, RunReport
 from connectors.sdk.publisher import EnvelopePublisher, KafkaSender
-from connectors.sdk.receipts import ReceiptApplier, ReceiptReader, load_hub_key, resend_due
+from connectors.sdk.receipt_reader import ReceiptReader
+from connectors.sdk.receipts import ReceiptApplier, load_hub_key, resend_due
 from connectors.sdk.state import StateDB
 from hub_api.wiring import connector_kit
 from lmis_hub.kafka import librdkafka_config

@@ -36,7 +36,8 @@ from connectors.sdk.linkkey import LinkKey
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.pipeline import Pipeline, RunReport
 from connectors.sdk.publisher import EnvelopePublisher, KafkaSender
-from connectors.sdk.receipts import ReceiptApplier, ReceiptReader, ReceiptReport, resend_due
+from connectors.sdk.receipt_reader import ReceiptReader
+from connectors.sdk.receipts import ReceiptApplier, ReceiptReport, resend_due
 from connectors.sdk.state import StateDB
 from governance.agencies.services import AgencyService
 from governance.agreements.services import AgreementService

@@ -32,7 +32,8 @@ from connectors.sdk.config import load_config
 from connectors.sdk.errors import PublishFailed
 from connectors.sdk.pipeline import RunReport
 from connectors.sdk.publisher import KafkaSender
-from connectors.sdk.receipts import ReceiptApplier, ReceiptReader, resend_due
+from connectors.sdk.receipt_reader import ReceiptReader
+from connectors.sdk.receipts import ReceiptApplier, resend_due
 from hub_api.cli import app
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings

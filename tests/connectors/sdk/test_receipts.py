@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from connectors.sdk.errors import ReceiptConflict, SigningKeyInvalid, UnknownBatch
 from connectors.sdk.outbox import Outbox
 from connectors.sdk.publisher import EnvelopePublisher, KafkaSender, unpack_messages
+from connectors.sdk.receipt_reader import ReceiptReader
 from connectors.sdk.receipts import (
     ReceiptApplier,
-    ReceiptReader,
     ReceiptReport,
     load_hub_key,
     resend_due,
