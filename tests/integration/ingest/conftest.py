@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pyiceberg.catalog.sql import SqlCatalog
+from sqlalchemy.engine import Engine
 
 from governance.agencies.services import AgencyService
 from governance.agreements.document import AgreementDocument
@@ -51,11 +52,18 @@ def schemas() -> SchemaCatalog:
 
 
 @pytest.fixture(scope="session")
-def lake(tmp_path_factory: pytest.TempPathFactory) -> SqlCatalog:
-    # The lake catalog has its own SQLite file here: the test's hub session holds an open
-    # (rolled-back) transaction, which would lock a shared SQLite file against the lake.
+def lake(db_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> SqlCatalog:
+    """The lake catalog on the same backend as the hub database of the test.
+
+    On PostgreSQL it lives in the hub database itself, as a deployment's does. On SQLite
+    it has its own file: the test's hub session holds an open (rolled-back) transaction,
+    which would lock a shared SQLite file against the lake."""
     root: Path = tmp_path_factory.mktemp("ingest-lake")
-    return open_catalog(database_url=f"sqlite:///{root / 'catalog.db'}", warehouse=str(root))
+    if db_engine.dialect.name == "postgresql":
+        url = db_engine.url.render_as_string(hide_password=False)
+    else:
+        url = f"sqlite:///{root / 'catalog.db'}"
+    return open_catalog(database_url=url, warehouse=str(root))
 
 
 @dataclass
