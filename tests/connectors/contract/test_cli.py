@@ -318,15 +318,14 @@ def test_sigint_during_the_wait_between_runs_exits_at_once(
     try:
         wait_for(lambda: deployed.held() >= 1, timeout_s=60, what="the first run")
         time.sleep(3)  # the run is over: receipts polled, now waiting for the next
-        started = time.monotonic()
         process.send_signal(signal.SIGINT)  # Ctrl-C
+        # The wait between runs is 600 s: ending within 30 s means the signal cut it short.
         stdout, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
     assert process.returncode == 0, stderr[-2000:]
-    assert time.monotonic() - started < 10
     assert documents(stdout)[0]["records_published"] >= 1
 
 
