@@ -37,7 +37,11 @@ def run_command(
         False, "--once", help="Stop when no message arrived for --idle-timeout seconds."
     ),
     group: str = typer.Option("lmis-hub-ingest", help="Kafka consumer group of the workers."),
-    idle_timeout: float = typer.Option(10.0, help="Seconds without messages that end --once."),
+    idle_timeout: float = typer.Option(
+        10.0,
+        help="Seconds without messages that end --once, counted once the group has given "
+        "this worker partitions (it waits up to 30 s for them while a topic exists).",
+    ),
 ) -> None:
     """Consume every agency dataset topic; accept, dedupe or quarantine each batch."""
     cli = get_context(ctx)

@@ -10,6 +10,7 @@ messages are read again and deduplicated.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -119,6 +120,7 @@ def run(
     quarantine_topic: str | None = QUARANTINE_TOPIC,
     subscription: Subscription | None = None,
     agreement_notices: AgreementNoticeSender | None = None,
+    join_timeout_s: float = 30.0,
 ) -> int:
     """Consume a group, decide, store, send receipts and notices, then commit the group's
     offsets; returns the messages processed.
@@ -128,12 +130,17 @@ def run(
     ``producer`` a confluent-kafka Producer. With ``once`` the loop
     ends when no message arrived for ``idle_timeout_s`` seconds. ``limits`` bounds each
     group (default :class:`GroupLimits`); ``quarantine_topic=None`` sends no notices.
+    Idle time counts only once the group has given this worker partitions, or when no
+    topic it could be given exists: joining a group takes seconds, and a worker that
+    gave up before it was given any work would leave the messages waiting. It waits at
+    most ``join_timeout_s`` for partitions.
     ``agreement_notices`` publishes the pending agreement notices before each group, at
     most every few seconds (:func:`send_agreement_notices`).
     """
     limits = limits or GroupLimits()
     processed = 0
     idle = 0.0
+    joining = 0.0
     while not should_stop():
         if subscription is not None:
             subscription.refresh(consumer)
@@ -141,6 +148,9 @@ def run(
             send_agreement_notices(agreement_notices, producer)
         group = _gather(consumer, poll_timeout_s, limits)
         if not group:
+            if once and joining < join_timeout_s and _awaiting_partitions(consumer, subscription):
+                joining += poll_timeout_s
+                continue
             idle += poll_timeout_s
             if once and idle >= idle_timeout_s:
                 break
@@ -169,6 +179,22 @@ def run(
             for outcome in outcomes:
                 on_outcome(outcome)
     return processed
+
+
+def _awaiting_partitions(consumer: Any, subscription: Subscription | None) -> bool:
+    """True while the group has not given ``consumer`` any partition although a topic of
+    its subscription exists (so some member will be given it)."""
+    assignment = getattr(consumer, "assignment", None)
+    if not callable(assignment) or assignment():
+        return False
+    if subscription is None or subscription.current is None:
+        return True  # subscribed by the caller: assume its topics exist
+    try:
+        topics = consumer.list_topics(timeout=1.0).topics
+    except KafkaException:
+        return True
+    pattern = re.compile(subscription.current)
+    return any(pattern.match(name) for name in topics)
 
 
 def _commit_offsets(consumer: Any, highest: Mapping[tuple[str, int], int]) -> None:

@@ -113,7 +113,7 @@ def test_a_sixth_agency_delivers_with_no_code_change(
 
     # Hub: the ingest worker reads the new agency's topic because it is registered.
     group = f"test-new-agency-{os.urandom(4).hex()}"
-    ingested = cli("ingest", "run", "--once", "--idle-timeout", "10", "--group", group, env=hub)
+    ingested = cli("ingest", "run", "--once", "--idle-timeout", "3", "--group", group, env=hub)
     assert (ingested["accepted"], ingested["quarantined"]) == (1, 0), ingested
 
     # Agency: the signed receipt arrives and settles the batch.

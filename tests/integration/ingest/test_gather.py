@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integration.ingest.loop import GroupLimits, Subscription, _gather, _record_count
+from integration.ingest.loop import (
+    GroupLimits,
+    Subscription,
+    _awaiting_partitions,
+    _gather,
+    _record_count,
+)
 from integration.ingest.notices import QUARANTINE_TOPIC
 from lmis_hub.topics import delivery_pattern
 from schemas.receipts import receipt_topic
@@ -120,3 +127,30 @@ def test_the_subscription_follows_the_registered_agencies():
         [delivery_pattern(["nis"])],
         [delivery_pattern(["moe", "nis"])],
     ]
+
+
+class _Joining:
+    """A consumer of a group that has (or has not yet) been given partitions."""
+
+    def __init__(self, assigned: list[str], topics: list[str]) -> None:
+        self._assigned = assigned
+        self._topics = topics
+
+    def assignment(self) -> list[str]:
+        return self._assigned
+
+    def list_topics(self, timeout: float) -> Any:
+        return type("Metadata", (), {"topics": {t: None for t in self._topics}})()
+
+    def subscribe(self, topics: list[str]) -> None:
+        pass
+
+
+def test_a_worker_waits_for_partitions_only_while_a_topic_could_give_it_some():
+    sub = Subscription(lambda: delivery_pattern(["moe"]))
+    joining = _Joining([], ["lmis.moe.school_leaver.v1", "lmis.receipts.moe"])
+    sub.refresh(joining, now=0.0)
+    assert _awaiting_partitions(joining, sub)  # the group has not given it any yet
+    assert not _awaiting_partitions(_Joining(["p0"], ["lmis.moe.school_leaver.v1"]), sub)
+    assert not _awaiting_partitions(_Joining([], ["lmis.receipts.moe"]), sub)  # none to get
+    assert not _awaiting_partitions(_Consumer([]), sub)  # a consumer that cannot say
