@@ -40,7 +40,6 @@ from hub_api.demo.connectors import agency_config_files, deployment_document
 from infra.broker import free_port, start_broker, stop_process
 from lmis_hub.kafka import librdkafka_config
 from lmis_hub.settings import KafkaSettings
-from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message
 from schemas.signing import Signer
 from synth import nation as nation_mod
@@ -84,7 +83,7 @@ def to_broker(
     config: ConnectorConfig, limit: int, *, kafka: dict[str, Any], admin: KafkaAdminClient
 ) -> tuple[int, int, float]:
     code_lists = packaged_code_lists()
-    schema = SchemaCatalog.load().get(config.agency, config.dataset, config.schema_major)
+    schema = config.schema_version()
     topic = f"bench.{config.agency}.{config.dataset}.{time.time_ns()}"
     admin.create_topics([NewTopic(topic, 1, 1)])
     state = StateDB.open(config.state_db_path)

@@ -16,7 +16,7 @@ environment: callers pass the :class:`~lmis_hub.settings.Settings` they loaded o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from connectors.sdk.kit import ConnectorKit
 from governance.agencies.services import AgencyService, registered_codes
 from governance.agreements.services import AgreementService
-from governance.audit.services import AuditLog, CheckpointPolicy
+from governance.audit.services import AuditLog, CheckpointPolicy, CheckpointSigner
 from governance.db import make_engine, migrate
 from governance.errors import SecretMissing
 from governance.keys.secrets import HubSecrets, HubSigningKey
@@ -70,13 +70,41 @@ def lake_catalog(settings: Settings) -> LakeCatalog:
     )
 
 
-def _checkpoints(settings: Settings, signer: object, actor: str) -> CheckpointPolicy:
+def _checkpoints(
+    settings: Settings, signer: Callable[[], CheckpointSigner | None], actor: str
+) -> CheckpointPolicy:
     return CheckpointPolicy(
         every_entries=settings.audit.checkpoint_every_entries,
         every_s=settings.audit.checkpoint_every_s,
-        signer=signer,  # type: ignore[arg-type]
+        signer=signer,
         actor=actor,
     )
+
+
+@dataclass(frozen=True)
+class _HubSigned:
+    """The services of a writer that holds the hub's secrets (the ingest worker, the
+    notice sender): its audit log signs checkpoints with the hub key."""
+
+    kek: KeyEncryptionKey
+    audit: AuditLog
+    keys: KeyService
+    secrets: HubSecrets
+    hub_key: HubSigningKey
+
+    @classmethod
+    def on(cls, session: Session, settings: Settings, actor: str) -> _HubSigned:
+        kek = KeyEncryptionKey.from_setting(settings.key_encryption_key)
+        audit = AuditLog(session, clock=utc_now)
+        keys = KeyService(session, clock=utc_now, audit=audit)
+        secrets = HubSecrets(session, kek=kek, keys=keys, clock=utc_now, audit=audit)
+        hub_key = secrets.hub_signing_key()
+        audit.checkpoints = _checkpoints(settings, lambda: hub_key, actor)
+        return cls(kek, audit, keys, secrets, hub_key)
+
+    @property
+    def signer(self) -> Signer:
+        return Signer(self.hub_key.key_id, self.hub_key.private_key)
 
 
 @dataclass
@@ -147,24 +175,19 @@ def ingest_worker(
     session: Session, settings: Settings, *, actor: str = INGEST_ACTOR
 ) -> tuple[IngestWorker, KeyEncryptionKey]:
     """The worker on ``session`` with the hub secrets, the lake and the settings."""
-    kek = KeyEncryptionKey.from_setting(settings.key_encryption_key)
-    audit = AuditLog(session, clock=utc_now)
-    keys = KeyService(session, clock=utc_now, audit=audit)
-    secrets = HubSecrets(session, kek=kek, keys=keys, clock=utc_now, audit=audit)
-    hub_key = secrets.hub_signing_key()
-    audit.checkpoints = _checkpoints(settings, lambda: hub_key, actor)
-    k_hub = secrets.pseudonymisation_key()
+    hub = _HubSigned.on(session, settings, actor)
+    k_hub = hub.secrets.pseudonymisation_key()
     session.commit()
     worker = IngestWorker(
         session,
         schemas=schema_catalog(settings),
         lake=lake_catalog(settings),
-        keys=keys,
-        agreements=AgreementService(session, clock=utc_now, audit=audit, keys=keys),
-        audit=audit,
-        ledger=Ledger(session, kek=kek),
+        keys=hub.keys,
+        agreements=AgreementService(session, clock=utc_now, audit=hub.audit, keys=hub.keys),
+        audit=hub.audit,
+        ledger=Ledger(session, kek=hub.kek),
         rekeyer=TokenRekeyer(k_hub.key, version=k_hub.version),
-        signer=Signer(hub_key.key_id, hub_key.private_key),
+        signer=hub.signer,
         clock=utc_now,
         max_skew=timedelta(seconds=settings.envelope.max_clock_skew_s),
         max_message_bytes=settings.envelope.max_message_bytes,
@@ -173,7 +196,7 @@ def ingest_worker(
         commit_attempts=settings.ingest.commit_attempts,
         commit_backoff_s=settings.ingest.commit_backoff_ms / 1000,
     )
-    return worker, kek
+    return worker, hub.kek
 
 
 def group_limits(settings: Settings) -> GroupLimits:
@@ -215,17 +238,13 @@ def notice_sender(
 ) -> AgreementNoticeSender:
     """An agreement-notice sender on ``session`` with the hub signing key (no lake), for
     `lmis-hub ingest notices`."""
-    kek = KeyEncryptionKey.from_setting(settings.key_encryption_key)
-    audit = AuditLog(session, clock=utc_now)
-    keys = KeyService(session, clock=utc_now, audit=audit)
-    hub_key = HubSecrets(session, kek=kek, keys=keys, clock=utc_now, audit=audit).hub_signing_key()
-    audit.checkpoints = _checkpoints(settings, lambda: hub_key, actor)
+    hub = _HubSigned.on(session, settings, actor)
     session.commit()
     return AgreementNoticeSender(
         session,
-        agreements=AgreementService(session, clock=utc_now, audit=audit, keys=keys),
+        agreements=AgreementService(session, clock=utc_now, audit=hub.audit, keys=hub.keys),
         schemas=schema_catalog(settings),
-        signer=Signer(hub_key.key_id, hub_key.private_key),
+        signer=hub.signer,
         clock=utc_now,
         actor=actor,
     )
@@ -234,7 +253,7 @@ def notice_sender(
 def connector_kit(settings: Settings) -> ConnectorKit:
     """What connector runs share: the code lists, the connector's secrets and the
     envelope limits (each config brings its own schema catalog, ``schemas_dir``)."""
-    return ConnectorKit.of(
+    return ConnectorKit(
         secrets=settings.connector,
         max_message_bytes=settings.envelope.max_message_bytes,
         max_skew=timedelta(seconds=settings.envelope.max_clock_skew_s),

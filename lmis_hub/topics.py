@@ -45,7 +45,8 @@ def dataset_topic(agency: str, dataset: str, major: int) -> str:
     return f"lmis.{agency}.{dataset}.v{major}"
 
 
-def receipts_topic(agency: str) -> str:
+def receipt_topic(agency: str) -> str:
+    """The topic an agency reads its receipts (and agreement notices) from."""
     return f"lmis.receipts.{agency}"
 
 

@@ -31,7 +31,7 @@ from fastavro.schema import SchemaParseException
 
 from lmis_hub.tokens import RETIRED_TOKEN_KINDS, token_field
 from lmis_hub.tokens import TOKEN_KINDS as CONTRACT_TOKEN_KINDS
-from lmis_hub.topics import agency_code_problem
+from lmis_hub.topics import agency_code_problem, dataset_topic
 from schemas.errors import InvalidSchema, UnknownDataset, UnknownSchema
 from schemas.fingerprint import fingerprint, fingerprint_bytes, fingerprint_hex
 
@@ -75,7 +75,7 @@ class SchemaVersion:
 
     @property
     def topic(self) -> str:
-        return f"lmis.{self.agency}.{self.dataset}.v{self.version}"
+        return dataset_topic(self.agency, self.dataset, self.version)
 
     @property
     def event_date_field(self) -> str:

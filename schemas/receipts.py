@@ -16,6 +16,9 @@ from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from lmis_hub.topics import (
+    receipt_topic as receipt_topic,  # named here too, for readers of receipts
+)
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import HeaderInput, Message, open_batch, seal_batch
 from schemas.errors import SchemaMismatch
@@ -28,11 +31,6 @@ RECEIPT_DATASET = "receipt"
 Outcome = Literal["accepted", "rejected"]
 #: The most broken rules a receipt lists (the quarantine row's message names the count).
 MAX_PROBLEMS = 100
-
-
-def receipt_topic(agency: str) -> str:
-    """The topic an agency reads its receipts from."""
-    return f"lmis.receipts.{agency}"
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from connectors.sdk.tokenise import TOKEN_FIELDS, TokenRules, check_id_lengths
 from connectors.sdk.validation import FieldRule
 from lmis_hub.settings import KafkaSettings
 from lmis_hub.topics import agency_code_problem, dataset_topic
-from schemas.catalog import SchemaCatalog
+from schemas.catalog import SchemaCatalog, SchemaVersion
 from schemas.errors import InvalidSchema, UnknownDataset
 
 _DATASET = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -228,6 +228,10 @@ class ConnectorConfig(BaseModel):
     def catalog(self) -> SchemaCatalog:
         """The schema catalog this connector maps against (packaged + ``schemas_dir``)."""
         return load_catalog(self.schemas_dir)
+
+    def schema_version(self) -> SchemaVersion:
+        """The schema version this connector writes (``agency/dataset`` v``schema_major``)."""
+        return self.catalog().get(self.agency, self.dataset, self.schema_major)
 
     @property
     def state_db_path(self) -> Path:

@@ -50,12 +50,6 @@ class ConnectorKit:
     #: A linkage key given as it is (the demo's, a benchmark's) instead of the secrets'.
     fixed_link_key: LinkKey | None = None
 
-    @classmethod
-    def of(
-        cls, *, secrets: ConnectorSettings, max_message_bytes: int, max_skew: timedelta
-    ) -> ConnectorKit:
-        return cls(secrets=secrets, max_message_bytes=max_message_bytes, max_skew=max_skew)
-
     @property
     def regions(self) -> frozenset[str]:
         return self.code_lists["region"]
@@ -100,7 +94,7 @@ class ConnectorKit:
     def publisher(
         self, config: ConnectorConfig, state: StateDB, sender: Any, signer: Signer
     ) -> EnvelopePublisher:
-        schema = config.catalog().get(config.agency, config.dataset, config.schema_major)
+        schema = config.schema_version()
         return EnvelopePublisher(
             schema=schema,
             topic=schema.topic,

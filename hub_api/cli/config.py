@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from hub_api.cli import cli_reference
-from hub_api.cli.context import get_context
+from hub_api.cli.context import CliContext, get_context
 from lmis_hub import config_reference, error_reference
 from lmis_hub.errors import ConfigurationError
 
@@ -17,6 +18,37 @@ app = typer.Typer(
     help="Configuration: the settings in force, and the references generated from the code "
     "(every HUB_ setting, every command, every error code)."
 )
+
+
+def _reference(
+    cli: CliContext,
+    write: Path | None,
+    *,
+    what: str,
+    write_into: Callable[[Path], None],
+    data: Callable[[], Any],
+    render: Callable[[], str],
+    block: tuple[str, str] | None = None,
+) -> None:
+    """Print a generated reference (``data`` in --json mode), or write it into ``write``
+    (only its ``block`` between markers, when given). A file that cannot be written, or
+    has no such block, is a usage error."""
+    if write is None:
+        cli.emit(data(), lambda c: typer.echo(render(), nl=False))
+        return
+    try:
+        write_into(write)
+    except OSError as exc:
+        raise ConfigurationError(f"--write: cannot write {write} ({exc.strerror})") from exc
+    except ValueError as exc:  # no markers in the file
+        start, end = block or ("", "")
+        raise ConfigurationError(
+            f"--write: {write} has no {start} … {end} block to rewrite"
+        ) from exc
+    cli.emit(
+        {"updated": str(write)},
+        lambda c: c.print(f"updated the {what} in {write}", markup=False),
+    )
 
 
 @app.command()
@@ -30,18 +62,15 @@ def reference(
 ) -> None:
     """Print the configuration reference generated from the settings classes
     (a Markdown table; with --json one object per variable)."""
-    cli = get_context(ctx)
-    if write is not None:
-        _rewrite(write, config_reference.START, config_reference.END, config_reference.write_into)
-        cli.emit(
-            {"updated": str(write)},
-            lambda c: c.print(f"updated the configuration reference in {write}", markup=False),
-        )
-    else:
-        cli.emit(
-            config_reference.entries(),
-            lambda c: typer.echo(config_reference.render(), nl=False),
-        )
+    _reference(
+        get_context(ctx),
+        write,
+        what="configuration reference",
+        write_into=config_reference.write_into,
+        data=config_reference.entries,
+        render=config_reference.render,
+        block=(config_reference.START, config_reference.END),
+    )
 
 
 @app.command(name="cli-reference")
@@ -57,36 +86,16 @@ def cli_reference_command(
 
     Every command and group with its help, usage, arguments and options, as Markdown;
     with --json one object per command or group."""
-    cli = get_context(ctx)
     root = ctx.find_root().command
-
-    def write_into(path: Path) -> None:
-        cli_reference.write_into(path, root)
-
-    if write is not None:
-        _rewrite(write, cli_reference.START, cli_reference.END, write_into)
-        cli.emit(
-            {"updated": str(write)},
-            lambda c: c.print(f"updated the command-line reference in {write}", markup=False),
-        )
-    else:
-        cli.emit(
-            cli_reference.as_data(root),
-            lambda c: typer.echo(cli_reference.render(root), nl=False),
-        )
-
-
-def _rewrite(path: Path, start: str, end: str, write_into: Callable[[Path], None]) -> None:
-    """Rewrite the generated block of ``path``; a file that cannot be rewritten, or has no
-    such block, is a usage error."""
-    try:
-        write_into(path)
-    except OSError as exc:
-        raise ConfigurationError(f"--write: cannot rewrite {path} ({exc.strerror})") from exc
-    except ValueError as exc:  # no markers in the file
-        raise ConfigurationError(
-            f"--write: {path} has no {start} … {end} block to rewrite"
-        ) from exc
+    _reference(
+        get_context(ctx),
+        write,
+        what="command-line reference",
+        write_into=lambda path: cli_reference.write_into(path, root),
+        data=lambda: cli_reference.as_data(root),
+        render=lambda: cli_reference.render(root),
+        block=(cli_reference.START, cli_reference.END),
+    )
 
 
 @app.command(name="error-codes")
@@ -100,21 +109,14 @@ def error_codes(
 ) -> None:
     """Print the reference of every error code: where it arises and what to do (Markdown,
     grouped by area; with --json one object per code)."""
-    cli = get_context(ctx)
-    if write is not None:
-        try:
-            error_reference.write(write)
-        except OSError as exc:
-            raise ConfigurationError(f"--write: cannot write {write} ({exc.strerror})") from exc
-        cli.emit(
-            {"updated": str(write)},
-            lambda c: c.print(f"updated the error-code reference in {write}", markup=False),
-        )
-    else:
-        cli.emit(
-            error_reference.as_data(),
-            lambda c: typer.echo(error_reference.render(), nl=False),
-        )
+    _reference(
+        get_context(ctx),
+        write,
+        what="error-code reference",
+        write_into=error_reference.write,
+        data=error_reference.as_data,
+        render=error_reference.render,
+    )
 
 
 @app.command()

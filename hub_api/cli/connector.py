@@ -70,7 +70,7 @@ def validate(ctx: typer.Context, config: Path = CONFIG) -> None:
     """
     cli = get_context(ctx)
     w = wiring(cli, config)
-    schema = w.catalog.get(w.config.agency, w.config.dataset, w.config.schema_major)
+    schema = w.config.schema_version()
     problems = unknown_fields(w.config.mapping, schema)
     warnings: list[str] = []
     if w.config.signing_key_file is not None or w.config.agreement_id is not None:
@@ -312,7 +312,7 @@ def run(
         if w.config.hub_public_key_file is not None:
             applier = ReceiptApplier(
                 state,
-                catalog=w.catalog,
+                catalog=w.config.catalog(),
                 hub_keys=[load_hub_key(w.config.hub_public_key_file)],
                 agency=w.config.agency,
                 dataset=w.config.dataset,

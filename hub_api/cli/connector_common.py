@@ -15,7 +15,6 @@ from connectors.sdk.kit import ConnectorKit
 from connectors.sdk.state import StateDB
 from hub_api.cli.context import CliContext
 from hub_api.wiring import connector_kit
-from schemas.catalog import SchemaCatalog
 
 CONFIG = typer.Option(..., "--config", help="The connector's YAML file.")
 
@@ -29,13 +28,12 @@ class Wiring:
     """A command's config with the connector kit of the composition root."""
 
     config: ConnectorConfig
-    catalog: SchemaCatalog
     kit: ConnectorKit
 
 
 def wiring(cli: CliContext, path: Path) -> Wiring:
     config = load_config(path)
-    return Wiring(config, config.catalog(), connector_kit(cli.settings))
+    return Wiring(config, connector_kit(cli.settings))
 
 
 def superseded_message(config: ConnectorConfig, state: StateDB) -> str | None:

@@ -67,7 +67,7 @@ def test_every_schema_dataset_has_a_config() -> None:
 def test_config_validates_and_fills_its_schema(path: Path) -> None:
     config = load_config(path)
     assert (config.agency, config.dataset) == (path.parent.name, path.stem)
-    schema = SchemaCatalog.load().get(config.agency, config.dataset, config.schema_major)
+    schema = config.schema_version()
     assert schema.topic == config.topic
     fields = {f["name"]: f for f in schema.raw["fields"]}
     filled = set(config.mapping.fields)
