@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.sdk.config import ConnectorConfig
+from connectors.sdk.errors import ConnectorConfigInvalid
 from connectors.sdk.linkkey import LinkKey, resolve_link_key
 from connectors.sdk.mapping import Mapper
 from connectors.sdk.pipeline import Pipeline
@@ -68,7 +69,7 @@ class ConnectorKit:
     def signer(self, config: ConnectorConfig) -> Signer:
         """The agency's signer from the config's ``signing_key_file``."""
         if config.signing_key_file is None:
-            raise ValueError("the config names no signing_key_file")
+            raise ConnectorConfigInvalid("signing_key_file: required to publish")
         return load_signer(
             config.signing_key_file, self.secrets.signing_key_passphrase, agency=config.agency
         )

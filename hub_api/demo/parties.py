@@ -45,9 +45,12 @@ from schemas.keys import (
 )
 
 AGREEMENTS_DIR = Path(__file__).parents[2] / "governance" / "examples" / "agreements"
-#: The demo's providers: one agreement file each in AGREEMENTS_DIR.
-AGENCIES = tuple(sorted(path.stem for path in AGREEMENTS_DIR.glob("*.yaml")))
 ACTOR = "demo"
+
+
+def demo_agencies() -> list[str]:
+    """The demo's providers: one agreement file each in AGREEMENTS_DIR."""
+    return sorted(path.stem for path in AGREEMENTS_DIR.glob("*.yaml"))
 
 
 def agreement_file(agency: str) -> Path:
@@ -177,7 +180,7 @@ def ensure_parties(session: Session, secrets_: DemoSecrets) -> PartiesReport:
     agreements = AgreementService(
         session, clock=utc_now, audit=audit, keys=keys, schemas=SchemaCatalog.load()
     )
-    for agency in AGENCIES:
+    for agency in demo_agencies():
         key_id, new = _agency_key(keys, agency, secrets_)
         (report.keys_registered if new else report.keys_reused)[agency] = key_id
         doc = load_yaml(agreement_file(agency))
