@@ -30,6 +30,7 @@ ERROR_MODULES = (
     "connectors.sdk.errors",
     "integration.ingest.errors",
     "integration.lake.errors",
+    "integration.linkage.errors",
     "infra.errors",
     "synth.errors",
 )
