@@ -17,6 +17,13 @@ from governance.consent.models import ConsentEvent
 from governance.db import Base
 from governance.deliveries.models import IngestedBatch, QuarantinedMessage
 from governance.keys.models import AgencyKey, HubSecret
+from governance.linkage.models import (
+    LinkageRun,
+    PersonKey,
+    PersonKeyEvent,
+    ReviewDecision,
+    ReviewPair,
+)
 from governance.policy.models import ResearchProject
 
 __all__ = [
@@ -34,6 +41,11 @@ __all__ = [
     "Delivery",
     "HubSecret",
     "IngestedBatch",
+    "LinkageRun",
+    "PersonKey",
+    "PersonKeyEvent",
     "QuarantinedMessage",
     "ResearchProject",
+    "ReviewDecision",
+    "ReviewPair",
 ]

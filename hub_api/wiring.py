@@ -9,14 +9,17 @@ environment: callers pass the :class:`~lmis_hub.settings.Settings` they loaded o
 * :func:`database` — an engine on the hub database, migrated;
 * :func:`governance` / :func:`governance_session` — agencies, keys, agreements and the
   audit log on one session (one transaction per unit of work);
+* :func:`activate_agreement` — an agreement put in force in one step (create or amend,
+  every party signs, activate), for the set-ups that need one: benchmarks and tests;
 * :func:`ingest_worker`, :func:`group_limits`, :func:`subscription`,
   :func:`notice_sender` — the ingest side;
-* :func:`connector_kit` — what a connector run needs from its config and the settings.
+* :func:`connector_kit` — what a connector run needs from its config and the settings;
+* :func:`linkage_job` — the linkage run over bronze into silver.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,6 +30,8 @@ from sqlalchemy.orm import Session
 
 from connectors.sdk.kit import ConnectorKit
 from governance.agencies.services import AgencyService, registered_codes
+from governance.agreements.document import AgreementDocument
+from governance.agreements.models import Agreement
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog, CheckpointPolicy, CheckpointSigner
 from governance.db import make_engine, migrate
@@ -41,6 +46,8 @@ from integration.ingest.loop import GroupLimits, Subscription
 from integration.ingest.rekey import TokenRekeyer
 from integration.ingest.worker import IngestWorker
 from integration.lake.catalog import open_catalog
+from integration.linkage.job import LinkageJob
+from integration.linkage.model import ModelSettings
 from lmis_hub.settings import Settings
 from lmis_hub.topics import delivery_pattern
 from schemas.catalog import SchemaCatalog
@@ -171,6 +178,32 @@ def governance_session(settings: Settings, *, actor: str) -> Iterator[Governance
         engine.dispose()
 
 
+def activate_agreement(
+    agreements: AgreementService,
+    doc: AgreementDocument,
+    signers: Mapping[str, Signer | HubSigningKey],
+    *,
+    actor: str,
+    reason: str,
+    amend: bool = False,
+) -> Agreement:
+    """Store ``doc`` (with ``amend``, as the next version of its agreement), sign it with
+    the key of each party in ``signers`` (agency -> its key) and activate it: what
+    `lmis-hub agreements create`, `sign` (once per party) and `activate` do one command
+    at a time, for a benchmark or a test that needs the agreement in force."""
+    row = (agreements.amend if amend else agreements.create)(doc, actor=actor)
+    for agency, signer in signers.items():
+        agreements.sign_with(
+            row.id,
+            row.version,
+            agency=agency,
+            key_id=signer.key_id,
+            private_key=signer.private_key,
+            actor=agency,
+        )
+    return agreements.activate(row.id, row.version, actor=actor, reason=reason)
+
+
 def ingest_worker(
     session: Session, settings: Settings, *, actor: str = INGEST_ACTOR
 ) -> tuple[IngestWorker, KeyEncryptionKey]:
@@ -257,4 +290,23 @@ def connector_kit(settings: Settings) -> ConnectorKit:
         secrets=settings.connector,
         max_message_bytes=settings.envelope.max_message_bytes,
         max_skew=timedelta(seconds=settings.envelope.max_clock_skew_s),
+    )
+
+
+def linkage_job(session: Session, settings: Settings, *, actor: str) -> LinkageJob:
+    """The linkage job on ``session``, the lake and the linkage settings; its audit log
+    signs checkpoints when the KEK is at hand (like :func:`governance`)."""
+    gov = governance(session, settings, actor=actor)
+    linkage = settings.linkage
+    return LinkageJob(
+        session=session,
+        lake=lake_catalog(settings),
+        audit=gov.audit,
+        clock=gov.clock,
+        actor=actor,
+        settings=ModelSettings(
+            match_weight=linkage.match_weight,
+            review_weight=linkage.review_weight,
+            u_pairs=linkage.u_pairs,
+        ),
     )

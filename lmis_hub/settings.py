@@ -176,6 +176,31 @@ class AuditSettings(BaseModel):
     )
 
 
+class LinkageSettings(BaseModel):
+    """The linkage's thresholds and sample sizes (see docs/guide/linkage.md)."""
+
+    match_weight: float = Field(
+        -2.0,
+        description="Pairs whose match weight (log2 Bayes factor with the prior) reaches "
+        "this are the same person; measured on the demo nation (docs/benchmarks.md).",
+    )
+    review_weight: float = Field(
+        -8.0,
+        description="Pairs from this weight up to the match weight go to clerical review.",
+    )
+    u_pairs: int = Field(
+        1_000_000,
+        ge=10_000,
+        description="Random pairs drawn to estimate the chance agreement (u) of each level.",
+    )
+
+    @model_validator(mode="after")
+    def _band(self) -> LinkageSettings:
+        if self.review_weight > self.match_weight:
+            raise ValueError("review_weight must not be above match_weight")
+        return self
+
+
 class LogSettings(BaseModel):
     """Logging of every entry point."""
 
@@ -256,6 +281,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
     audit: AuditSettings = Field(default_factory=AuditSettings)  # type: ignore[arg-type]
     schemas: SchemaSettings = Field(default_factory=SchemaSettings)  # type: ignore[arg-type]
+    linkage: LinkageSettings = Field(default_factory=LinkageSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------
 

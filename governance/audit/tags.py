@@ -34,6 +34,10 @@ TAGS: dict[str, str] = {
     "project:approve": "a research project was approved for named datasets and fields",
     "consent:grant": "a person's consent for a purpose was recorded",
     "consent:withdraw": "a person's consent for a purpose was withdrawn",
+    "linkage:run": "a linkage run committed (mode, records, persons, key changes, review "
+    "pairs queued, the bronze snapshots read and the silver snapshots written)",
+    "linkage:fail": "a linkage run failed and left the silver layer as it was (error code)",
+    "linkage:review": "a reviewer decided a pair of records: match or no match",
     "audit:checkpoint": "a signed checkpoint of the chain head was written",
     "audit:verify": "the chain was verified (result in details)",
     "audit:export": "the audit log was exported",

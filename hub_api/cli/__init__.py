@@ -25,6 +25,7 @@ from hub_api.cli import (
     ingest,
     keys,
     lake,
+    linkage,
     quarantine,
     schemas,
     stack,
@@ -91,6 +92,7 @@ app.add_typer(connector.app, name="connector")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(lake.app, name="lake")
+app.add_typer(linkage.app, name="linkage")
 app.command(name="demo")(demo.demo)
 
 

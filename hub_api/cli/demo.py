@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hub_api.cli.context import CliContext, get_context
@@ -151,8 +152,38 @@ def _draw_spine(console: Console, spine: SpineResult) -> None:
     for line in result.lines:
         if not line.ok:
             console.print(f"[red]{line.agency}/{line.dataset}[/]: {'; '.join(line.problems)}")
+    _draw_linkage(console, spine)
     audit = spine.audit
     mark = "[green]verified[/]" if audit["ok"] else "[red]FAILED[/]"
     console.print(f"audit chain: {mark} ({audit['summary']})")
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in spine.seconds.items())
     console.print(f"time: {timing}")
+
+
+def _draw_linkage(console: Console, spine: SpineResult) -> None:
+    report = spine.linkage
+    if report.error:
+        console.print(f"linkage: [red]not run[/] {escape(report.error)}")
+        return
+    counts = report.counts
+    changes = counts.get("key_changes", {})
+    how = "reused (nothing new in bronze since)" if report.reused else "committed"
+    console.print(
+        f"linkage: run {report.run_id} {how}: {counts.get('records', 0):,} records, "
+        f"{counts.get('persons', 0):,} persons; keys issued {changes.get('issued', 0):,}, "
+        f"merged {changes.get('merged', 0):,}, split {changes.get('split', 0):,}; "
+        f"{counts.get('review_queued', 0):,} pair(s) for clerical review"
+    )
+    q = report.quality
+    if q is None:
+        return
+    console.print(
+        f"linkage quality against the nation's truth ({q.records:,} person records): "
+        f"precision {q.precision:.4f}, recall {q.recall:.4f}, F1 {q.f1:.4f}; persons "
+        f"exactly recovered {q.persons_exact:,} of {q.true_persons:,}, split "
+        f"{q.persons_split:,}, merged {q.persons_merged:,}"
+    )
+    for kind, tally in q.errors_by_noise.items():
+        if tally:
+            detail = ", ".join(f"{noise} {n}" for noise, n in tally.items())
+            console.print(f"  records {kind.replace('_', ' ')}: {detail}")

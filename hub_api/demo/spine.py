@@ -35,6 +35,7 @@ from hub_api.demo.connectors import (
     take_receipts,
     unsettled_parts,
 )
+from hub_api.demo.linkage import LinkageReport, run_linkage
 from hub_api.demo.parties import PartiesReport, demo_secrets, ensure_link_key, ensure_parties
 from hub_api.demo.reconciliation import Reconciliation, reconcile
 from hub_api.wiring import group_limits, subscription
@@ -59,6 +60,7 @@ class SpineResult:
     reconciliation: Reconciliation
     audit: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
+    linkage: LinkageReport = field(default_factory=LinkageReport)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class SpineResult:
             "receipts_waiting": self.receipts_waiting,
             "reconciliation": self.reconciliation.as_dict(),
             "audit": self.audit,
+            "linkage": self.linkage.as_dict(),
             "seconds": self.seconds,
         }
 
@@ -203,10 +206,13 @@ def run_spine(
             finally:
                 engine.dispose()
             seconds["reconciliation"] = time.perf_counter() - t
+
+            linkage = run_linkage(settings, configs, kit, nation)
+            seconds["linkage"] = linkage.seconds
     finally:
         receipts_log.removeFilter(quiet)
     seconds["total"] = time.perf_counter() - started
-    return SpineResult(parties, runs, ingest, waiting, table, audit, seconds)
+    return SpineResult(parties, runs, ingest, waiting, table, audit, seconds, linkage)
 
 
 def _sign_and_verify_audit(session: Session, settings: Settings) -> Verification:

@@ -43,3 +43,17 @@ class ModelNotConverged(LinkageError):
     code = "linkage.not_converged"
     http_status = 409
 
+
+class ReviewDecisionInvalid(LinkageError):
+    """The decision names no open pair of the review queue or is not match / no_match;
+    list the open pairs with `lmis-hub linkage review list`."""
+
+    code = "linkage.review_invalid"
+    http_status = 409
+
+
+class PersonKeyUnknown(LinkageError):
+    """No linkage run issued this person key; check the key (32 hexadecimal characters)."""
+
+    code = "linkage.key_unknown"
+    http_status = 404

@@ -616,6 +616,21 @@ INVOCATIONS: dict[tuple[str, ...], Callable[[Hub, str], Call]] = {
     **_quarantine(("quarantine",)),
     **_quarantine(("ingest", "quarantine")),
     ("lake", "retention"): lambda hub, mode: Call(["lake", "retention"]),
+    # The scratch hub's lake has no bronze table: the run is refused (and recorded failed).
+    ("linkage", "run"): lambda hub, mode: Call(["linkage", "run"], 2, "linkage.no_input"),
+    ("linkage", "runs"): lambda hub, mode: Call(["linkage", "runs"]),
+    ("linkage", "review", "list"): lambda hub, mode: Call(["linkage", "review", "list"]),
+    ("linkage", "review", "show"): lambda hub, mode: Call(
+        ["linkage", "review", "show", "999"], 2, "linkage.review_invalid"
+    ),
+    ("linkage", "review", "decide"): lambda hub, mode: Call(
+        ["linkage", "review", "decide", "999", "match", "--actor", "reviewer"],
+        2,
+        "linkage.review_invalid",
+    ),
+    ("linkage", "key"): lambda hub, mode: Call(
+        ["linkage", "key", "0" * 32], 2, "linkage.key_unknown"
+    ),
 }
 
 #: Mistakes people make with files: each is refused with its code, never a traceback.
