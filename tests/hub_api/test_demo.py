@@ -41,6 +41,11 @@ def test_demo_runs_the_spine_and_a_second_run_lands_nothing_new(tmp_path: Path) 
         assert spine["reconciliation"]["ok"] is True
         assert spine["ingest"]["quarantined"] == 0 and spine["ingest"]["accepted"] > 0
         assert spine["audit"]["ok"] is True
+        linkage = spine["linkage"]
+        assert linkage["error"] is None and linkage["reused"] is False
+        assert linkage["counts"]["persons"] == linkage["counts"]["key_changes"]["issued"] > 0
+        assert linkage["quality"]["records"] > 100
+        assert linkage["quality"]["f1"] > 0.9, linkage["quality"]
         assert sorted(spine["parties"]["keys_registered"]) == [
             "dol", "jobboard", "nis", "nso", "tvet"
         ]  # fmt: skip
@@ -83,6 +88,10 @@ def test_demo_runs_the_spine_and_a_second_run_lands_nothing_new(tmp_path: Path) 
         assert by_dataset(second) == counts  # nothing landed twice
         assert spine2["reconciliation"]["ok"] is True
         assert spine2["audit"]["ok"] is True
+        # Bronze did not change, so the linkage is not run again; the figures stand.
+        assert spine2["linkage"]["reused"] is True
+        assert spine2["linkage"]["run_id"] == spine["linkage"]["run_id"]
+        assert spine2["linkage"]["quality"] == spine["linkage"]["quality"]
     finally:
         run_cli("stack", "down", env=env)
     assert run_cli("stack", "status", env=env).returncode == 1
