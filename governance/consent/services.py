@@ -20,7 +20,7 @@ from governance.consent.models import ConsentEvent
 from governance.errors import AgencyUnknown, ConsentInvalid
 from governance.timestamps import Clock, iso
 
-ConsentPurpose = Literal["statistics", "research", "employment_services"]
+ConsentPurpose = Literal["statistics", "research", "employment_services", "linkage"]
 PURPOSES: tuple[str, ...] = get_args(ConsentPurpose)
 TOKEN_BYTES = 32
 

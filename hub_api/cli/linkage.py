@@ -49,7 +49,16 @@ def _run_view(run: LinkageRun) -> dict[str, Any]:
 
 
 @app.command("run")
-def run_command(ctx: typer.Context, actor: str | None = ACTOR_OPTION) -> None:
+def run_command(
+    ctx: typer.Context,
+    incremental: bool = typer.Option(
+        False,
+        "--incremental",
+        help="Compare only the records that landed since the last run, with its model "
+        "(a full run when that cannot be done; the run says why).",
+    ),
+    actor: str | None = ACTOR_OPTION,
+) -> None:
     """Link every bronze table with tokens into silver.person_links and silver.persons
     (all or nothing; the previous silver state stays if the run fails)."""
     cli = get_context(ctx)
@@ -57,13 +66,18 @@ def run_command(ctx: typer.Context, actor: str | None = ACTOR_OPTION) -> None:
     try:
         with Session(engine) as session:
             job = linkage_job(session, cli.settings, actor=actor or getpass.getuser())
-            run = job.run()
+            run = job.run(incremental=incremental)
             view = _run_view(run)
     finally:
         engine.dispose()
 
     def render(console: Console) -> None:
         changes = view["key_changes"] or {}
+        counts = view["counts"]
+        if view["mode"] == "incremental":
+            console.print(f"incremental: {counts.get('new_records', 0):,} new record(s) compared")
+        elif counts.get("full_because"):
+            console.print(f"full run: {counts['full_because']}")
         console.print(
             f"linkage run {view['id']} committed: {view['records']:,} records, "
             f"{view['persons']:,} persons; keys issued {changes.get('issued', 0):,}, "

@@ -22,6 +22,8 @@ from integration.linkage.features import ATTRIBUTES, Source
 BRONZE = "bronze"
 EVENT_DATE = "_event_date"
 RECEIVED = "_received_at"
+#: The lineage columns naming the agreement a row was delivered under.
+AGREEMENT = ("_agreement_id", "_agreement_version")
 
 
 def latest_per_record(data: pa.Table) -> pa.Table:
@@ -109,7 +111,7 @@ def read_bronze(lake: Catalog) -> BronzeInput:
             "record_id",
             *(c for c in columns if c.endswith("_token")),
             *(a for a in ATTRIBUTES if a in columns),
-            *(c for c in (RECEIVED, event) if c is not None and c in columns),
+            *(c for c in (RECEIVED, *AGREEMENT, event) if c is not None and c in columns),
         ]
         try:
             scan = table.scan(snapshot_id=snapshot.snapshot_id, selected_fields=tuple(wanted))

@@ -24,7 +24,7 @@ Pair = tuple[int, int]
 Edges = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
 
 
-def _group_edges(keys: npt.NDArray[np.int64], nodes: npt.NDArray[np.int64]) -> Edges:
+def group_edges(keys: npt.NDArray[np.int64], nodes: npt.NDArray[np.int64]) -> Edges:
     """Edges joining every node to the first node of its key's group (a star per group)."""
     if len(nodes) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -69,7 +69,7 @@ def deterministic_edges(features: Features) -> Edges:
             group = _combined(key_ids[nodes], raw, dob[nodes])
         else:
             group = _combined(key_ids[nodes], raw)
-        left, right = _group_edges(group, nodes)
+        left, right = group_edges(group, nodes)
         lefts.append(left)
         rights.append(right)
     return np.concatenate(lefts), np.concatenate(rights)

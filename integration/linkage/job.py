@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from governance.audit.services import AuditLog
@@ -32,9 +33,11 @@ from governance.linkage.models import (
     ReviewDecision,
     ReviewPair,
 )
-from governance.timestamps import Clock
+from governance.timestamps import Clock, as_utc
 from integration.linkage import silver
 from integration.linkage.bronze_input import BronzeInput, read_bronze
+from integration.linkage.clusters import Edges, group_edges
+from integration.linkage.consent import leave_out_withdrawn
 from integration.linkage.errors import LinkageError
 from integration.linkage.features import ATTRIBUTES, Source
 from integration.linkage.keys import Assignment, KeyChange, assign_keys, new_key
@@ -68,9 +71,12 @@ class LinkageJob:
     settings: ModelSettings
     make_key: Callable[[], str] = new_key
 
-    def run(self) -> LinkageRun:
-        """One full run; returns its committed record (raises a LinkageError or
-        LakeError after recording the failure)."""
+    def run(self, *, incremental: bool = False) -> LinkageRun:
+        """One run; returns its committed record (raises a LinkageError or LakeError
+        after recording the failure). ``incremental`` compares only the records that
+        landed since the last committed run, with its model; it falls back to a full
+        run (saying why in ``counts["full_because"]``) when there is no such run, or a
+        reviewer decided since, or a bronze table changed other than by appends."""
         previous = last_committed(self.session)
         # The lake's catalog may share the database (SQLite): no read transaction of
         # ours may stay open across a lake write, or our next write is refused.
@@ -80,7 +86,7 @@ class LinkageJob:
         if restored:
             log.warning("silver tables set back to the last committed run: %s", restored)
         run = LinkageRun(
-            mode="full",
+            mode="incremental" if incremental else "full",
             state="running",
             actor=self.actor,
             started_at=self.clock(),
@@ -92,7 +98,7 @@ class LinkageJob:
         self.session.add(run)
         self.session.commit()
         try:
-            self._link_and_commit(run, previous, tables)
+            self._link_and_commit(run, previous, tables, incremental=incremental)
         except Exception as exc:
             code, message = (
                 (exc.code, exc.message)
@@ -120,14 +126,34 @@ class LinkageJob:
     # -- the steps ---------------------------------------------------------------
 
     def _link_and_commit(
-        self, run: LinkageRun, previous: LinkageRun | None, tables: dict[str, Any]
+        self,
+        run: LinkageRun,
+        previous: LinkageRun | None,
+        tables: dict[str, Any],
+        *,
+        incremental: bool,
     ) -> None:
         started = time.perf_counter()
         bronze = read_bronze(self.lake)
+        withdrawn = leave_out_withdrawn(bronze, self.session, clock=self.clock, audit=self.audit)
         order = _node_order(bronze)
         same, different = self._decisions(order)
-        linkage = link(bronze.tables, settings=self.settings, same=same, different=different)
         prior_keys = self._previous_keys(tables, previous, order)
+        plan = self._incremental_plan(previous, bronze, order, prior_keys) if incremental else None
+        full_because = plan if isinstance(plan, str) else None
+        if isinstance(plan, Incremental):
+            linkage = link(
+                bronze.tables,
+                settings=self.settings,
+                same=same,
+                different=different,
+                trained=previous.model if previous else None,
+                new=plan.new,
+                kept=plan.kept,
+            )
+        else:
+            run.mode = "full"
+            linkage = link(bronze.tables, settings=self.settings, same=same, different=different)
         issued_order = {
             key: i
             for i, key in enumerate(
@@ -149,9 +175,18 @@ class LinkageJob:
             "parameters": linkage.model.parameters,
             "prior": linkage.model.prior,
             "date_part_u": linkage.model.date_part_u,
+            "retrained": linkage.model.retrained,
+            "splink": linkage.model.splink,
         }
         run.counts = {
             **linkage.summary(),
+            "new_records": (
+                int((plan.new & linkage.features.linkable()).sum())
+                if isinstance(plan, Incremental)
+                else None
+            ),
+            "full_because": full_because,
+            "left_out_consent_withdrawn": withdrawn,
             "key_changes": assignment.counts(),
             "review_queued": review,
             "decisions_applied": {"match": len(same), "no_match": len(different)},
@@ -174,6 +209,51 @@ class LinkageJob:
             },
         )
         self.session.commit()
+
+    def _incremental_plan(
+        self,
+        previous: LinkageRun | None,
+        bronze: BronzeInput,
+        order: dict[tuple[str, str], int],
+        prior_keys: list[str | None],
+    ) -> Incremental | str:
+        """What an incremental run compares, or why it must be a full run."""
+        if previous is None or not previous.model.get("splink"):
+            return "no committed run with a model to start from"
+        decided = self.session.scalar(select(func.max(ReviewDecision.decided_at)))
+        finished = previous.finished_at
+        if decided is not None and finished is not None and as_utc(decided) > as_utc(finished):
+            return "a reviewer decided pairs since the last run"
+        new = np.array([key is None for key in prior_keys], bool)
+        for name, snapshot in bronze.snapshots.items():
+            before = previous.snapshots.get(name)
+            if before == snapshot:
+                continue
+            source = Source(*name.removeprefix("bronze.").split("__", 1))
+            if before is None:
+                continue  # a table new since: its records have no previous key
+            try:
+                appended = (
+                    self.lake.load_table(name)
+                    .incremental_append_scan(
+                        from_snapshot_id_exclusive=before,
+                        to_snapshot_id_inclusive=snapshot,
+                        selected_fields=("record_id",),
+                    )
+                    .to_arrow()
+                )
+            except Exception as exc:  # retention rewrote the table, or history expired
+                return f"{name} changed other than by appends ({type(exc).__name__})"
+            for record in appended["record_id"].to_pylist():
+                node = order.get((str(source), record))
+                if node is not None:
+                    new[node] = True
+        kept_nodes = np.flatnonzero(~new)
+        codes: dict[str | None, int] = {}
+        groups = np.array(
+            [codes.setdefault(prior_keys[i], len(codes)) for i in kept_nodes.tolist()], np.int64
+        )
+        return Incremental(new=new, kept=group_edges(groups, kept_nodes.astype(np.int64)))
 
     def _decisions(self, order: dict[tuple[str, str], int]) -> tuple[list[Pair], list[Pair]]:
         """The latest decision on each pair whose two records are in this run."""
@@ -270,6 +350,15 @@ class LinkageJob:
             )
             queued += 1
         return queued
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """An incremental run's plan: the nodes to compare, and the edges that hold the
+    earlier persons together."""
+
+    new: npt.NDArray[np.bool_]
+    kept: Edges
 
 
 _PAIR_COLUMNS = frozenset({"unique_id_l", "unique_id_r", "match_weight", "match_probability"})

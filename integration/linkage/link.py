@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from integration.linkage.clusters import (
+    Edges,
     Pair,
     components,
     deterministic_edges,
@@ -71,9 +72,16 @@ def link(
     settings: ModelSettings | None = None,
     same: Iterable[Pair] = (),
     different: Iterable[Pair] = (),
+    trained: dict[str, Any] | None = None,
+    new: npt.NDArray[np.bool_] | None = None,
+    kept: Edges | None = None,
 ) -> Linkage:
     """Link the records of ``tables``; ``same`` and ``different`` are node pairs a
-    reviewer decided (matched and not matched)."""
+    reviewer decided (matched and not matched).
+
+    Incrementally: ``trained`` is an earlier run's model (not trained again), ``new``
+    marks the nodes to compare (pairs with at least one of them are scored), and
+    ``kept`` are edges holding the earlier persons together."""
     settings = settings or ModelSettings()
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -85,7 +93,13 @@ def link(
         )
     seconds["features"] = time.perf_counter() - started
     t = time.perf_counter()
-    model = train_and_score(features.persons, settings)
+    new_ids = None
+    if new is not None:
+        if len(new) != features.nodes:
+            raise ValueError("one new flag per node")
+        ids = features.persons["unique_id"].to_numpy()
+        new_ids = ids[new[ids]]
+    model = train_and_score(features.persons, settings, trained=trained, new=new_ids)
     seconds["model"] = time.perf_counter() - t
     t = time.perf_counter()
     strong = deterministic_edges(features)
@@ -93,7 +107,7 @@ def link(
     decided = np.array(list(same), np.int64).reshape(-1, 2)
     labels = components(
         features.nodes,
-        [strong, scored, (decided[:, 0], decided[:, 1])],
+        [strong, scored, (decided[:, 0], decided[:, 1]), *([kept] if kept is not None else [])],
         linkable=features.linkable(),
         forbidden=different,
     )

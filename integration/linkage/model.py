@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 from splink import Linker, SettingsCreator, block_on
@@ -204,6 +205,10 @@ class TrainedModel:
     edges: pa.Table
     #: The pairs below the match weight, with the level each comparison reached.
     review: pa.Table
+    #: Splink's model (settings with the trained m and u), to score a later run with.
+    splink: dict[str, Any] = field(default_factory=dict)
+    #: False when the parameters came from an earlier run.
+    retrained: bool = True
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -231,9 +236,118 @@ def _parameters(linker: Linker) -> list[dict[str, Any]]:
     return out
 
 
-def train_and_score(persons: pa.Table, settings: ModelSettings) -> TrainedModel:
-    """Train the model on ``persons`` (see :mod:`integration.linkage.features`) and score
-    every blocked pair whose weight reaches ``settings.review_weight``."""
+def _train(
+    con: duckdb.DuckDBPyConnection, frame: Any, settings: ModelSettings
+) -> tuple[Linker, dict[str, float]]:
+    """A linker on ``frame`` with the model trained on it, and the fixed date-part u."""
+    date_u = date_part_u(con, "persons", settings.conditional_pairs)
+    as_splink: list[ComparisonCreator | dict[str, Any]] = [*comparisons(date_u)]
+    splink_settings = SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=as_splink,
+        blocking_rules_to_generate_predictions=blocking_rules(),
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=False,
+        max_iterations=settings.em_iterations,
+        em_convergence=0.0005,
+    )
+    linker = Linker(frame, splink_settings, log_level=logging.ERROR)
+    have_id = _share_valid(con, "national_id")
+    if have_id == 0:
+        raise ModelNotConverged("no person record carries a national ID token to anchor the model")
+    # Two records of one person both carry the ID about have_id^2 of the time.
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("key_id", "national_id")], recall=min(0.99, max(have_id**2, 0.05))
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=settings.u_pairs, seed=SEED)
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("key_id", "national_id"), estimate_without_term_frequencies=True
+        )
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("key_id", "dob", "given_name_phonetic"),
+            estimate_without_term_frequencies=True,
+        )
+    except (EMTrainingException, ValueError, ZeroDivisionError, duckdb.Error) as exc:
+        raise ModelNotConverged(f"training failed: {exc}") from exc
+    return linker, date_u
+
+
+#: Columns whose term frequencies the model adjusts on.
+TF_COLUMNS = ("name", "family_name", "given_name", "dob")
+
+
+def _score_new(
+    con: duckdb.DuckDBPyConnection,
+    db: DuckDBAPI,
+    linker: Linker,
+    new: npt.NDArray[np.int64],
+    threshold: float,
+) -> pa.Table:
+    """Pairs with at least one new record: new against existing, and within the new;
+    term frequencies come from every record."""
+    if len(new) == 0:
+        return _pair_columns(
+            pa.table(
+                {
+                    "unique_id_l": pa.array([], pa.int64()),
+                    "unique_id_r": pa.array([], pa.int64()),
+                    "match_weight": pa.array([], pa.float64()),
+                    "match_probability": pa.array([], pa.float64()),
+                }
+            )
+        )
+    for column in TF_COLUMNS:
+        linker.table_management.compute_tf_table(column)
+    con.register("new_ids", pa.table({"unique_id": pa.array(new, pa.int64())}))
+    con.execute(
+        "CREATE TABLE persons_new AS SELECT p.* FROM persons p JOIN new_ids USING (unique_id)"
+    ).fetchall()
+    con.execute(
+        "CREATE TABLE persons_old AS SELECT p.* FROM persons p ANTI JOIN new_ids USING (unique_id)"
+    ).fetchall()
+    con.unregister("new_ids")
+    new_frame = db.register("persons_new", dataset_display_name="persons_new")
+    old_frame = db.register("persons_old", dataset_display_name="persons_old")
+    between = linker.inference.predict_between(
+        new_frame, old_frame, threshold_match_weight=threshold, warning_mode="never"
+    )
+    within = linker.inference.predict_within(
+        new_frame, threshold_match_weight=threshold, warning_mode="never"
+    )
+    return pa.concat_tables(
+        [
+            _pair_columns(between.as_duckdbpyrelation().arrow().read_all()),
+            _pair_columns(within.as_duckdbpyrelation().arrow().read_all()),
+        ]
+    )
+
+
+def _pair_columns(edges: pa.Table) -> pa.Table:
+    return edges.select(["unique_id_l", "unique_id_r", "match_weight", "match_probability"]).cast(
+        pa.schema(
+            [
+                ("unique_id_l", pa.int64()),
+                ("unique_id_r", pa.int64()),
+                ("match_weight", pa.float64()),
+                ("match_probability", pa.float64()),
+            ]
+        )
+    )
+
+
+def train_and_score(
+    persons: pa.Table,
+    settings: ModelSettings,
+    *,
+    trained: dict[str, Any] | None = None,
+    new: npt.NDArray[np.int64] | None = None,
+) -> TrainedModel:
+    """Score the blocked pairs of ``persons`` (see :mod:`integration.linkage.features`)
+    whose weight reaches ``settings.review_weight``: with the model trained on them, or
+    with ``trained`` (a previous run's :attr:`TrainedModel.splink`, not trained again);
+    only pairs with a record of ``new`` (unique ids) when it is given."""
     if persons.num_rows < 2:
         raise ModelNotConverged(f"{persons.num_rows} person record(s): nothing to compare")
     con = duckdb.connect()
@@ -241,46 +355,20 @@ def train_and_score(persons: pa.Table, settings: ModelSettings) -> TrainedModel:
         con.register("persons_input", persons)
         con.execute("CREATE TABLE persons AS SELECT * FROM persons_input").fetchall()
         con.unregister("persons_input")
-        date_u = date_part_u(con, "persons", settings.conditional_pairs)
-        as_splink: list[ComparisonCreator | dict[str, Any]] = [*comparisons(date_u)]
-        splink_settings = SettingsCreator(
-            link_type="dedupe_only",
-            unique_id_column_name="unique_id",
-            comparisons=as_splink,
-            blocking_rules_to_generate_predictions=blocking_rules(),
-            retain_matching_columns=False,
-            retain_intermediate_calculation_columns=False,
-            max_iterations=settings.em_iterations,
-            em_convergence=0.0005,
-        )
         db = DuckDBAPI(con)
         frame = db.register("persons", dataset_display_name="persons")
-        linker = Linker(frame, splink_settings, log_level=logging.ERROR)
-        have_id = _share_valid(con, "national_id")
-        if have_id == 0:
-            raise ModelNotConverged(
-                "no person record carries a national ID token to anchor the model"
-            )
-        # Two records of one person both carry the ID about have_id^2 of the time.
-        linker.training.estimate_probability_two_random_records_match(
-            [block_on("key_id", "national_id")], recall=min(0.99, max(have_id**2, 0.05))
-        )
-        linker.training.estimate_u_using_random_sampling(max_pairs=settings.u_pairs, seed=SEED)
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on("key_id", "national_id"), estimate_without_term_frequencies=True
-            )
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on("key_id", "dob", "given_name_phonetic"),
-                estimate_without_term_frequencies=True,
-            )
-        except (EMTrainingException, ValueError, ZeroDivisionError, duckdb.Error) as exc:
-            raise ModelNotConverged(f"training failed: {exc}") from exc
+        if trained is None:
+            linker, date_u = _train(con, frame, settings)
+        else:
+            linker = Linker(frame, trained["splink"], log_level=logging.ERROR)
+            date_u = dict(trained["date_part_u"])
         parameters = _parameters(linker)
         prior = float(linker._settings_obj._probability_two_random_records_match)
-        predicted = linker.inference.predict(threshold_match_weight=settings.review_weight)
-        edges = predicted.as_duckdbpyrelation().arrow().read_all()
-        edges = edges.select(["unique_id_l", "unique_id_r", "match_weight", "match_probability"])
+        if new is None:
+            predicted = linker.inference.predict(threshold_match_weight=settings.review_weight)
+            edges = _pair_columns(predicted.as_duckdbpyrelation().arrow().read_all())
+        else:
+            edges = _score_new(con, db, linker, new, settings.review_weight)
         review = _with_patterns(
             con,
             edges.filter(pc.less(edges["match_weight"], settings.match_weight)),
@@ -293,6 +381,8 @@ def train_and_score(persons: pa.Table, settings: ModelSettings) -> TrainedModel:
             pairs_scored=edges.num_rows,
             edges=edges,
             review=review,
+            splink=linker.misc.save_model_to_json(),
+            retrained=trained is None,
             settings={
                 "match_weight": settings.match_weight,
                 "review_weight": settings.review_weight,

@@ -212,3 +212,45 @@ def test_a_crash_between_the_lake_and_the_database_is_undone(job, lake, landed, 
     assert third.counts["key_changes"] == {"issued": 0, "merged": 0, "split": 0}
     assert len(links(lake, third)) == 900
     assert np.isfinite(third.counts["seconds"]["total"])
+
+
+def test_an_incremental_run_compares_only_new_records_and_agrees_with_a_full_one(
+    job, lake, landed, key
+) -> None:
+    first = job.run(incremental=True)
+    assert first.mode == "full"
+    assert first.counts["full_because"] == "no committed run with a model to start from"
+    before = links(lake, first)
+    # New deliveries: 40 people already known to NIS register as job seekers again
+    # (new record ids), and 30 people nobody has seen.
+    population = people(600, seed=21)
+    known, _ = recorded(
+        population[300:340], agency="jobboard", dataset="jobseeker", key=key, seed=7
+    )
+    known = known.set_column(0, "record_id", pa.array([f"{i:032x}" for i in range(40)]))
+    strangers, _ = recorded(
+        people(30, seed=99), agency="jobboard", dataset="jobseeker", key=key, seed=8
+    )
+    strangers = strangers.set_column(
+        0, "record_id", pa.array([f"{i + 1000:032x}" for i in range(30)])
+    )
+    land(lake, JOBS, pa.concat_tables([known, strangers]))
+    second = job.run(incremental=True)
+    assert second.mode == "incremental" and second.counts["new_records"] == 70
+    assert second.model["retrained"] is False
+    assert second.counts["pairs_scored"] < first.counts["pairs_scored"]
+    after = links(lake, second)
+    assert all(after[record] == k for record, k in before.items())
+    nis = landed[NIS][0]["record_id"].to_pylist()
+    found = sum(
+        after[("jobboard/jobseeker", f"{i:032x}")] == after[("nis/insured_person", nis[300 + i])]
+        for i in range(40)
+    )
+    assert found >= 36
+    assert len({after[("jobboard/jobseeker", f"{i + 1000:032x}")] for i in range(30)}) == 30
+    # A full run now gives the same keys for every unchanged person.
+    third = job.run()
+    assert third.mode == "full" and third.model["retrained"] is True
+    full = links(lake, third)
+    unchanged = sum(full[record] == k for record, k in after.items())
+    assert unchanged >= 0.995 * len(after)
