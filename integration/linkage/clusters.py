@@ -75,30 +75,96 @@ def deterministic_edges(features: Features) -> Edges:
     return np.concatenate(lefts), np.concatenate(rights)
 
 
+def _smallest_labels(labels: npt.NDArray[np.int64], nodes: int) -> npt.NDArray[np.int64]:
+    """Relabel so each component is named by its smallest node."""
+    smallest = np.full(labels.max() + 1 if nodes else 0, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(smallest, labels, np.arange(nodes, dtype=np.int64))
+    out: npt.NDArray[np.int64] = smallest[labels]
+    return out
+
+
+def _split_forbidden(
+    labels: npt.NDArray[np.int64],
+    left: npt.NDArray[np.int64],
+    right: npt.NDArray[np.int64],
+    strength: npt.NDArray[np.float64],
+    forbidden: list[Pair],
+) -> None:
+    """Re-cluster, in place, each component that holds a forbidden pair: its edges are
+    added strongest first, skipping any that would put a forbidden pair in one person
+    (so a reviewer's "no match" separates the two records whatever path joined them,
+    and the weakest links give way)."""
+    bad = {int(labels[a]) for a, b in forbidden if labels[a] == labels[b]}
+    if not bad:
+        return
+    in_bad = np.isin(labels[left], list(bad))
+    order = np.flatnonzero(in_bad)[np.argsort(-strength[in_bad], kind="stable")]
+    parent: dict[int, int] = {}
+    apart: dict[int, set[int]] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in forbidden:
+        if int(labels[a]) in bad and labels[a] == labels[b]:
+            apart.setdefault(int(a), set()).add(int(b))
+            apart.setdefault(int(b), set()).add(int(a))
+    enemies: dict[int, set[int]] = {node: set(others) for node, others in apart.items()}
+    for i in order.tolist():
+        ra, rb = find(int(left[i])), find(int(right[i]))
+        if ra == rb:
+            continue
+        foes_a = {find(x) for x in enemies.get(ra, set())}
+        if rb in foes_a:
+            continue
+        parent[rb] = ra
+        enemies[ra] = enemies.get(ra, set()) | enemies.pop(rb, set())
+    members = np.flatnonzero(np.isin(labels, list(bad)))
+    roots = np.array([find(int(n)) for n in members.tolist()], np.int64)
+    smallest: dict[int, int] = {}
+    for node, root in zip(members.tolist(), roots.tolist(), strict=True):
+        smallest[root] = min(smallest.get(root, node), node)
+    labels[members] = [smallest[root] for root in roots.tolist()]
+
+
 def components(
     nodes: int,
     edges: Iterable[Edges],
     *,
     linkable: npt.NDArray[np.bool_],
     forbidden: Iterable[Pair] = (),
+    strengths: Iterable[npt.NDArray[np.float64] | None] = (),
 ) -> npt.NDArray[np.int64]:
     """The component label of every node (-1 for nodes that are not ``linkable``); a
     label is the smallest node index of its component, so labels do not depend on the
-    order edges come in. ``forbidden`` pairs are removed as direct edges."""
-    parts = [e for e in edges if len(e[0])]
-    left = np.concatenate([e[0] for e in parts]) if parts else np.zeros(0, np.int64)
-    right = np.concatenate([e[1] for e in parts]) if parts else np.zeros(0, np.int64)
-    banned = np.array([min(a, b) * nodes + max(a, b) for a, b in forbidden], np.int64)
-    if len(banned) and len(left):
-        keep = ~np.isin(np.minimum(left, right) * nodes + np.maximum(left, right), banned)
-        left, right = left[keep], right[keep]
+    order edges come in.
+
+    ``strengths`` gives, edge set by edge set, each edge's strength (a missing or None
+    entry: the edges are unbreakable, infinitely strong). A component that would hold a
+    ``forbidden`` pair is split by dropping its weakest edges (:func:`_split_forbidden`).
+    """
+    edge_sets = list(edges)
+    weights = list(strengths) + [None] * (len(edge_sets) - len(list(strengths)))
+    parts = [(e, w) for e, w in zip(edge_sets, weights, strict=True) if len(e[0])]
+    left = np.concatenate([e[0] for e, _ in parts]) if parts else np.zeros(0, np.int64)
+    right = np.concatenate([e[1] for e, _ in parts]) if parts else np.zeros(0, np.int64)
+    strength = (
+        np.concatenate([np.full(len(e[0]), np.inf) if w is None else w for e, w in parts])
+        if parts
+        else np.zeros(0)
+    )
     graph = coo_matrix((np.ones(len(left), np.int8), (left, right)), shape=(nodes, nodes))
-    _, labels = connected_components(graph, directed=False)
-    smallest = np.full(labels.max() + 1 if nodes else 0, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(smallest, labels, np.arange(nodes, dtype=np.int64))
-    out: npt.NDArray[np.int64] = smallest[labels]
-    out[~linkable] = -1
-    return out
+    _, raw = connected_components(graph, directed=False)
+    labels = _smallest_labels(raw.astype(np.int64), nodes)
+    banned = [(int(a), int(b)) for a, b in forbidden]
+    if banned and len(left):
+        _split_forbidden(labels, left, right, strength, banned)
+    labels[~linkable] = -1
+    return labels
 
 
 def model_edges(edges: pa.Table, match_weight: float) -> Edges:

@@ -105,11 +105,22 @@ def link(
     strong = deterministic_edges(features)
     scored = model_edges(model.edges, settings.match_weight)
     decided = np.array(list(same), np.int64).reshape(-1, 2)
+    scored_weights = model.edges["match_weight"].to_numpy(zero_copy_only=False)
+    scored_weights = scored_weights[scored_weights >= settings.match_weight]
+    # Strong tokens and earlier persons give way to a reviewer's "no match" only after
+    # every model link, weakest first.
+    very_strong = 1e6
     labels = components(
         features.nodes,
-        [strong, scored, (decided[:, 0], decided[:, 1]), *([kept] if kept is not None else [])],
+        [scored, strong, (decided[:, 0], decided[:, 1]), *([kept] if kept is not None else [])],
         linkable=features.linkable(),
         forbidden=different,
+        strengths=[
+            scored_weights.astype(np.float64),
+            np.full(len(strong[0]), very_strong),
+            None,
+            *([np.full(len(kept[0]), very_strong)] if kept is not None else []),
+        ],
     )
     weights = np.full(features.nodes, np.nan)
     if len(scored[0]):

@@ -7,6 +7,8 @@ import os
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from integration.linkage.clusters import components, deterministic_edges
 from integration.linkage.errors import LinkageInputUnreadable, TokenKeyIdsMixed
@@ -92,3 +94,41 @@ def test_records_without_tokens_are_unlinkable_and_counted() -> None:
     labels = components(features.nodes, [], linkable=features.linkable())
     assert labels.tolist() == [-1]
     assert not np.any(features.is_person)
+
+
+def test_a_no_match_splits_a_chain_at_its_weakest_link() -> None:
+    """a-b strongly, b-c weakly, c-d strongly: "a is not d" drops b-c, whatever joined."""
+    edges = (np.array([0, 1, 2]), np.array([1, 2, 3]))
+    strengths = [np.array([12.0, 1.5, 9.0])]
+    everyone = np.ones(5, bool)
+    joined = components(5, [edges], linkable=everyone, strengths=strengths)
+    assert joined.tolist() == [0, 0, 0, 0, 4]
+    split = components(5, [edges], linkable=everyone, strengths=strengths, forbidden=[(3, 0)])
+    assert split.tolist() == [0, 0, 2, 2, 4]
+    # Unbreakable edges (a strong token) give way only when nothing else can.
+    strong = (np.array([0]), np.array([1]))
+    apart = components(5, [strong], linkable=everyone, forbidden=[(0, 1)])
+    assert apart.tolist() == [0, 1, 2, 3, 4]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9), st.floats(0, 20)), max_size=30),
+    st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), max_size=4),
+)
+def test_no_forbidden_pair_ever_shares_a_person(
+    triples: list[tuple[int, int, float]], forbidden: list[tuple[int, int]]
+) -> None:
+    forbidden = [(a, b) for a, b in forbidden if a != b]
+    left = np.array([a for a, _, _ in triples], np.int64)
+    right = np.array([b for _, b, _ in triples], np.int64)
+    weight = np.array([w for _, _, w in triples], np.float64)
+    everyone = np.ones(10, bool)
+    labels = components(
+        10, [(left, right)], linkable=everyone, strengths=[weight], forbidden=forbidden
+    )
+    assert all(labels[a] != labels[b] for a, b in forbidden)
+    plain = components(10, [(left, right)], linkable=everyone)
+    # Splitting only ever refines the plain components.
+    assert all(plain[i] == plain[j] for i in range(10) for j in range(10) if labels[i] == labels[j])
+    if not forbidden:
+        assert labels.tolist() == plain.tolist()
