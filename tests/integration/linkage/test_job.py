@@ -19,7 +19,7 @@ from governance.linkage.models import LinkageRun, PersonKey, ReviewPair
 from governance.timestamps import utc_now
 from integration.lake.catalog import open_catalog
 from integration.linkage import silver
-from integration.linkage.errors import TokenKeyIdsMixed
+from integration.linkage.errors import LinkageInputUnreadable, NoLinkageInput, TokenKeyIdsMixed
 from integration.linkage.features import Source
 from integration.linkage.job import LinkageJob
 from integration.linkage.model import ModelSettings
@@ -254,3 +254,34 @@ def test_an_incremental_run_compares_only_new_records_and_agrees_with_a_full_one
     full = links(lake, third)
     unchanged = sum(full[record] == k for record, k in after.items())
     assert unchanged >= 0.995 * len(after)
+
+
+def test_an_unreadable_bronze_table_fails_the_run_with_its_code(job, lake, landed, db_session):
+    first = job.run()
+    table = lake.load_table("bronze.jobboard__jobseeker")
+    for task in table.scan().plan_files():
+        Path(task.file.file_path.removeprefix("file://")).unlink()
+    with pytest.raises(LinkageInputUnreadable) as raised:
+        job.run()
+    assert "bronze.jobboard__jobseeker" in raised.value.message
+    failed = db_session.scalars(select(LinkageRun).order_by(LinkageRun.id.desc())).first()
+    assert (failed.state, failed.error_code) == ("failed", "linkage.input_unreadable")
+    links_table = lake.load_table(silver.PERSON_LINKS)
+    assert links_table.current_snapshot().snapshot_id == first.snapshots[silver.PERSON_LINKS]
+
+
+def test_a_lake_without_person_records_is_refused(job, lake, key, db_session) -> None:
+    land(
+        lake,
+        Source("nis", "contribution"),
+        pa.table(
+            {
+                "record_id": pa.array(["a" * 32]),
+                "nis_number_token": pa.array([b"\x00\x02" + os.urandom(30)], pa.binary(32)),
+            }
+        ),
+    )
+    with pytest.raises(NoLinkageInput):
+        job.run()
+    failed = db_session.scalars(select(LinkageRun)).one()
+    assert failed.error_code == "linkage.no_input"
