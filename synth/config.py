@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
@@ -118,6 +119,13 @@ class SynthConfig(BaseModel):
         0.08, gt=0, le=1, description="Share of households the quarterly LFS visits."
     )
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
+    names: Literal["realistic", "compact"] = Field(
+        "realistic",
+        description="Name pools: 'realistic', thousands of family and given names per "
+        "origin with long-tailed frequencies (synth/data/names_long.csv), or 'compact', "
+        "the 192 family and 186 given names of synth/data/names.csv that nations made "
+        "before this option drew from (far more persons share a name and birth year).",
+    )
 
     @property
     def first_month(self) -> date:

@@ -121,9 +121,22 @@ def make_employers(config: SynthConfig, rng: np.random.Generator) -> Employers:
     nis_employer_no = np.where(formal, np.char.add("E", nis_serial.astype("U6")), "")
 
     family_pool = np.array(
-        [nm for o in reference.ORIGINS for nm in reference.names("family", o).names], dtype=object
+        [nm for o in reference.ORIGINS for nm in reference.names("family", o, "compact").names],
+        dtype=object,
     )
     owners = family_pool[rng.integers(0, family_pool.size, size=n)]
+    if config.names != "compact":
+        # The draw above stays, so what follows on the shared stream is the same; other
+        # pools draw the owners again, weighted like the persons' family names, from a
+        # stream of their own: the name pool changes names and nothing else.
+        lists = [reference.names("family", o, config.names) for o in reference.ORIGINS]
+        pool = np.array([nm for nl in lists for nm in nl.names], dtype=object)
+        p = np.concatenate(
+            [np.array(nl.weights) * s for nl, s in zip(lists, reference.ORIGIN_SHARES, strict=True)]
+        )
+        owners = pool[
+            np.random.default_rng([config.seed, 9]).choice(pool.size, size=n, p=p / p.sum())
+        ]
     words = np.array(_NAME_WORDS, dtype=object)[rng.integers(0, len(_NAME_WORDS), size=n)]
     suffixes = np.array(_SUFFIXES, dtype=object)[rng.integers(0, len(_SUFFIXES), size=n)]
     name = owners + " " + words + " " + suffixes

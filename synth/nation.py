@@ -62,6 +62,15 @@ def read_manifest(folder: Path) -> dict[str, object]:
     return data
 
 
+def manifest_config(manifest: dict[str, object]) -> SynthConfig:
+    """The configuration a nation was made with. A manifest written before there were
+    name pools gets the compact pools it drew from, so extending it keeps its persons."""
+    config = manifest["config"]
+    if not isinstance(config, dict):
+        raise SynthConfigError("manifest.json: no configuration mapping")
+    return SynthConfig.model_validate({"names": "compact", **config})
+
+
 def _write_manifest(targets: Targets, config: SynthConfig, months: int) -> None:
     manifest = {
         "seed": config.seed,
@@ -152,7 +161,7 @@ def extend(folder: Path, *, database_url: str | None = None, progress: Progress 
     """Add the next month: new rows, status updates and late corrections, as the
     agencies would have written them during that month."""
     manifest = read_manifest(folder)
-    config = SynthConfig.model_validate(manifest["config"])
+    config = manifest_config(manifest)
     months = int(manifest["months_generated"]) + 1  # type: ignore[call-overload]
     prefix = manifest.get("schema_prefix") or "synth_"
     if manifest.get("database") == "postgresql" and not database_url:

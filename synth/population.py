@@ -105,8 +105,14 @@ def steady_shares() -> npt.NDArray[np.float64]:
 
 
 def _names(
-    rng: np.random.Generator, origin: npt.NDArray[np.int8], kind: str | npt.NDArray[np.str_]
+    rng: np.random.Generator,
+    origin: npt.NDArray[np.int8],
+    kind: str | npt.NDArray[np.str_],
+    pool: str,
 ) -> npt.NDArray[np.object_]:
+    """A name for each person from ``pool``'s list of their origin (and sex, when
+    ``kind`` is an array of "male"/"female"). Draws one uniform number per person
+    whatever the pool, so the pool changes the names and nothing else of the nation."""
     out = np.empty(origin.shape[0], dtype=object)
     kinds = ("family",) if isinstance(kind, str) else ("male", "female")
     for oi, o in enumerate(reference.ORIGINS):
@@ -117,9 +123,9 @@ def _names(
             count = int(mask.sum())
             if count == 0:
                 continue
-            names = reference.names(k, o)
-            pool = np.array(names.names, dtype=object)
-            out[mask] = pool[rng.choice(len(pool), size=count, p=names.zipf_weights())]
+            names = reference.names(k, o, pool)
+            drawn = rng.choice(len(names.names), size=count, p=names.weights)
+            out[mask] = np.array(names.names, dtype=object)[drawn]
     return out
 
 
@@ -129,14 +135,14 @@ def make_persons(config: SynthConfig, rng: np.random.Generator) -> Persons:
     nid = national_id.generate(rng, n)
     sex = rng.choice(np.array([1, 2], dtype=np.int8), size=n, p=[0.495, 0.505])
     origin = rng.choice(len(reference.ORIGINS), size=n, p=reference.ORIGIN_SHARES).astype(np.int8)
-    family = _names(rng, origin, "family")
+    family = _names(rng, origin, "family", config.names)
     # A sixth of people carry a given name from another origin's tradition.
     given_origin = np.where(
         rng.random(n) < 0.16,
         rng.choice(len(reference.ORIGINS), size=n, p=reference.ORIGIN_SHARES),
         origin,
     ).astype(np.int8)
-    given = _names(rng, given_origin, np.where(sex == 1, "male", "female"))
+    given = _names(rng, given_origin, np.where(sex == 1, "male", "female"), config.names)
 
     # Ages 15..84 at the start, fewer at older ages.
     ages = np.arange(15, 85)

