@@ -5,7 +5,9 @@ decisions and agreement checks, each with a baseline measured in the same run.
 
 Needs a PostgreSQL server where it may create a scratch database (default
 postgresql://postgres@127.0.0.1:5432/postgres, or --server URL); the scratch
-database is dropped at the end.
+database is dropped at the end. The database and the agreement services come from the
+composition root (:mod:`hub_api.wiring`), as the CLI's do; the audit figures measure
+the chained writer itself (:class:`~governance.audit.services.AuditLog`).
 """
 
 # ruff: noqa: E402  (the import path is fixed before the project imports)
@@ -29,13 +31,10 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from governance.agencies.services import AgencyService
 from governance.agreements.document import load_yaml
-from governance.agreements.services import AgreementService
 from governance.audit.chain import entry_hash
 from governance.audit.services import AuditLog
-from governance.db import make_engine, migrate
-from governance.keys.services import KeyService
+from governance.keys.wrapping import KeyEncryptionKey
 from governance.policy.decision import (
     AccessRequest,
     AgreementInForce,
@@ -47,9 +46,13 @@ from governance.policy.decision import (
 )
 from governance.policy.services import PolicyService
 from governance.timestamps import utc_now
+from hub_api.wiring import activate_agreement, database, governance
+from lmis_hub.settings import Settings, load_settings
 from schemas.keys import public_pem
+from schemas.signing import Signer
 
-EXAMPLE = "governance/examples/nis-contributions.yaml"
+EXAMPLE = Path(__file__).parents[1] / "governance" / "examples" / "nis-contributions.yaml"
+ACTOR = "bench"
 
 
 def rate(n: int, seconds: float) -> str:
@@ -219,39 +222,28 @@ def bench_policy(engine: sa.Engine, n: int) -> None:
     )
 
 
-def bench_check_delivery(engine: sa.Engine, n: int) -> None:
+def bench_check_delivery(engine: sa.Engine, settings: Settings, n: int) -> None:
     with Session(engine) as s, s.begin():
-        audit = AuditLog(s, clock=utc_now)
-        AgencyService(s, clock=utc_now, audit=audit).ensure_known(actor="bench")
-        keys = KeyService(s, clock=utc_now, audit=audit)
-        agreements = AgreementService(s, clock=utc_now, audit=audit, keys=keys)
-        doc = load_yaml(Path(EXAMPLE))
-        row = agreements.create(doc, actor="bench")
-        for agency in ("nis", "hub"):
-            private = Ed25519PrivateKey.generate()
-            key = keys.register(
-                agency,
-                public_pem(private.public_key()),
-                actor="bench",
-                not_before=datetime(2025, 1, 1, tzinfo=UTC),
-            )
-            agreements.sign_with(
-                row.id, 1, agency=agency, key_id=key.key_id, private_key=private, actor="bench"
-            )
-        agreements.activate(row.id, 1, actor="bench", reason="bench")
-        agreement_id = row.id
+        # `agencies init`, `keys init-hub`, NIS's key and the example agreement in force
+        gov = governance(s, settings, actor=ACTOR)
+        gov.agencies.ensure_known(actor=ACTOR)
+        gov.secrets().initialise(actor=ACTOR)
+        private = Ed25519PrivateKey.generate()
+        key = gov.keys.register("nis", public_pem(private.public_key()), actor=ACTOR)
+        signers = {"nis": Signer(key.key_id, private), "hub": gov.secrets().hub_signing_key()}
+        doc = load_yaml(EXAMPLE)
+        agreement_id = activate_agreement(
+            gov.agreements, doc, signers, actor=ACTOR, reason=ACTOR
+        ).id
     at = datetime(2026, 3, 1, tzinfo=UTC)
-    fields = frozenset({"nis_number_token", "period", "insurable_earnings"})
+    fields = frozenset({"nis_number_token", "contribution_month", "insurable_earnings_cents"})
     with Session(engine) as s:
-        audit = AuditLog(s, clock=utc_now)
-        service = AgreementService(
-            s, clock=utc_now, audit=audit, keys=KeyService(s, clock=utc_now, audit=audit)
-        )
+        service = governance(s, settings, actor=ACTOR).agreements
         t = time.perf_counter()
         for _ in range(n):
-            coverage = service.check_delivery("nis", "contributions", fields, agreement_id, 1, at)
+            coverage = service.check_delivery("nis", "contribution", fields, agreement_id, 1, at)
         checks = time.perf_counter() - t
-        assert coverage.covered
+        assert coverage.covered, coverage
         t = time.perf_counter()
         for _ in range(n):
             s.execute(
@@ -279,16 +271,20 @@ def main() -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_url(args.server).set(drivername="postgresql+psycopg", database=name)
     url_text = url.render_as_string(hide_password=False)
-    engine = make_engine(url_text)
+    settings = load_settings(
+        database_url=url_text, key_encryption_key=KeyEncryptionKey.generate_b64()
+    )
     try:
-        migrate(engine)
-        print(f"PostgreSQL {engine.dialect.server_version_info}, scratch database {name}")
-        bench_appends(engine, args.appends)
-        bench_policy(engine, args.decisions)
-        bench_check_delivery(engine, args.checks)
-        bench_verify(engine, url_text, args.entries)
+        engine = database(settings)  # migrated, as every CLI command finds it
+        try:
+            print(f"PostgreSQL {engine.dialect.server_version_info}, scratch database {name}")
+            bench_appends(engine, args.appends)
+            bench_policy(engine, args.decisions)
+            bench_check_delivery(engine, settings, args.checks)
+            bench_verify(engine, url_text, args.entries)
+        finally:
+            engine.dispose()
     finally:
-        engine.dispose()
         with psycopg.connect(**admin, autocommit=True) as conn:  # type: ignore[arg-type]
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

@@ -19,8 +19,9 @@ group early and late in the run shows whether commits slow down as the table age
 (try ``--batches 1600 --records 25 --group 8``). ``--single`` also decides each
 message alone (a group of one: one lake commit per message; slow, so off by default).
 Everything runs in one SQLite hub database per variant (the embedded stack's setup,
-lake catalog included) with a local warehouse folder; Kafka is not involved (the
-end-to-end figure through the broker is another benchmark's).
+lake catalog included) with a local warehouse folder, the worker wired by the
+composition root (:mod:`hub_api.wiring`) as `lmis-hub ingest run` wires it; Kafka is
+not involved (the end-to-end figure through the broker is another benchmark's).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +39,22 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
-from governance.agencies.services import AgencyService
 from governance.agreements.document import parse_document
-from governance.agreements.services import AgreementService
-from governance.audit.services import AuditLog
-from governance.db import make_engine, migrate
-from governance.keys.services import KeyService
+from governance.agreements.models import Agreement
 from governance.keys.wrapping import KeyEncryptionKey
+from governance.timestamps import utc_now
+from hub_api.wiring import (
+    Governance,
+    activate_agreement,
+    database,
+    governance,
+    ingest_worker,
+    schema_catalog,
+)
 from integration.ingest import landing as landing_module
 from integration.ingest.decisions import Delivered
-from integration.ingest.ledger import Ledger
 from integration.ingest.rekey import TokenRekeyer
-from integration.ingest.worker import IngestWorker
-from integration.lake.catalog import open_catalog
-from lmis_hub.settings import IngestSettings
+from lmis_hub.settings import IngestSettings, Settings, load_settings
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, open_batch, seal_batch
 from schemas.keys import public_pem
@@ -60,7 +63,7 @@ from schemas.signing import Signer
 from schemas.validation import RecordRules
 
 EXAMPLE = Path(__file__).parents[1] / "governance" / "examples" / "nis-contributions.yaml"
-NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
+ACTOR = "bench"
 MAX_BYTES = 8 * 1024 * 1024
 
 
@@ -132,9 +135,46 @@ class _TimedRules:
             )
 
 
+def _settings(tmp: Path) -> Settings:
+    """A hub of its own in ``tmp``: one SQLite file (hub tables and lake catalog, the
+    embedded stack's layout) and the lake folder."""
+    return load_settings(
+        data_dir=tmp,
+        database_url=f"sqlite:///{tmp / 'hub.db'}",
+        key_encryption_key=KeyEncryptionKey.generate_b64(),
+        lake={"warehouse": str(tmp / "lake")},
+        envelope={"max_message_bytes": MAX_BYTES},
+    )
+
+
+def _agreement_in_force(
+    gov: Governance, dataset: str, schemas: SchemaCatalog
+) -> tuple[Signer, Agreement]:
+    """What the LMIS unit does with the CLI before NIS delivers: `agencies init`,
+    `keys init-hub`, NIS's key registered, an agreement covering every field of
+    ``dataset`` signed by NIS and the hub and activated. NIS's signer, the agreement."""
+    gov.agencies.ensure_known(actor=ACTOR)
+    gov.secrets().initialise(actor=ACTOR)
+    private = Ed25519PrivateKey.generate()
+    nis = Signer(
+        gov.keys.register("nis", public_pem(private.public_key()), actor=ACTOR).key_id, private
+    )
+    sv = schemas.current("nis", dataset)
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    fields = [f["name"] for f in sv.fields if f["name"] != sv.record_id_field]
+    data["datasets"] = {
+        dataset: {"periodicity": "monthly", "delivery_lag_days": 20, "fields": fields}
+    }
+    data["valid_until"] = (utc_now() + timedelta(days=365)).date()  # in force whenever run
+    doc = parse_document(data, where="bench")
+    signers = {"nis": nis, "hub": gov.secrets().hub_signing_key()}
+    agreement = activate_agreement(gov.agreements, doc, signers, actor=ACTOR, reason=ACTOR)
+    gov.session.commit()
+    return nis, agreement
+
+
 def _variant(
     tmp: Path,
-    schemas: SchemaCatalog,
     batches: int,
     records: int,
     group: int,
@@ -142,50 +182,22 @@ def _variant(
     dataset: str = "nis/contribution",
     validate: bool = True,
 ) -> tuple[Run, Baseline]:
-    """Set up a fresh hub, seal the messages, decide them in groups of ``group``.
+    """Set up a fresh hub through the composition root, seal the messages, decide them
+    in groups of ``group``.
 
     Returns the run and the open_batch baseline on the same messages.
     """
     agency, dataset_name = dataset.split("/")
-    sv = schemas.current(agency, dataset_name)
-    clock = {"now": NOW - timedelta(days=1)}
-
-    def now() -> datetime:
-        return clock["now"]
-
-    url = f"sqlite:///{tmp / 'hub.db'}"
-    engine = make_engine(url)
-    migrate(engine)
+    if agency != "nis":
+        raise SystemExit("--dataset: the benchmark's agreement is NIS's (nis/<dataset>)")
+    settings = _settings(tmp)
+    engine = database(settings)
     with Session(engine) as session:
-        audit = AuditLog(session, clock=now)
-        AgencyService(session, clock=now, audit=audit).ensure_known(actor="bench")
-        keys = KeyService(session, clock=now, audit=audit)
-        agreements = AgreementService(session, clock=now, audit=audit, keys=keys)
-        signers = {}
-        for party in ("nis", "hub"):
-            private = Ed25519PrivateKey.generate()
-            row = keys.register(party, public_pem(private.public_key()), actor="bench")
-            signers[party] = Signer(row.key_id, private)
-        data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-        if agency != "nis":
-            raise SystemExit("--dataset: the benchmark's agreement is NIS's (nis/<dataset>)")
-        fields = [f["name"] for f in sv.fields][1:]
-        data["datasets"] = {
-            dataset_name: {"periodicity": "monthly", "delivery_lag_days": 20, "fields": fields}
-        }
-        agreement = agreements.create(parse_document(data, where="bench"), actor="bench")
-        for party, signer in signers.items():
-            agreements.sign_with(
-                agreement.id,
-                agreement.version,
-                agency=party,
-                key_id=signer.key_id,
-                private_key=signer.private_key,
-                actor=party,
-            )
-        agreements.activate(agreement.id, agreement.version, actor="bench", reason="bench")
-        session.commit()
-        clock["now"] = NOW
+        schemas = schema_catalog(settings)
+        gov = governance(session, settings, actor=ACTOR)
+        nis, agreement = _agreement_in_force(gov, dataset_name, schemas)
+        worker, _kek = ingest_worker(session, settings, actor=ACTOR)
+        sv = schemas.current(agency, dataset_name)
         messages: list[Message] = []
         for b in range(batches):
             rows = sample_records(sv, records)
@@ -197,26 +209,12 @@ def _variant(
                     schema=sv,
                     agreement_id=agreement.id,
                     agreement_version=agreement.version,
-                    signer=signers["nis"],
-                    now=NOW - timedelta(seconds=1),
+                    signer=nis,
+                    now=utc_now(),
                     max_message_bytes=MAX_BYTES,
                 )
             )
-        worker = IngestWorker(
-            session,
-            schemas=schemas,
-            lake=open_catalog(database_url=url, warehouse=str(tmp / "lake")),
-            keys=keys,
-            agreements=agreements,
-            audit=audit,
-            ledger=Ledger(session, kek=KeyEncryptionKey(b"\x05" * 32)),
-            rekeyer=TokenRekeyer(b"\x06" * 32, version=1),
-            signer=signers["hub"],
-            clock=now,
-            max_skew=timedelta(minutes=5),
-            max_message_bytes=MAX_BYTES,
-        )
-        public = signers["nis"].public_key()
+        public = nis.public_key()
         times: dict[str, float] = {}
         worker.rules = lambda schema: _TimedRules(  # type: ignore[assignment,return-value]
             RecordRules.of(schema) if validate else None, times
@@ -228,7 +226,7 @@ def _variant(
                 m.headers,
                 catalog=schemas,
                 public_key_for=lambda _k: public,
-                now=NOW,
+                now=utc_now(),
                 max_skew=timedelta(minutes=5),
                 max_message_bytes=MAX_BYTES,
             )
@@ -284,7 +282,6 @@ def main() -> None:
     )
     parser.add_argument("--dataset", default="nis/contribution", help="a NIS dataset")
     args = parser.parse_args()
-    schemas = SchemaCatalog.load()
     total = args.batches * args.records
     runs: dict[int, Run] = {}
     unvalidated: Run | None = None
@@ -295,7 +292,6 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     run, baseline = _variant(
                         Path(tmp),
-                        schemas,
                         args.batches,
                         args.records,
                         group,

@@ -9,7 +9,6 @@ field of ``tvet/trainee``; the connector reads the five-row CSV of
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import time
@@ -20,19 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from kafka.admin import KafkaAdminClient, NewTopic
-from sqlalchemy.orm import Session
 
-from governance.agreements.services import AgreementService, document_of
-from governance.audit.services import AuditLog
-from governance.db import make_engine
-from governance.keys.secrets import HubSecrets
-from governance.keys.services import KeyService
-from governance.keys.wrapping import KeyEncryptionKey
-from governance.timestamps import utc_now
+from governance.agreements.services import document_of
 from schemas.catalog import SchemaCatalog
 from schemas.keys import encrypted_private_pem, public_pem
+from tests.fixtures.hub import ProvisionedHub, provision_hub
 from tests.hub_api.test_cli_connector import LMIS_HUB, write_connector
-from tests.integration.spine import Hub, WorkerProcess, provision_hub
+from tests.integration.spine import WorkerProcess
 
 AGREEMENT = "dsa-tvet-lmis"
 TOPIC = "lmis.tvet.trainee.v1"
@@ -44,7 +37,7 @@ class Stack:
 
     root: Path
     bootstrap: str
-    hub: Hub
+    hub: ProvisionedHub
     worker: WorkerProcess
     config: Path
     connector_env: dict[str, str]
@@ -85,38 +78,10 @@ class Stack:
     def activate_amendment(self) -> int:
         """Amend ``dsa-tvet-lmis`` (a new title), have TVET and the hub sign it and
         activate it, as the LMIS unit does; the new version."""
-        engine = make_engine(self.hub.database_url)
-        try:
-            with Session(engine) as session:
-                audit = AuditLog(session, clock=utc_now)
-                keys = KeyService(session, clock=utc_now, audit=audit)
-                kek = KeyEncryptionKey(base64.b64decode(self.hub.kek))
-                hub_key = HubSecrets(
-                    session, kek=kek, keys=keys, clock=utc_now, audit=audit
-                ).hub_signing_key()
-                agreements = AgreementService(session, clock=utc_now, audit=audit, keys=keys)
-                doc = document_of(agreements.get(AGREEMENT))
-                row = agreements.amend(
-                    doc.model_copy(update={"title": f"{doc.title} (amendment)"}), actor="lmis"
-                )
-                tvet = self.hub.signers["tvet"]
-                for agency, key_id, private in (
-                    ("tvet", tvet.key_id, tvet.private_key),
-                    ("hub", hub_key.key_id, hub_key.private_key),
-                ):
-                    agreements.sign_with(
-                        row.id,
-                        row.version,
-                        agency=agency,
-                        key_id=key_id,
-                        private_key=private,
-                        actor=agency,
-                    )
-                agreements.activate(row.id, row.version, actor="lmis", reason="amendment")
-                session.commit()
-                return int(row.version)
-        finally:
-            engine.dispose()
+        with self.hub.parties() as parties:
+            doc = document_of(parties.agreements.get(AGREEMENT))
+            amended = doc.model_copy(update={"title": f"{doc.title} (amendment)"})
+            return int(parties.activate(amended, amend=True, reason="amendment").version)
 
 
 def run(env: dict[str, str], *args: str, code: int = 0) -> tuple[Any, str]:

@@ -1,6 +1,7 @@
-"""The whole spine for end-to-end tests: a hub database provisioned through the
-governance services, agency connectors publishing a synthetic nation to a real broker,
-the ingest worker as a real `lmis-hub ingest run` process, and the reconciliation.
+"""The whole spine for end-to-end tests: a hub database provisioned by
+:func:`tests.fixtures.hub.provision_hub`, agency connectors publishing a synthetic
+nation to a real broker, the ingest worker as a real `lmis-hub ingest run` process, and
+the reconciliation.
 
 Everything lives in one folder: the hub database (a SQLite file), the lake, the
 connectors' state, the worker's log. The connectors run in the test's process, wired
@@ -10,9 +11,7 @@ be killed.
 
 from __future__ import annotations
 
-import base64
 import csv
-import os
 import signal
 import sqlite3
 import subprocess
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import pyarrow.compute as pc
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -39,26 +37,19 @@ from connectors.sdk.publisher import EnvelopePublisher, KafkaSender
 from connectors.sdk.receipt_reader import ReceiptReader
 from connectors.sdk.receipts import ReceiptApplier, ReceiptReport, resend_due
 from connectors.sdk.state import StateDB
-from governance.agencies.services import AgencyService
-from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
-from governance.db import make_engine, migrate
+from governance.db import make_engine
 from governance.deliveries.models import IngestedBatch, QuarantinedMessage
-from governance.keys.secrets import HubSecrets
-from governance.keys.services import KeyService
-from governance.keys.wrapping import KeyEncryptionKey
 from governance.timestamps import utc_now
+from hub_api.wiring import lake_catalog
 from integration.lake.bronze import bronze_identifier, committed_batch_ids
-from integration.lake.catalog import open_catalog
 from lmis_hub.kafka import librdkafka_config
 from schemas.catalog import SchemaCatalog
-from schemas.keys import public_pem
 from schemas.receipts import receipt_topic
-from schemas.signing import Signer
 from synth import nation as nation_mod
 from synth.config import load_config as load_synth_config
 from tests.connectors.agencies.deployment import AGENCIES, deployment_document
-from tests.governance.agreements.factories import make_doc
+from tests.fixtures.hub import ProvisionedHub
 
 LINK_KEY = LinkKey(b"L" * 32, key_id=1)
 
@@ -86,106 +77,6 @@ def source_rows(nation: Path, dataset: str) -> int:
         return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
 
-# The hub -------------------------------------------------------------------------------
-
-
-@dataclass
-class Hub:
-    """A provisioned hub: its database, lake folder, KEK and the agencies' signers."""
-
-    database_url: str
-    warehouse: Path
-    kek: str
-    hub_key: Ed25519PublicKey
-    signers: dict[str, Signer]
-
-    def worker_env(self, bootstrap: str, data_dir: Path, **extra: str) -> dict[str, str]:
-        """The environment of an `lmis-hub ingest run` process: HUB_ settings only."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-        env.update(
-            HUB_DATA_DIR=str(data_dir),
-            HUB_DATABASE_URL=self.database_url,
-            HUB_KEY_ENCRYPTION_KEY=self.kek,
-            HUB_KAFKA__BOOTSTRAP_SERVERS=bootstrap,
-            HUB_LAKE__WAREHOUSE=str(self.warehouse),
-            **extra,
-        )
-        return env
-
-
-def provision_hub(
-    root: Path, datasets: list[str], *, schemas: SchemaCatalog, database_url: str | None = None
-) -> Hub:
-    """Migrate the hub database (``database_url``, default a SQLite file under ``root``)
-    and register, through the governance services, the agencies, the hub secrets, one key
-    per agency and one active agreement per agency covering every field of its
-    ``agency/dataset`` entries."""
-    database_url = database_url or f"sqlite:///{root / 'hub.db'}"
-    kek_b64 = KeyEncryptionKey.generate_b64()
-    engine = make_engine(database_url)
-    migrate(engine)
-    by_agency: dict[str, list[str]] = {}
-    for key in datasets:
-        agency, dataset = key.split("/")
-        by_agency.setdefault(agency, []).append(dataset)
-    signers: dict[str, Signer] = {}
-    try:
-        with Session(engine) as session:
-            audit = AuditLog(session, clock=utc_now)
-            AgencyService(session, clock=utc_now, audit=audit).ensure_known(actor="setup")
-            keys = KeyService(session, clock=utc_now, audit=audit)
-            secrets = HubSecrets(
-                session,
-                kek=KeyEncryptionKey(base64.b64decode(kek_b64)),
-                keys=keys,
-                clock=utc_now,
-                audit=audit,
-            )
-            secrets.initialise(actor="setup")
-            hub = secrets.hub_signing_key()
-            agreements = AgreementService(session, clock=utc_now, audit=audit, keys=keys)
-            for agency, names in by_agency.items():
-                private = Ed25519PrivateKey.generate()
-                row = keys.register(agency, public_pem(private.public_key()), actor="setup")
-                signers[agency] = Signer(row.key_id, private)
-                covered = {}
-                for name in names:
-                    sv = schemas.current(agency, name)
-                    fields = [f["name"] for f in sv.fields if f["name"] != sv.record_id_field]
-                    covered[name] = {
-                        "periodicity": "monthly",
-                        "delivery_lag_days": 20,
-                        "fields": fields,
-                    }
-                doc = make_doc(
-                    id=f"dsa-{agency}-lmis",
-                    provider=agency,
-                    datasets=covered,
-                    signatories=[
-                        {"agency": agency, "name": "Director", "title": "Director"},
-                        {"agency": "hub", "name": "Head, LMIS Unit", "title": "Head"},
-                    ],
-                )
-                agreement = agreements.create(doc, actor="lmis")
-                for party, (key_id, signing) in {
-                    agency: (row.key_id, private),
-                    "hub": (hub.key_id, hub.private_key),
-                }.items():
-                    agreements.sign_with(
-                        agreement.id,
-                        agreement.version,
-                        agency=party,
-                        key_id=key_id,
-                        private_key=signing,
-                        actor=party,
-                    )
-                agreements.activate(agreement.id, agreement.version, actor="lmis", reason="test")
-            session.commit()
-    finally:
-        engine.dispose()
-    return Hub(database_url, root / "lake", kek_b64, hub.private_key.public_key(), signers)
-
-
 # The connectors ------------------------------------------------------------------------
 
 
@@ -196,7 +87,7 @@ class Connector:
         self,
         config: ConnectorConfig,
         *,
-        hub: Hub,
+        hub: ProvisionedHub,
         schemas: SchemaCatalog,
         resend_after_s: float,
         send_timeout_s: float,
@@ -277,7 +168,7 @@ def connector(
     nation: Path,
     data_dir: Path,
     bootstrap: str,
-    hub: Hub,
+    hub: ProvisionedHub,
     schemas: SchemaCatalog,
     batch_size: int,
     resend_after_s: float = 600.0,
@@ -391,9 +282,9 @@ class Reconciliation:
     audit_entries: int
 
 
-def reconcile(hub: Hub, nation: Path, datasets: list[str]) -> Reconciliation:
+def reconcile(hub: ProvisionedHub, nation: Path, datasets: list[str]) -> Reconciliation:
     """What the hub holds after the load, read from the lake and the hub database."""
-    lake = open_catalog(database_url=hub.database_url, warehouse=str(hub.warehouse))
+    lake = lake_catalog(hub.settings)
     engine = make_engine(hub.database_url)
     source: dict[str, int] = {}
     rows: dict[str, int] = {}
@@ -446,7 +337,7 @@ def describe(value: Any) -> str:
     return repr(value)[:2000]
 
 
-def ledger_size(hub: Hub) -> int:
+def ledger_size(hub: ProvisionedHub) -> int:
     """Batches the hub has recorded so far (read while the worker writes)."""
     if hub.database_url.startswith("sqlite:///"):
         path = hub.database_url.removeprefix("sqlite:///")

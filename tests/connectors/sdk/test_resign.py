@@ -25,7 +25,7 @@ from connectors.sdk.watermark import Watermark
 from integration.lake.catalog import open_catalog
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, open_batch
-from schemas.keys import key_id_for, public_pem
+from schemas.keys import key_id_for
 from schemas.samples import sample_records
 from schemas.signing import Signer
 from tests.connectors.sdk.test_publisher import (
@@ -144,13 +144,11 @@ def test_a_batch_waiting_when_its_key_is_revoked_is_accepted_signed_with_the_new
     connector(hub.nis, lost)(batch)
 
     # The agency's key A is replaced by B and revoked; the connector gets key B.
-    private_b = Ed25519PrivateKey.generate()
-    row = hub.keys.register("nis", public_pem(private_b.public_key()), actor="ops")
+    key_b = hub.new_key("nis")
     hub.keys.revoke(
         hub.nis.key_id, reason="compromised", actor="ops", at=HUB_NOW - timedelta(hours=1)
     )
     db_session.commit()
-    key_b = Signer(row.key_id, private_b)
     # As stored, signed with A: refused (a key revoked before the hub receives it).
     as_stored = hub.worker.process(hub_delivery(lost.calls[0][0]))
     assert (as_stored.status, as_stored.reason_code) == ("quarantined", "key.revoked")

@@ -5,27 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from governance.agreements.services import AgreementService
 from governance.errors import PolicyDenied
 from governance.policy.decision import AccessRequest, Resource, Subject
 from governance.policy.services import PolicyService
-from schemas.keys import public_pem
 from tests.governance.agreements.factories import make_doc
 
 
 @pytest.fixture
-def policy(db_session, clock, audit, keys) -> PolicyService:
-    agreements = AgreementService(db_session, clock=clock, audit=audit, keys=keys)
-    row = agreements.create(make_doc(), actor="lmis")
-    for agency in ("nis", "hub"):
-        private = Ed25519PrivateKey.generate()
-        key = keys.register(agency, public_pem(private.public_key()), actor="ops")
-        agreements.sign_with(
-            row.id, 1, agency=agency, key_id=key.key_id, private_key=private, actor="d"
-        )
-    agreements.activate(row.id, 1, actor="lmis", reason="go")
+def policy(make_parties, db_session, clock, audit) -> PolicyService:
+    make_parties(documents=[make_doc()], clock=clock)  # NIS and the hub, the agreement in force
     clock.now = datetime(2026, 6, 1, tzinfo=UTC)
     return PolicyService(db_session, clock=clock, audit=audit, published={"ind.ur"})
 

@@ -1,25 +1,19 @@
-"""An ingest worker wired on the rolled-back session: NIS key, an active agreement, a lake."""
+"""An ingest worker wired on the rolled-back session beside the parties of the shared hub
+builder (NIS and hub keys, an active agreement), and a lake."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pyiceberg.catalog.sql import SqlCatalog
 from sqlalchemy.engine import Engine
 
-from governance.agencies.services import AgencyService
-from governance.agreements.document import AgreementDocument
-from governance.agreements.services import AgreementService
-from governance.audit.services import AuditLog
-from governance.keys.services import KeyService
 from governance.keys.wrapping import KeyEncryptionKey
 from integration.ingest.decisions import Delivered
 from integration.ingest.ledger import Ledger
@@ -28,10 +22,15 @@ from integration.ingest.worker import IngestWorker
 from integration.lake.catalog import open_catalog
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import Message, seal_batch
-from schemas.keys import public_pem
 from schemas.samples import opaque_sample_id, sample_records
 from schemas.signing import Signer
-from tests.governance.agreements.factories import make_doc
+from tests.fixtures.hub import (
+    Parties,
+    agency_agreement,
+    covered_fields,
+    dataset_terms,
+    hub_parties,
+)
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 K_HUB = bytes(range(32))
@@ -66,17 +65,24 @@ def lake(db_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> SqlCata
     return open_catalog(database_url=url, warehouse=str(root))
 
 
-@dataclass
-class Hub:
-    worker: IngestWorker
+@dataclass(kw_only=True)
+class Hub(Parties):
+    """The parties of :func:`tests.fixtures.hub.hub_parties` (NIS, the hub, ``AGREEMENT``
+    in force) and the ingest worker on the same session, at the test's clock."""
+
     clock: Clock
-    keys: KeyService
-    agreements: AgreementService
-    audit: AuditLog
+    worker: IngestWorker
     ledger: Ledger
     nis: Signer
-    hub: Signer
     schemas: SchemaCatalog
+
+    def activate_version(self, fields: list[str] | None = None, **overrides: Any) -> int:
+        """Amend ``AGREEMENT`` to cover ``fields`` of the contributions (default: every
+        one) with ``overrides`` of its terms, signed by NIS and the hub, in force; its
+        version."""
+        terms = dataset_terms(self.schemas, "nis", "contribution", fields)
+        doc = agency_agreement("nis", {"contribution": terms}, agreement_id=AGREEMENT, **overrides)
+        return int(self.activate(doc, amend=True, reason="amendment").version)
 
     def seal(self, n: int = 3, *, records: list[dict[str, Any]] | None = None) -> Message:
         sv = self.schemas.current("nis", "contribution")
@@ -109,28 +115,7 @@ def delivered(message: Message, topic: str = "lmis.nis.contribution.v1", offset:
 
 
 def contribution_fields(schemas: SchemaCatalog) -> list[str]:
-    return [f["name"] for f in schemas.current("nis", "contribution").fields][1:]
-
-
-def activate_agreement(
-    agreements: AgreementService,
-    doc: AgreementDocument,
-    signers: Mapping[str, Signer],
-    *,
-    reason: str,
-) -> None:
-    """Store ``doc``, have every party of ``signers`` (agency -> signer) sign it, activate."""
-    row = agreements.create(doc, actor="lmis")
-    for agency, signer in signers.items():
-        agreements.sign_with(
-            row.id,
-            row.version,
-            agency=agency,
-            key_id=signer.key_id,
-            private_key=signer.private_key,
-            actor=agency,
-        )
-    agreements.activate(row.id, row.version, actor="lmis", reason=reason)
+    return covered_fields(schemas, "nis", "contribution")
 
 
 @pytest.fixture
@@ -141,36 +126,25 @@ def hub(db_session, schemas: SchemaCatalog, lake: SqlCatalog) -> Hub:
 def make_hub(db_session, schemas: SchemaCatalog, lake: SqlCatalog) -> Hub:
     clock = Clock()
     clock.now = NOW - timedelta(days=1)  # keys and agreement exist before the deliveries
-    audit = AuditLog(db_session, clock=clock)
-    AgencyService(db_session, clock=clock, audit=audit).ensure_known(actor="setup")
-    keys = KeyService(db_session, clock=clock, audit=audit)
-    agreements = AgreementService(db_session, clock=clock, audit=audit, keys=keys)
-    signers = {}
-    for agency in ("nis", "hub"):
-        private = Ed25519PrivateKey.generate()
-        row = keys.register(agency, public_pem(private.public_key()), actor="ops")
-        signers[agency] = Signer(row.key_id, private)
-    datasets = {
-        "contribution": {
-            "periodicity": "monthly",
-            "delivery_lag_days": 20,
-            "fields": contribution_fields(schemas),
-        }
-    }
-    activate_agreement(agreements, make_doc(datasets=datasets), signers, reason="go live")
-    db_session.commit()
+    parties = hub_parties(
+        db_session,
+        datasets=["nis/contribution"],
+        schemas=schemas,
+        clock=clock,
+        agreement_ids={"nis": AGREEMENT},
+    )
     clock.now = NOW
     ledger = Ledger(db_session, kek=KeyEncryptionKey(b"\x07" * 32))
     worker = IngestWorker(
         db_session,
         schemas=schemas,
         lake=lake,
-        keys=keys,
-        agreements=agreements,
-        audit=audit,
+        keys=parties.keys,
+        agreements=parties.agreements,
+        audit=parties.audit,
         ledger=ledger,
         rekeyer=TokenRekeyer(K_HUB, version=1),
-        signer=signers["hub"],
+        signer=parties.hub,
         clock=clock,
         max_skew=timedelta(minutes=5),
         max_message_bytes=1024 * 1024,
@@ -178,5 +152,5 @@ def make_hub(db_session, schemas: SchemaCatalog, lake: SqlCatalog) -> Hub:
         canonical_topic=without_test_suffix,
     )
     return Hub(
-        worker, clock, keys, agreements, audit, ledger, signers["nis"], signers["hub"], schemas
+        **vars(parties), worker=worker, ledger=ledger, nis=parties.signers["nis"], schemas=schemas
     )

@@ -15,7 +15,6 @@ from integration.ingest.errors import ReceiptUndelivered
 from integration.ingest.loop import send_agreement_notices
 from schemas.agreement_notices import AGREEMENT_NOTICE_KIND, message_kind, open_agreement_notice
 from tests.integration.ingest.conftest import AGREEMENT, contribution_fields
-from tests.integration.ingest.test_replay import _activate_version
 
 
 class FakeProducer:
@@ -60,7 +59,7 @@ def sender(hub, ticks: Ticks | None = None) -> AgreementNoticeSender:
 def test_pending_notices_go_to_the_providers_receipts_topic_signed_and_marked_sent(hub) -> None:
     producer = FakeProducer()
     assert sender(hub).send_pending(producer) == 0 and producer.produced == []
-    version = _activate_version(hub, contribution_fields(hub.schemas)[:-1])
+    version = hub.activate_version(contribution_fields(hub.schemas)[:-1])
     assert sender(hub).send_pending(producer) == 1
     (sent,) = producer.produced
     assert sent["topic"] == "lmis.receipts.nis"
@@ -84,7 +83,7 @@ def test_pending_notices_go_to_the_providers_receipts_topic_signed_and_marked_se
 def test_an_undelivered_notice_stays_pending_and_the_loop_goes_on(
     hub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _activate_version(hub, contribution_fields(hub.schemas)[:-1])
+    hub.activate_version(contribution_fields(hub.schemas)[:-1])
     hub.worker.session.commit()
     with pytest.raises(ReceiptUndelivered):
         sender(hub).send_pending(FakeProducer(deliver=False))

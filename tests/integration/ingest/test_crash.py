@@ -23,7 +23,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,16 +33,15 @@ from kafka.errors import TopicAlreadyExistsError
 from connectors.sdk.errors import PublishFailed
 from schemas.catalog import SchemaCatalog
 from tests.fixtures.database import new_postgres_database
+from tests.fixtures.hub import ProvisionedHub
 from tests.fixtures.kafka import Broker
 from tests.integration.spine import (
     Connector,
-    Hub,
     WorkerProcess,
     connector,
     describe,
     ledger_size,
     make_nation,
-    provision_hub,
     reconcile,
     wait_until,
 )
@@ -88,7 +87,12 @@ def broker(restartable_broker: Broker) -> Broker:
 
 
 def _connectors(
-    hub: Hub, nation: Path, tmp_path: Path, bootstrap: str, schemas: SchemaCatalog, resend_s: float
+    hub: ProvisionedHub,
+    nation: Path,
+    tmp_path: Path,
+    bootstrap: str,
+    schemas: SchemaCatalog,
+    resend_s: float,
 ) -> list[Connector]:
     return [
         connector(
@@ -153,7 +157,7 @@ def _drain(connectors: list[Connector], *, timeout_s: float, resend: bool) -> No
         time.sleep(0.3)
 
 
-def _assert_exact(hub: Hub, nation: Path, connectors: list[Connector]) -> None:
+def _assert_exact(hub: ProvisionedHub, nation: Path, connectors: list[Connector]) -> None:
     r = reconcile(hub, nation, DATASETS)
     assert r.source["nis/contribution"] >= 100_000
     for key in DATASETS:
@@ -186,6 +190,7 @@ def test_sigkill_the_workers_again_and_again(
     broker: Broker,
     tmp_path: Path,
     crash_database: str,
+    make_provisioned_hub: Callable[..., ProvisionedHub],
 ) -> None:
     """Two workers in one group, as in production, killed in turn: while one starts
     again (imports, group join) the other works, and takes over the partitions of the
@@ -193,7 +198,7 @@ def test_sigkill_the_workers_again_and_again(
     PostgreSQL, as a deployment's is: two writers on one SQLite file wait on its lock."""
     started = time.monotonic()
     rng = random.Random(SEED)
-    hub = provision_hub(tmp_path, DATASETS, schemas=schemas, database_url=crash_database)
+    hub = make_provisioned_hub(DATASETS, schemas=schemas, database_url=crash_database)
     # Topics of two partitions, as a deployment has several: both workers of the group
     # then hold part of every large dataset, so each has work to be killed in until the
     # end (with one partition per topic the last contributions could all sit with the
@@ -264,10 +269,14 @@ def test_sigkill_the_workers_again_and_again(
 
 @pytest.mark.slow
 def test_restart_the_broker_mid_load(
-    nation: Path, schemas: SchemaCatalog, broker: Broker, tmp_path: Path
+    nation: Path,
+    schemas: SchemaCatalog,
+    broker: Broker,
+    tmp_path: Path,
+    make_provisioned_hub: Callable[..., ProvisionedHub],
 ) -> None:
     started = time.monotonic()
-    hub = provision_hub(tmp_path, DATASETS, schemas=schemas)
+    hub = make_provisioned_hub(DATASETS, schemas=schemas)
     connectors = _connectors(
         hub, nation, tmp_path, broker.bootstrap, schemas, resend_s=RESEND_AFTER_S
     )

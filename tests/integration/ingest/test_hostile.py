@@ -8,7 +8,6 @@ import time
 from datetime import date, timedelta
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.deliveries.models import IngestedBatch
 from integration.ingest.decisions import Outcome
@@ -17,11 +16,10 @@ from integration.ingest.notices import QUARANTINE_TOPIC, read_notice
 from lmis_hub.kafka import librdkafka_config, librdkafka_group_config
 from lmis_hub.settings import KafkaSettings
 from schemas.envelope import Message, seal_batch
-from schemas.keys import public_pem
 from schemas.samples import opaque_sample_id, sample_records
 from schemas.signing import SIGNATURE_HEADER, Signer
-from tests.governance.agreements.factories import make_doc
-from tests.integration.ingest.conftest import activate_agreement, contribution_fields
+from tests.fixtures.hub import agency_agreement, dataset_terms
+from tests.integration.ingest.conftest import Hub
 from tests.integration.ingest.test_run import RECEIPTS, _ensure_topic
 from tests.integration.ingest.test_worker import _quarantined, landed
 from tests.schemas.envelope_helpers import resign
@@ -29,17 +27,13 @@ from tests.schemas.envelope_helpers import resign
 SHORT = "nis-short-2026"
 
 
-def _expired_signer(hub) -> Signer:
+def _expired_signer(hub: Hub) -> Signer:
     """A NIS key valid for a year that ended yesterday."""
-    private = Ed25519PrivateKey.generate()
-    row = hub.keys.register(
+    return hub.new_key(
         "nis",
-        public_pem(private.public_key()),
-        actor="ops",
         not_before=hub.clock.now - timedelta(days=366),
         not_after=hub.clock.now - timedelta(days=1),
     )
-    return Signer(row.key_id, private)
 
 
 def test_good_signature_by_an_expired_key(hub):
@@ -51,19 +45,9 @@ def test_good_signature_by_an_expired_key(hub):
 
 def _short_agreement(hub, valid_until: date) -> None:
     """A second NIS agreement whose validity ends on ``valid_until``."""
-    datasets = {
-        "contribution": {
-            "periodicity": "monthly",
-            "delivery_lag_days": 20,
-            "fields": contribution_fields(hub.schemas),
-        }
-    }
-    activate_agreement(
-        hub.agreements,
-        make_doc(id=SHORT, datasets=datasets, valid_until=valid_until),
-        {"nis": hub.nis, "hub": hub.hub},
-        reason="short pilot",
-    )
+    terms = {"contribution": dataset_terms(hub.schemas, "nis", "contribution")}
+    doc = agency_agreement("nis", terms, agreement_id=SHORT, valid_until=valid_until)
+    hub.activate(doc, reason="short pilot")
 
 
 def test_agreement_expired(hub):
@@ -114,9 +98,7 @@ def _hostile_mix(hub) -> list[tuple[str, Message]]:
     expired = _expired_signer(hub)
     big = hub.seal(200)
     cut = hub.seal(20)
-    other = Ed25519PrivateKey.generate()
-    nso_row = hub.keys.register("nso", public_pem(other.public_key()), actor="ops")
-    nso_signer = Signer(nso_row.key_id, other)
+    nso_signer = hub.new_key("nso")
     forged_headers = [
         (k, (b"0" * 128 if k == SIGNATURE_HEADER else v)) for k, v in hub.seal(1).headers
     ]
@@ -145,7 +127,7 @@ def _hostile_mix(hub) -> list[tuple[str, Message]]:
         ("envelope.future_timestamp", future),
         (
             "ingest.key_agency_mismatch",
-            resign(hub.seal(1), nso_signer, key_id=nso_row.key_id.encode()),
+            resign(hub.seal(1), nso_signer, key_id=nso_signer.key_id.encode()),
         ),
     ]
 

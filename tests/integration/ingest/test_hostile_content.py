@@ -14,7 +14,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.exc import OperationalError
 
 from governance.deliveries.models import IngestedBatch
@@ -25,11 +24,10 @@ from lmis_hub.tokens import key_id_prefix, token_key_id
 from schemas.catalog import SchemaCatalog
 from schemas.container import encode_records
 from schemas.envelope import Message, seal_batch
-from schemas.keys import public_pem
 from schemas.samples import opaque_sample_id, sample_records
 from schemas.signing import SIGNATURE_HEADER, Signer
-from tests.governance.agreements.factories import make_doc
-from tests.integration.ingest.conftest import Hub, activate_agreement, delivered
+from tests.fixtures.hub import agency_agreement, dataset_terms
+from tests.integration.ingest.conftest import Hub, delivered
 from tests.integration.ingest.test_worker import _quarantined, landed, receipt_of
 from tests.schemas.envelope_helpers import resign
 
@@ -39,7 +37,7 @@ NIS_DATASETS = ("contribution", "insured_person", "employer", "benefit_claim")
 
 
 @dataclass
-class Parties:
+class Providers:
     hub: Hub
     nso: Signer
 
@@ -72,54 +70,27 @@ class Parties:
         return message
 
 
-def _fields(hub: Hub, agency: str, dataset: str) -> list[str]:
-    return [f["name"] for f in hub.schemas.current(agency, dataset).fields][1:]
-
-
-def _agreement(hub: Hub, doc_id: str, provider: str, datasets: dict[str, Any], signer) -> None:
-    signatories = [
-        {"agency": provider, "name": "Director", "title": "Director"},
-        {"agency": "hub", "name": "Head, LMIS Unit", "title": "Head"},
-    ]
-    activate_agreement(
-        hub.agreements,
-        make_doc(id=doc_id, provider=provider, datasets=datasets, signatories=signatories),
-        {provider: signer, "hub": hub.hub},
-        reason="hostile tests",
-    )
-
-
 @pytest.fixture
-def parties(hub: Hub, db_session) -> Parties:
+def parties(hub: Hub, db_session) -> Providers:
     """The hub of ``conftest`` plus an agreement covering every NIS dataset and an NSO
     key and agreement for the Labour Force Survey."""
 
-    def terms(agency: str, dataset: str) -> dict[str, Any]:
-        return {
-            "periodicity": "monthly",
-            "delivery_lag_days": 20,
-            "fields": _fields(hub, agency, dataset),
-        }
+    def terms(agency: str, datasets: tuple[str, ...]) -> dict[str, Any]:
+        return {d: dataset_terms(hub.schemas, agency, d) for d in datasets}
 
-    _agreement(hub, WIDE, "nis", {d: terms("nis", d) for d in NIS_DATASETS}, hub.nis)
-    private = Ed25519PrivateKey.generate()
-    row = hub.keys.register(
-        "nso",
-        public_pem(private.public_key()),
-        actor="ops",
-        not_before=hub.clock.now - timedelta(days=1),
-    )
-    nso = Signer(row.key_id, private)
-    _agreement(hub, NSO, "nso", {"lfs_person": terms("nso", "lfs_person")}, nso)
+    hub.activate(agency_agreement("nis", terms("nis", NIS_DATASETS), agreement_id=WIDE))
+    nso = hub.new_key("nso", not_before=hub.clock.now - timedelta(days=1))
+    hub.signers["nso"] = nso
+    hub.activate(agency_agreement("nso", terms("nso", ("lfs_person",)), agreement_id=NSO))
     db_session.commit()
-    return Parties(hub, nso)
+    return Providers(hub, nso)
 
 
 def _topic(agency: str, dataset: str) -> str:
     return SchemaCatalog.load().current(agency, dataset).topic
 
 
-def _refused(parties: Parties, message: Message, code: str, topic: str) -> Any:
+def _refused(parties: Providers, message: Message, code: str, topic: str) -> Any:
     outcome = _quarantined(parties.hub, delivered(message, topic=topic), code)
     claimed = dict(message.headers)["lmis-batch-id"].decode()
     assert parties.hub.worker.session.get(IngestedBatch, claimed) is None
@@ -391,14 +362,7 @@ def test_an_empty_batch_is_refused(parties, with_block):
 
 
 def _nis_key_since(hub: Hub, days: int) -> Signer:
-    private = Ed25519PrivateKey.generate()
-    row = hub.keys.register(
-        "nis",
-        public_pem(private.public_key()),
-        actor="ops",
-        not_before=hub.clock.now - timedelta(days=days),
-    )
-    return Signer(row.key_id, private)
+    return hub.new_key("nis", not_before=hub.clock.now - timedelta(days=days))
 
 
 def test_a_backdated_producer_time_is_stale(parties):
@@ -431,15 +395,11 @@ def test_a_revoked_key_is_refused_whatever_producer_time_it_writes(parties):
 
 def test_a_key_expired_twenty_days_ago_cannot_backdate_into_its_validity(parties):
     hub = parties.hub
-    private = Ed25519PrivateKey.generate()
-    row = hub.keys.register(
+    old = hub.new_key(
         "nis",
-        public_pem(private.public_key()),
-        actor="ops",
         not_before=hub.clock.now - timedelta(days=400),
         not_after=hub.clock.now - timedelta(days=20),
     )
-    old = Signer(row.key_id, private)
     inside_validity = parties.seal(
         "nis",
         "contribution",

@@ -19,30 +19,10 @@ from lmis_hub.settings import KafkaSettings
 from schemas.envelope import Message
 from schemas.receipts import open_receipt
 from schemas.signing import SIGNATURE_HEADER
-from tests.governance.agreements.factories import make_doc
 from tests.integration.ingest.conftest import contribution_fields, delivered
 from tests.integration.ingest.test_run import RECEIPTS, _ensure_topic
 from tests.integration.ingest.test_worker import landed, receipt_of
 from tests.schemas.envelope_helpers import resign
-
-
-def _activate_version(hub, fields: list[str]) -> int:
-    """Amend the agreement to cover ``fields``, sign and activate the new version."""
-    datasets = {
-        "contribution": {"periodicity": "monthly", "delivery_lag_days": 20, "fields": fields}
-    }
-    row = hub.agreements.amend(make_doc(datasets=datasets), actor="lmis")
-    for signer, agency in ((hub.nis, "nis"), (hub.hub, "hub")):
-        hub.agreements.sign_with(
-            row.id,
-            row.version,
-            agency=agency,
-            key_id=signer.key_id,
-            private_key=signer.private_key,
-            actor=agency,
-        )
-    hub.agreements.activate(row.id, row.version, actor="lmis", reason=f"v{row.version}")
-    return int(row.version)
 
 
 def _replay_tags(hub, qid: str) -> list[dict[str, Any]]:
@@ -55,7 +35,7 @@ def _replay_tags(hub, qid: str) -> list[dict[str, Any]]:
 
 def test_replay_after_the_agreement_is_amended_to_cover_the_field(hub, db_session):
     all_fields = contribution_fields(hub.schemas)
-    narrow = _activate_version(hub, [f for f in all_fields if f != "nis_number_token"])
+    narrow = hub.activate_version([f for f in all_fields if f != "nis_number_token"])
     message = resign(hub.seal(3), hub.nis, agreement_version=str(narrow).encode())
     refused = hub.worker.process(delivered(message))
     assert refused.reason_code == "agreement.field_not_covered", refused.message
@@ -65,7 +45,7 @@ def test_replay_after_the_agreement_is_amended_to_cover_the_field(hub, db_sessio
     assert still.status == "quarantined" and still.reason_code == "agreement.field_not_covered"
     assert row.state == "quarantined" and row.replays == 1
 
-    wide = _activate_version(hub, all_fields)  # the amendment covering the field
+    wide = hub.activate_version(all_fields)  # the amendment covering the field
     hub.clock.now += timedelta(minutes=1)
     (outcome,) = hub.worker.replay([row])
     assert outcome.status == "accepted" and outcome.replayed, outcome.message

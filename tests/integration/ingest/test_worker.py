@@ -8,16 +8,13 @@ from datetime import timedelta
 
 import pyarrow.compute as pc
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.deliveries.models import IngestedBatch
 from integration.ingest.decisions import Delivered
 from integration.lake.bronze import bronze_identifier, committed_batch_ids
 from schemas.envelope import Message, open_batch
-from schemas.keys import public_pem
 from schemas.receipts import UNVERIFIED_REASONS, open_receipt
-from schemas.signing import SIGNATURE_HEADER, Signer
-from tests.governance.agreements.factories import make_doc
+from schemas.signing import SIGNATURE_HEADER
 from tests.integration.ingest.conftest import K_HUB, contribution_fields, delivered
 from tests.schemas.envelope_helpers import resign
 
@@ -193,25 +190,8 @@ def test_agreement_absent_or_suspended(hub, change, code):
 
 def test_field_not_covered(hub, db_session):
     fields = contribution_fields(hub.schemas)
-    narrower = {
-        "contribution": {
-            "periodicity": "monthly",
-            "delivery_lag_days": 20,
-            "fields": [f for f in fields if f != "nis_number_token"],
-        }
-    }
-    row = hub.agreements.amend(make_doc(datasets=narrower), actor="lmis")
-    for signer, agency in ((hub.nis, "nis"), (hub.hub, "hub")):
-        hub.agreements.sign_with(
-            row.id,
-            row.version,
-            agency=agency,
-            key_id=signer.key_id,
-            private_key=signer.private_key,
-            actor=agency,
-        )
-    hub.agreements.activate(row.id, row.version, actor="lmis", reason="narrower")
-    message = resign(hub.seal(1), hub.nis, agreement_version=str(row.version).encode())
+    version = hub.activate_version([f for f in fields if f != "nis_number_token"])
+    message = resign(hub.seal(1), hub.nis, agreement_version=str(version).encode())
     outcome = hub.worker.process(delivered(message))
     assert outcome.reason_code == "agreement.field_not_covered", outcome.message
     assert "nis_number_token" in outcome.message
@@ -239,9 +219,7 @@ def test_garbage_value(hub, value):
 
 
 def test_key_of_another_agency(hub):
-    private = Ed25519PrivateKey.generate()
-    row = hub.keys.register("nso", public_pem(private.public_key()), actor="ops")
-    hub.nis = Signer(row.key_id, private)
+    hub.nis = hub.new_key("nso")
     hub.clock.now += timedelta(seconds=10)  # the new key is valid from its registration
     outcome = hub.worker.process(delivered(hub.seal(1)))
     assert outcome.status == "quarantined"

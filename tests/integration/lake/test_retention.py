@@ -24,8 +24,7 @@ from integration.lake.retention import date_column, run_retention
 from schemas.catalog import SchemaCatalog
 from schemas.envelope import seal_batch
 from schemas.samples import opaque_sample_id, sample_records
-from tests.governance.agreements.factories import make_doc
-from tests.integration.ingest.conftest import contribution_fields, delivered, make_hub
+from tests.integration.ingest.conftest import delivered, make_hub
 from tests.integration.lake.test_bronze import contribution_schema, records
 
 
@@ -57,30 +56,6 @@ def _ingest(hub, months: list[date], version: int) -> str:
     return str(outcome.batch_id)
 
 
-def _amend(hub, retention_days: int) -> int:
-    datasets = {
-        "contribution": {
-            "periodicity": "monthly",
-            "delivery_lag_days": 20,
-            "fields": contribution_fields(hub.schemas),
-        }
-    }
-    row = hub.agreements.amend(
-        make_doc(datasets=datasets, retention_days=retention_days), actor="lmis"
-    )
-    for signer, agency in ((hub.nis, "nis"), (hub.hub, "hub")):
-        hub.agreements.sign_with(
-            row.id,
-            row.version,
-            agency=agency,
-            key_id=signer.key_id,
-            private_key=signer.private_key,
-            actor=agency,
-        )
-    hub.agreements.activate(row.id, row.version, actor="lmis", reason="shorter retention")
-    return int(row.version)
-
-
 def _data_files(table) -> set[str]:
     return {task.file.file_path for task in table.scan().plan_files()}
 
@@ -89,7 +64,7 @@ def test_retention_per_agreement_version(hub, db_session):
     today = utc_now().date()
     # v1 keeps 2555 days; v2 (an amendment) keeps 30 days.
     _ingest(hub, [today - timedelta(days=2600), today - timedelta(days=400)], version=1)
-    v2 = _amend(hub, retention_days=30)
+    v2 = hub.activate_version(retention_days=30)
     hub.clock.now += timedelta(minutes=1)
     _ingest(hub, [today - timedelta(days=90), today - timedelta(days=5)], version=v2)
     db_session.commit()
