@@ -29,27 +29,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from integration.linkage.errors import LinkageInputUnreadable, TokenKeyIdsMixed
-from lmis_hub.tokens import KEY_ID_BYTES, TOKEN_BYTES, token_field
+from lmis_hub.tokens import KEY_ID_BYTES, TOKEN_BYTES, TOKEN_KINDS, token_field
 
 #: Strong tokens: one value names one person. ``person_ref`` is the agency's own person
 #: number, so it only joins records of the same agency.
 STRONG_KINDS: tuple[str, ...] = ("national_id", "nis_number", "person_ref")
 AGENCY_SCOPED_KINDS: frozenset[str] = frozenset({"person_ref"})
-#: Descriptive tokens, compared by the match model.
-DESCRIPTIVE_KINDS: tuple[str, ...] = (
-    "name",
-    "given_name",
-    "family_name",
-    "given_name_phonetic",
-    "family_name_phonetic",
-    "dob",
-    "family_phonetic_year_month",
-    "family_phonetic_month_day",
-    "family_phonetic_year_day",
-    "name_pair",
-)
 #: The national ID and each of its one-digit deletions, as an array per record.
 VARIANTS_KIND = "national_id_variants"
+#: Descriptive tokens, compared by the match model: every other kind of the contract.
+DESCRIPTIVE_KINDS: tuple[str, ...] = tuple(
+    kind for kind in TOKEN_KINDS if kind not in (*STRONG_KINDS, VARIANTS_KIND)
+)
 #: Clear, non-identifying attributes the model may compare where a dataset has them.
 ATTRIBUTES: tuple[str, ...] = ("sex", "region", "birth_year")
 #: Sex codes that say nothing ("not stated").
