@@ -182,7 +182,7 @@ class LinkageSettings(BaseModel):
     match_weight: float = Field(
         -2.0,
         description="Pairs whose match weight (log2 Bayes factor with the prior) reaches "
-        "this are the same person; measured on the demo nation (docs/benchmarks.md).",
+        "this are the same person; chosen on the demo nation (docs/guide/linkage.md#quality).",
     )
     review_weight: float = Field(
         -8.0,

@@ -15,7 +15,6 @@ from governance.linkage.models import LinkageRun
 from hub_api.cli.context import ACTOR_OPTION, get_context
 from hub_api.wiring import database, governance, linkage_job
 from integration.linkage.review import (
-    DECISIONS,
     ReviewQueue,
     get_pair,
     key_history,
@@ -229,6 +228,3 @@ def key_command(ctx: typer.Context, key: str = typer.Argument(..., help="A perso
             console.print(f"  run {c['run']}: {c['change']} {c['key']} {c['other'] or ''}")
 
     cli.emit(view, render)
-
-
-__all__ = ["DECISIONS", "app"]

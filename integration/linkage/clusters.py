@@ -167,13 +167,19 @@ def components(
     return labels
 
 
-def model_edges(edges: pa.Table, match_weight: float) -> Edges:
-    """The model's pairs at or above ``match_weight``."""
+def scored_links(edges: pa.Table, match_weight: float) -> tuple[Edges, npt.NDArray[np.float64]]:
+    """The model's pairs at or above ``match_weight``, and their weights."""
     if edges.num_rows == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    weight = edges["match_weight"].to_numpy(zero_copy_only=False)
+        return (np.zeros(0, np.int64), np.zeros(0, np.int64)), np.zeros(0)
+    weight = edges["match_weight"].to_numpy(zero_copy_only=False).astype(np.float64)
     keep = weight >= match_weight
-    return (
+    pairs = (
         edges["unique_id_l"].to_numpy(zero_copy_only=False)[keep].astype(np.int64),
         edges["unique_id_r"].to_numpy(zero_copy_only=False)[keep].astype(np.int64),
     )
+    return pairs, weight[keep]
+
+
+def model_edges(edges: pa.Table, match_weight: float) -> Edges:
+    """The model's pairs at or above ``match_weight``."""
+    return scored_links(edges, match_weight)[0]

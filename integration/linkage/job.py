@@ -276,7 +276,6 @@ class LinkageJob:
         snapshot = (previous.snapshots if previous else {}).get(silver.PERSON_LINKS)
         rows = silver.read(
             tables[silver.PERSON_LINKS],
-            silver.PERSON_LINKS,
             snapshot,
             ["agency", "dataset", "record_id", "person_key"],
         )
@@ -391,8 +390,8 @@ def _silver_rows(
     keys = [assignment.keys[i] for i in linked.tolist()]
     weights = linkage.weights[linked]
     labels = linkage.labels[linked]
-    sizes = np.bincount(np.unique(linkage.labels[linked], return_inverse=True)[1])
-    alone = sizes[np.unique(labels, return_inverse=True)[1]] == 1
+    _, person_of, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    alone = sizes[person_of] == 1
     linked_by = np.where(np.isnan(weights), np.where(alone, "alone", "strong_token"), "model")
     links = pa.table(
         {

@@ -24,7 +24,7 @@ from integration.linkage.clusters import (
     Pair,
     components,
     deterministic_edges,
-    model_edges,
+    scored_links,
 )
 from integration.linkage.errors import NoLinkageInput
 from integration.linkage.features import Features, Source, build_features
@@ -103,10 +103,8 @@ def link(
     seconds["model"] = time.perf_counter() - t
     t = time.perf_counter()
     strong = deterministic_edges(features)
-    scored = model_edges(model.edges, settings.match_weight)
+    scored, scored_weights = scored_links(model.edges, settings.match_weight)
     decided = np.array(list(same), np.int64).reshape(-1, 2)
-    scored_weights = model.edges["match_weight"].to_numpy(zero_copy_only=False)
-    scored_weights = scored_weights[scored_weights >= settings.match_weight]
     # Strong tokens and earlier persons give way to a reviewer's "no match" only after
     # every model link, weakest first.
     very_strong = 1e6
@@ -116,18 +114,15 @@ def link(
         linkable=features.linkable(),
         forbidden=different,
         strengths=[
-            scored_weights.astype(np.float64),
+            scored_weights,
             np.full(len(strong[0]), very_strong),
             None,
             *([np.full(len(kept[0]), very_strong)] if kept is not None else []),
         ],
     )
     weights = np.full(features.nodes, np.nan)
-    if len(scored[0]):
-        w = model.edges["match_weight"].to_numpy(zero_copy_only=False)
-        w = w[w >= settings.match_weight]
-        for side in scored:
-            np.fmax.at(weights, side, w)  # fmax ignores the NaN of "no weight yet"
+    for side in scored:
+        np.fmax.at(weights, side, scored_weights)  # fmax ignores the NaN of "no weight yet"
     seconds["clusters"] = time.perf_counter() - t
     return Linkage(
         features=features,

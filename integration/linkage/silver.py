@@ -156,8 +156,8 @@ def restore(tables: Mapping[str, Table], committed: Mapping[str, int | None]) ->
     return changed
 
 
-def read(table: Table, name: str, snapshot_id: int | None, columns: list[str]) -> pa.Table:
-    """``columns`` of silver table ``name`` as of ``snapshot_id`` (empty when None)."""
+def read(table: Table, snapshot_id: int | None, columns: list[str]) -> pa.Table:
+    """``columns`` of a silver table as of ``snapshot_id`` (empty when None)."""
     if snapshot_id is None:
         return pa.Table.from_pylist([], schema=table.schema().as_arrow()).select(columns)
     return table.scan(snapshot_id=snapshot_id, selected_fields=tuple(columns)).to_arrow()
