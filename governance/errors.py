@@ -283,6 +283,97 @@ class ProjectUnknown(GovernanceError):
     http_status = 404
 
 
+class ResearchRefused(GovernanceError):
+    """Research access refused this step; read the code and the message."""
+
+    code = "research.refused"
+    http_status = 403
+
+
+class ResearchPersonUnknown(ResearchRefused):
+    """Nobody with this user name is registered for research access; register them with
+    `research people add` first."""
+
+    code = "research.person_unknown"
+    http_status = 404
+
+
+class ResearchRoleWrong(ResearchRefused):
+    """The person's research role does not allow this step (apply: researcher; approve:
+    lmis_admin; check outputs: output_checker); ask someone who holds the role."""
+
+    code = "research.role_not_permitted"
+
+
+class AccreditationExpired(ResearchRefused):
+    """The researcher's accreditation has expired or was never recorded; renew it and
+    record the new expiry date before applying or joining a project."""
+
+    code = "research.accreditation_expired"
+
+
+class ApplicationInvalid(ResearchRefused):
+    """The project application is incomplete or inconsistent; fix the named key and
+    apply again."""
+
+    code = "research.application_invalid"
+    http_status = 422
+
+
+class FieldNotForResearch(ResearchRefused):
+    """Tokens and agency record ids never reach researchers (extracts carry project
+    pseudonyms instead); remove the named field from the application."""
+
+    code = "research.field_refused"
+    http_status = 422
+
+
+class OwnProject(ResearchRefused):
+    """Nobody approves, or checks the outputs of, a project they applied for or belong
+    to; ask another member of the LMIS unit."""
+
+    code = "research.own_project"
+
+
+class AlreadyDecided(ResearchRefused):
+    """This person has already decided on this project or member, and approval needs
+    two different people; ask another approver."""
+
+    code = "research.already_decided"
+    http_status = 409
+
+
+class ProjectNotInState(ResearchRefused):
+    """The project is not in a state that allows this step (refused, suspended, closed
+    or expired, or not yet approved); check `research show` and its history."""
+
+    code = "research.project_state"
+    http_status = 409
+
+
+class NotAMember(ResearchRefused):
+    """Only approved members of the project may do this; a member added after approval
+    must be approved by two LMIS approvers first."""
+
+    code = "research.not_a_member"
+
+
+class ProjectKeyDestroyed(ResearchRefused):
+    """The project's key was destroyed when the project ended, so its pseudonyms can
+    never be made again; apply for a new project."""
+
+    code = "research.key_destroyed"
+    http_status = 410
+
+
+class AgencyApprovalNotRequired(ResearchRefused):
+    """The agency's agreement does not ask it to approve research projects, or the
+    project uses none of its data; nothing to record."""
+
+    code = "research.agency_approval_not_required"
+    http_status = 409
+
+
 class ConsentInvalid(GovernanceError):
     """The consent record is invalid (purpose or token); fix the named field."""
 

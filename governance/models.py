@@ -24,7 +24,13 @@ from governance.linkage.models import (
     ReviewDecision,
     ReviewPair,
 )
-from governance.policy.models import ResearchProject
+from governance.research.models import (
+    ProjectDecision,
+    ProjectKey,
+    ProjectMember,
+    ResearchPerson,
+    ResearchProject,
+)
 
 __all__ = [
     "Agency",
@@ -44,7 +50,11 @@ __all__ = [
     "LinkageRun",
     "PersonKey",
     "PersonKeyEvent",
+    "ProjectDecision",
+    "ProjectKey",
+    "ProjectMember",
     "QuarantinedMessage",
+    "ResearchPerson",
     "ResearchProject",
     "ReviewDecision",
     "ReviewPair",

@@ -14,7 +14,9 @@ environment: callers pass the :class:`~lmis_hub.settings.Settings` they loaded o
 * :func:`ingest_worker`, :func:`group_limits`, :func:`subscription`,
   :func:`notice_sender` — the ingest side;
 * :func:`connector_kit` — what a connector run needs from its config and the settings;
-* :func:`linkage_job` — the linkage run over bronze into silver.
+* :func:`linkage_job` — the linkage run over bronze into silver;
+* :func:`research` — research access (projects, approvals, project keys) on the
+  governance services of one session.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from governance.errors import SecretMissing
 from governance.keys.secrets import HubSecrets, HubSigningKey
 from governance.keys.services import KeyService
 from governance.keys.wrapping import KeyEncryptionKey
+from governance.policy.services import PolicyService
+from governance.research.services import ResearchService
 from governance.timestamps import Clock, utc_now
 from integration.ingest.agreement_notices import AgreementNoticeSender
 from integration.ingest.ledger import Ledger
@@ -309,4 +313,19 @@ def linkage_job(session: Session, settings: Settings, *, actor: str) -> LinkageJ
             review_weight=linkage.review_weight,
             u_pairs=linkage.u_pairs,
         ),
+    )
+
+
+def research(gov: Governance) -> ResearchService:
+    """Research access on ``gov``'s session, with the policy engine deciding and the
+    project keys sealed by the key-encryption key (``HUB_KEY_ENCRYPTION_KEY``)."""
+    policy = PolicyService(gov.session, clock=gov.clock, audit=gov.audit)
+    return ResearchService(
+        gov.session,
+        clock=gov.clock,
+        audit=gov.audit,
+        policy=policy,
+        kek=KeyEncryptionKey.from_setting(gov.settings.key_encryption_key)
+        if gov.settings.key_encryption_key is not None
+        else None,
     )

@@ -51,6 +51,15 @@ class LegalBasis(_Strict):
     reference: str = Field(min_length=3, description="The statute and section, or consent notice.")
 
 
+class ResearchTerms(_Strict):
+    """How research projects may use the provider's data beyond the agreed purposes."""
+
+    provider_approval: bool = Field(
+        description="Each research project using the provider's data needs the provider's "
+        "own approval besides the LMIS unit's two approvers."
+    )
+
+
 class Signatory(_Strict):
     agency: str = Field(pattern=AGENCY_CODE)
     name: str = Field(min_length=1)
@@ -70,6 +79,7 @@ class AgreementDocument(_Strict):
     valid_from: date
     valid_until: date
     signatories: list[Signatory] = Field(min_length=1)
+    research: ResearchTerms | None = None
 
     @field_validator("datasets")
     @classmethod
@@ -112,7 +122,9 @@ class AgreementDocument(_Strict):
 
 
 def canonical_bytes(doc: AgreementDocument) -> bytes:
-    return canonical_json(doc.model_dump(mode="json"))
+    # Optional terms left out are not written, so documents signed before a term existed
+    # keep their canonical bytes (and their signatures).
+    return canonical_json(doc.model_dump(mode="json", exclude_none=True))
 
 
 def digest(doc: AgreementDocument) -> str:

@@ -31,7 +31,22 @@ TAGS: dict[str, str] = {
     "quarantine:replay": "a quarantined message was decided again (outcome, old and new reason)",
     "lake:retention": "retention ran on a lake table (cut-offs, rows deleted, snapshots expired)",
     "policy:decision": "an access decision, allowed or denied, with its reason",
-    "project:approve": "a research project was approved for named datasets and fields",
+    "research:person": "someone was registered for research access, or their role or "
+    "accreditation changed",
+    "project:apply": "a researcher applied for a research project (datasets, fields, members)",
+    "project:decide": "a reviewer (LMIS unit or data-owning agency) approved or refused a "
+    "project or a member added after approval",
+    "project:approve": "a research project was approved (two LMIS approvers and each agency "
+    "required) for named datasets and fields; its key was made",
+    "project:refuse": "a research project was refused (by the policy engine at application, "
+    "a reviewer or an agency; reason in details)",
+    "project:member_add": "a member was added to a research project (pending approval when "
+    "added after the project's approval)",
+    "project:member_remove": "a member was removed from a research project",
+    "project:suspend": "a research project was suspended (reason in details)",
+    "project:resume": "a suspended research project was resumed",
+    "project:close": "a research project was closed and its key destroyed",
+    "project:expire": "a research project's term ran out; it expired and its key was destroyed",
     "consent:grant": "a person's consent for a purpose was recorded",
     "consent:withdraw": "a person's consent for a purpose was withdrawn",
     "linkage:run": "a linkage run committed (mode, records, persons, key changes, review "

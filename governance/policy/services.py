@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Set
+from collections.abc import Set
 from datetime import datetime
 
 from sqlalchemy import select
@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from governance.agreements.models import Agreement
 from governance.agreements.services import document_of
 from governance.audit.services import AuditLog
-from governance.canonical import canonical_json
 from governance.errors import PolicyDenied, ProjectUnknown
 from governance.policy.decision import (
     AccessRequest,
@@ -23,8 +22,8 @@ from governance.policy.decision import (
     ProjectApproval,
     decide,
 )
-from governance.policy.models import ResearchProject
-from governance.timestamps import Clock, iso
+from governance.research.models import ResearchProject
+from governance.timestamps import Clock
 
 
 class PolicyService:
@@ -44,39 +43,6 @@ class PolicyService:
         self.audit = audit
         self.published = frozenset(published)
 
-    def approve_project(
-        self,
-        project_id: str,
-        *,
-        title: str,
-        scope: Mapping[str, Set[str]],
-        purposes: Set[str],
-        valid_until: datetime,
-        actor: str,
-    ) -> ResearchProject:
-        row = ResearchProject(
-            id=project_id,
-            title=title,
-            scope=canonical_json({k: sorted(v) for k, v in scope.items()}).decode("utf-8"),
-            purposes=",".join(sorted(purposes)),
-            approved_by=actor,
-            approved_at=self.clock(),
-            valid_until=valid_until,
-        )
-        self.session.add(row)
-        self.session.flush()
-        self.audit.record(
-            "project:approve",
-            actor,
-            f"project:{project_id}",
-            {
-                "scope": json.loads(row.scope),
-                "purposes": sorted(purposes),
-                "valid_until": iso(valid_until),
-            },
-        )
-        return row
-
     def project(self, project_id: str) -> ResearchProject:
         row = self.session.get(ResearchProject, project_id)
         if row is None:
@@ -84,7 +50,8 @@ class PolicyService:
         return row
 
     def context(self, at: datetime | None = None) -> PolicyContext:
-        """Agreements active at ``at`` and every approved project."""
+        """Agreements active at ``at`` and every approved project (the research service
+        approves them; a suspended, closed or expired one is not in force)."""
         when = at or self.clock()
         agreements: list[AgreementInForce] = []
         for row in self.session.scalars(select(Agreement).where(Agreement.state == "active")):
@@ -109,7 +76,10 @@ class PolicyService:
                 frozenset(p.purposes.split(",")),
                 p.valid_until,
             )
-            for p in self.session.scalars(select(ResearchProject))
+            for p in self.session.scalars(
+                select(ResearchProject).where(ResearchProject.state == "approved")
+            )
+            if p.valid_until is not None
         }
         return PolicyContext(when, tuple(agreements), projects, self.published)
 

@@ -27,6 +27,7 @@ from hub_api.cli import (
     lake,
     linkage,
     quarantine,
+    research,
     schemas,
     stack,
     synth,
@@ -93,6 +94,7 @@ app.add_typer(ingest.app, name="ingest")
 app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(lake.app, name="lake")
 app.add_typer(linkage.app, name="linkage")
+app.add_typer(research.app, name="research")
 app.command(name="demo")(demo.demo)
 
 

@@ -12,8 +12,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from governance.agreements.document import AgreementDocument, load_yaml
+from governance.research.application import parse_application
 from schemas.catalog import SchemaCatalog
 
 EXAMPLES = Path(__file__).parents[2] / "governance" / "examples"
@@ -82,6 +84,20 @@ def test_a_field_added_to_a_schema_is_seen(tmp_path: Path) -> None:
     assert gaps(doc, SchemaCatalog.load(root), "nis") == {"contribution": {"voluntary"}}
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.rglob("*.yaml")), ids=lambda p: p.name)
+AGREEMENTS = sorted(p for p in EXAMPLES.rglob("*.yaml") if "research" not in p.parts)
+APPLICATIONS = sorted((EXAMPLES / "research").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", AGREEMENTS, ids=lambda p: p.name)
 def test_every_example_loads(path: Path) -> None:
     assert isinstance(load_yaml(path), AgreementDocument)
+
+
+@pytest.mark.parametrize("path", APPLICATIONS, ids=lambda p: p.name)
+def test_every_example_application_asks_only_what_the_agreements_allow(path: Path) -> None:
+    app = parse_application(yaml.safe_load(path.read_text(encoding="utf-8")), where=str(path))
+    for dataset, fields in app.datasets.items():
+        agency, name = dataset.split(".")
+        doc = load_yaml(EXAMPLES / "agreements" / f"{agency}.yaml")
+        assert app.purpose in doc.purposes, dataset
+        assert set(fields) <= set(doc.datasets[name].fields), dataset

@@ -41,6 +41,7 @@ from schemas.keys import (
 
 ROOT = Path(__file__).parents[2]
 AGREEMENT = ROOT / "governance" / "examples" / "nis-contributions.yaml"
+RESEARCH_APPLICATION = ROOT / "governance" / "examples" / "research" / "returns-to-training.yaml"
 MODES = ("text", "json")
 PASSPHRASE = "a passphrase long enough"
 EXIT_CODES = {0, 1, 2}  # done; refused or not reconciled; usage or input error
@@ -403,6 +404,11 @@ def _quarantine(prefix: tuple[str, ...]) -> dict[tuple[str, ...], Callable[[Hub,
 
 
 #: One realistic invocation per command; what it needs is made by the Hub on first use.
+def _no_such_project(args: list[str]) -> Callable[[Hub, str], Call]:
+    """A research command naming a project that does not exist."""
+    return lambda hub, mode: Call(["research", *args], 2, "project.unknown")
+
+
 INVOCATIONS: dict[tuple[str, ...], Callable[[Hub, str], Call]] = {
     # Would start the broker and make a nation: refused at once for a nation too small
     # (and were it not, because another process holds the broker's port).
@@ -631,6 +637,52 @@ INVOCATIONS: dict[tuple[str, ...], Callable[[Hub, str], Call]] = {
     ("linkage", "key"): lambda hub, mode: Call(
         ["linkage", "key", "0" * 32], 2, "linkage.key_unknown"
     ),
+    ("research", "people", "add"): lambda hub, mode: Call(
+        [
+            "research",
+            "people",
+            "add",
+            f"dr.{mode}",
+            "--role",
+            "researcher",
+            "--name",
+            "Dr R",
+            "--institution",
+            "UWI",
+            "--accreditation-expires",
+            "2099-12-31",
+        ]
+    ),
+    ("research", "people", "list"): lambda hub, mode: Call(["research", "people", "list"]),
+    # Nobody called "nobody" is registered for research access.
+    ("research", "apply"): lambda hub, mode: Call(
+        ["research", "apply", str(RESEARCH_APPLICATION), "--actor", "nobody"],
+        2,
+        "research.person_unknown",
+    ),
+    ("research", "list"): lambda hub, mode: Call(["research", "list", "--state", "approved"]),
+    ("research", "expire"): lambda hub, mode: Call(["research", "expire"]),
+    **{
+        ("research", *command): _no_such_project(args)
+        for command, args in {
+            ("show",): ["show", "no-such-project"],
+            ("approve",): ["approve", "no-such-project"],
+            ("refuse",): ["refuse", "no-such-project", "--reason", "out of scope"],
+            ("agency-decide",): [
+                "agency-decide",
+                "no-such-project",
+                "--agency",
+                "nis",
+                "--approve",
+            ],
+            ("suspend",): ["suspend", "no-such-project", "--reason", "ethics review"],
+            ("resume",): ["resume", "no-such-project", "--reason", "cleared"],
+            ("close",): ["close", "no-such-project"],
+            ("members", "add"): ["members", "add", "no-such-project", "dr.text"],
+            ("members", "approve"): ["members", "approve", "no-such-project", "dr.text"],
+            ("members", "remove"): ["members", "remove", "no-such-project", "dr.text"],
+        }.items()
+    },
 }
 
 #: Mistakes people make with files: each is refused with its code, never a traceback.

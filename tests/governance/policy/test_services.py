@@ -9,6 +9,7 @@ import pytest
 from governance.errors import PolicyDenied
 from governance.policy.decision import AccessRequest, Resource, Subject
 from governance.policy.services import PolicyService
+from governance.research.models import ResearchProject
 from tests.governance.agreements.factories import make_doc
 
 
@@ -32,20 +33,26 @@ def test_decisions_use_agreements_and_projects_in_force(
     policy: PolicyService, clock, audit
 ) -> None:
     assert policy.decide(micro("P7")).reason == "policy.no_approved_project"
-    policy.approve_project(
-        "P7",
+    # The research service approves projects (tests/governance/research); the policy
+    # reads the approved ones, and nothing else, from the table.
+    row = ResearchProject(
+        id="P7",
         title="Returns to training",
-        actor="lmis",
-        scope={"nis.contributions": {"period", "insurable_earnings", "nis_number_token"}},
-        purposes={"research"},
+        scope='{"nis.contributions":["insurable_earnings","nis_number_token","period"]}',
+        purposes="research",
+        state="applied",
         valid_until=clock.now + timedelta(days=30),
     )
+    policy.session.add(row)
+    policy.session.flush()
+    assert policy.decide(micro("P7")).reason == "policy.no_approved_project"
+    row.state = "approved"
     decision = policy.require(micro("P7"))
     assert decision.allowed
     entries = audit.search(tag="policy:decision", actor="dr.joseph")
-    assert [e.details["allowed"] for e in entries] == [False, True]
+    assert [e.details["allowed"] for e in entries] == [False, False, True]
     assert entries[0].details["reason"] == "policy.no_approved_project"
-    assert entries[1].subject == "dataset:nis.contributions"
+    assert entries[2].subject == "dataset:nis.contributions"
     # After the agreement's validity ends nothing is in force any more.
     assert not policy.decide(
         micro("P7"), ctx=policy.context(datetime(2029, 1, 2, tzinfo=UTC))

@@ -1,0 +1,323 @@
+"""`lmis-hub research …`: research access — people, project applications, two-person
+approval, members and the project lifecycle.
+
+The acting person is ``--actor`` (default: the login name) on the hub's own server; the
+HTTP API authenticates people for the same services.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.console import Console
+
+from governance.errors import ApplicationInvalid
+from governance.research.application import parse_application
+from governance.research.models import ResearchProject
+from governance.research.services import RESEARCH_ROLES, ResearchService
+from hub_api.cli.agreements import table
+from hub_api.cli.context import ACTOR_OPTION, get_context, governance
+from hub_api.wiring import research as research_service
+
+app = typer.Typer(help="Research access: people, project applications, approval, members.")
+people_app = typer.Typer(help="The people research access knows: researchers, approvers, checkers.")
+members_app = typer.Typer(help="Members of a project: add, approve (added after approval), remove.")
+app.add_typer(people_app, name="people")
+app.add_typer(members_app, name="members")
+
+REASON = typer.Option(..., "--reason", help="Why (recorded in the audit log).")
+COMMENT = typer.Option("", "--comment", help="A comment recorded with the decision.")
+
+
+def project_view(svc: ResearchService, row: ResearchProject) -> dict[str, Any]:
+    waiting = svc.waiting_for(row.id) if row.state == "applied" else None
+    return {
+        "id": row.id,
+        "title": row.title,
+        "state": row.state,
+        "applicant": row.applicant,
+        "applied_at": row.applied_at.isoformat() if row.applied_at else None,
+        "approved_by": row.approved_by,
+        "approved_at": row.approved_at.isoformat() if row.approved_at else None,
+        "valid_until": row.valid_until.isoformat() if row.valid_until else None,
+        "ended_at": row.ended_at.isoformat() if row.ended_at else None,
+        "refusal": row.refusal,
+        "scope": json.loads(row.scope),
+        "waiting_for": None
+        if waiting is None
+        else {
+            "lmis_approvals": list(waiting.lmis_approvals),
+            "lmis_approvals_missing": waiting.lmis_approvals_missing,
+            "agencies_missing": list(waiting.agencies_missing),
+        },
+    }
+
+
+def _say_project(data: dict[str, Any]) -> Any:
+    def render(console: Console) -> None:
+        console.print(f"project [bold]{data['id']}[/]: {data['state']}")
+        if data["refusal"]:
+            console.print(f"refused: {data['refusal']}")
+        waiting = data["waiting_for"]
+        if waiting:
+            agencies = ", ".join(waiting["agencies_missing"]) or "none"
+            console.print(
+                f"waiting for {waiting['lmis_approvals_missing']} LMIS approval(s) "
+                f"(have: {', '.join(waiting['lmis_approvals']) or 'none'}); agencies: {agencies}"
+            )
+        if data["valid_until"]:
+            console.print(f"valid until {data['valid_until']}")
+
+    return render
+
+
+@people_app.command("add")
+def people_add(
+    ctx: typer.Context,
+    user: str = typer.Argument(..., help="The person's user name."),
+    role: str = typer.Option(..., "--role", help=f"One of {', '.join(RESEARCH_ROLES)}."),
+    name: str = typer.Option(..., "--name", help="Full name."),
+    institution: str = typer.Option(..., "--institution", help="Institution or unit."),
+    accreditation_expires: str | None = typer.Option(
+        None, "--accreditation-expires", help="Researchers: accreditation expiry (YYYY-MM-DD)."
+    ),
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Register a person for research access (again to renew an accreditation)."""
+    cli = get_context(ctx)
+    expires = None
+    if accreditation_expires is not None:
+        try:
+            expires = date.fromisoformat(accreditation_expires)
+        except ValueError as exc:
+            raise typer.BadParameter(
+                "not a date (YYYY-MM-DD)", param_hint="--accreditation-expires"
+            ) from exc
+    with governance(cli, actor) as gov:
+        row = research_service(gov).register_person(
+            user,
+            role=role,  # type: ignore[arg-type]
+            name=name,
+            institution=institution,
+            accreditation_expires=expires,
+            actor=gov.actor,
+        )
+        data = {"user": row.user, "role": row.role, "accreditation_expires": accreditation_expires}
+    cli.emit(data, lambda c: c.print(f"{data['user']} registered as {data['role']}"))
+
+
+@people_app.command("list")
+def people_list(ctx: typer.Context) -> None:
+    """Everyone registered for research access."""
+    cli = get_context(ctx)
+    with governance(cli, None) as gov:
+        rows = [
+            {
+                "user": p.user,
+                "role": p.role,
+                "name": p.name,
+                "institution": p.institution,
+                "accreditation_expires": p.accreditation_expires.isoformat()
+                if p.accreditation_expires
+                else None,
+            }
+            for p in research_service(gov).people()
+        ]
+    cli.emit(
+        rows,
+        table(
+            "research people",
+            rows,
+            ("user", "role", "name", "institution", "accreditation_expires"),
+        ),
+    )
+
+
+@app.command("apply")
+def apply_command(
+    ctx: typer.Context,
+    file: Path = typer.Argument(
+        ..., help="Project application YAML (see governance/examples/research/)."
+    ),
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Apply for a project; the policy engine refuses at once what an agreement does not
+    allow (exit status 2, with its reason)."""
+    cli = get_context(ctx)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ApplicationInvalid(f"{file}: cannot read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ApplicationInvalid(f"{file}: not valid YAML ({exc})") from exc
+    app_doc = parse_application(data, where=str(file))
+    with governance(cli, actor) as gov:
+        svc = research_service(gov)
+        view = project_view(svc, svc.apply(app_doc, actor=gov.actor))
+    cli.emit(view, _say_project(view))
+    if view["state"] == "refused":
+        raise typer.Exit(2)
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    state: str | None = typer.Option(None, "--state", help="Only projects in this state."),
+) -> None:
+    """Projects and their state."""
+    cli = get_context(ctx)
+    with governance(cli, None) as gov:
+        svc = research_service(gov)
+        rows = [
+            {k: v for k, v in project_view(svc, p).items() if k != "scope"}
+            for p in svc.projects(state)
+        ]
+    cli.emit(
+        rows, table("research projects", rows, ("id", "state", "title", "applicant", "valid_until"))
+    )
+
+
+@app.command("show")
+def show_command(ctx: typer.Context, project: str) -> None:
+    """A project: its application, state, members, decisions and what it waits for."""
+    cli = get_context(ctx)
+    with governance(cli, None) as gov:
+        svc = research_service(gov)
+        row = svc.project(project)
+        view = project_view(svc, row) | {
+            "application": row.application,
+            "members": [{"user": m.user, "state": m.state} for m in svc.members(project)],
+            "decisions": [
+                {
+                    "subject": d.subject,
+                    "decision": d.decision,
+                    "actor": d.actor,
+                    "agency": d.agency,
+                    "comment": d.comment,
+                    "at": d.at.isoformat(),
+                }
+                for d in svc.decisions(project)
+            ],
+        }
+    cli.emit(view, _say_project(view))
+
+
+def _step(ctx: typer.Context, actor: str | None, do: Any) -> None:
+    cli = get_context(ctx)
+    with governance(cli, actor) as gov:
+        svc = research_service(gov)
+        view = project_view(svc, do(svc, gov.actor))
+    cli.emit(view, _say_project(view))
+
+
+@app.command("approve")
+def approve_command(
+    ctx: typer.Context, project: str, comment: str = COMMENT, actor: str | None = ACTOR_OPTION
+) -> None:
+    """Approve as a member of the LMIS unit (two different approvers are needed)."""
+    _step(ctx, actor, lambda svc, who: svc.approve(project, actor=who, comment=comment))
+
+
+@app.command("refuse")
+def refuse_command(
+    ctx: typer.Context, project: str, reason: str = REASON, actor: str | None = ACTOR_OPTION
+) -> None:
+    """Refuse as a member of the LMIS unit."""
+    _step(ctx, actor, lambda svc, who: svc.refuse(project, actor=who, reason=reason))
+
+
+@app.command("agency-decide")
+def agency_decide_command(
+    ctx: typer.Context,
+    project: str,
+    agency: str = typer.Option(..., "--agency", help="The data-owning agency deciding."),
+    approve: bool = typer.Option(..., "--approve/--refuse", help="The agency's decision."),
+    comment: str = COMMENT,
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Record a data-owning agency's decision, where its agreement asks for one."""
+    _step(
+        ctx,
+        actor,
+        lambda svc, who: svc.agency_decide(
+            project, agency=agency, approve=approve, actor=who, comment=comment
+        ),
+    )
+
+
+@app.command("suspend")
+def suspend_command(
+    ctx: typer.Context, project: str, reason: str = REASON, actor: str | None = ACTOR_OPTION
+) -> None:
+    """Suspend an approved project (no extract, no access until resumed)."""
+    _step(ctx, actor, lambda svc, who: svc.suspend(project, actor=who, reason=reason))
+
+
+@app.command("resume")
+def resume_command(
+    ctx: typer.Context, project: str, reason: str = REASON, actor: str | None = ACTOR_OPTION
+) -> None:
+    """Resume a suspended project."""
+    _step(ctx, actor, lambda svc, who: svc.resume(project, actor=who, reason=reason))
+
+
+@app.command("close")
+def close_command(
+    ctx: typer.Context,
+    project: str,
+    reason: str = typer.Option("closed", "--reason", help="Why (recorded in the audit log)."),
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Close a project; its key is destroyed, so its pseudonyms can never be made again."""
+    _step(ctx, actor, lambda svc, who: svc.close(project, actor=who, reason=reason))
+
+
+@app.command("expire")
+def expire_command(ctx: typer.Context) -> None:
+    """Expire every project whose term has run out and destroy its key (run daily)."""
+    cli = get_context(ctx)
+    with governance(cli, "system") as gov:
+        svc = research_service(gov)
+        ended = [p.id for p in svc.expire_due()]
+    cli.emit({"expired": ended}, lambda c: c.print(f"expired: {', '.join(ended) or 'none'}"))
+
+
+@members_app.command("add")
+def members_add(
+    ctx: typer.Context, project: str, user: str, actor: str | None = ACTOR_OPTION
+) -> None:
+    """Add a member (pending two approvals when the project is already approved)."""
+    cli = get_context(ctx)
+    with governance(cli, actor) as gov:
+        member = research_service(gov).add_member(project, user, actor=gov.actor)
+        data = {"project": project, "user": member.user, "state": member.state}
+    cli.emit(data, lambda c: c.print(f"{data['user']}: {data['state']}"))
+
+
+@members_app.command("approve")
+def members_approve(
+    ctx: typer.Context, project: str, user: str, actor: str | None = ACTOR_OPTION
+) -> None:
+    """Approve a member added after the project's approval (two approvers)."""
+    cli = get_context(ctx)
+    with governance(cli, actor) as gov:
+        member = research_service(gov).approve_member(project, user, actor=gov.actor)
+        data = {"project": project, "user": member.user, "state": member.state}
+    cli.emit(data, lambda c: c.print(f"{data['user']}: {data['state']}"))
+
+
+@members_app.command("remove")
+def members_remove(
+    ctx: typer.Context, project: str, user: str, actor: str | None = ACTOR_OPTION
+) -> None:
+    """Remove a member; they lose access at once."""
+    cli = get_context(ctx)
+    with governance(cli, actor) as gov:
+        member = research_service(gov).remove_member(project, user, actor=gov.actor)
+        data = {"project": project, "user": member.user, "state": member.state}
+    cli.emit(data, lambda c: c.print(f"{data['user']}: {data['state']}"))
