@@ -25,9 +25,12 @@ from governance.linkage.models import (
     ReviewPair,
 )
 from governance.research.models import (
+    OutputReview,
     ProjectDecision,
     ProjectKey,
     ProjectMember,
+    ResearchExtract,
+    ResearchOutput,
     ResearchPerson,
     ResearchProject,
 )
@@ -48,12 +51,15 @@ __all__ = [
     "HubSecret",
     "IngestedBatch",
     "LinkageRun",
+    "OutputReview",
     "PersonKey",
     "PersonKeyEvent",
     "ProjectDecision",
     "ProjectKey",
     "ProjectMember",
     "QuarantinedMessage",
+    "ResearchExtract",
+    "ResearchOutput",
     "ResearchPerson",
     "ResearchProject",
     "ReviewDecision",

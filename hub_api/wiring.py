@@ -16,7 +16,8 @@ environment: callers pass the :class:`~lmis_hub.settings.Settings` they loaded o
 * :func:`connector_kit` — what a connector run needs from its config and the settings;
 * :func:`linkage_job` — the linkage run over bronze into silver;
 * :func:`research` — research access (projects, approvals, project keys) on the
-  governance services of one session.
+  governance services of one session; :func:`research_extracts` — their extracts;
+  :func:`airlock` — outputs checked before they leave.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ from integration.ingest.worker import IngestWorker
 from integration.lake.catalog import open_catalog
 from integration.linkage.job import LinkageJob
 from integration.linkage.model import ModelSettings
+from integration.research.airlock import AIRLOCK_FOLDER, Airlock
+from integration.research.job import ExtractService, end_extracts
+from integration.research.workspace import Workspace
 from lmis_hub.settings import Settings
 from lmis_hub.topics import delivery_pattern
 from schemas.catalog import SchemaCatalog
@@ -317,9 +321,15 @@ def linkage_job(session: Session, settings: Settings, *, actor: str) -> LinkageJ
 
 
 def research(gov: Governance) -> ResearchService:
-    """Research access on ``gov``'s session, with the policy engine deciding and the
-    project keys sealed by the key-encryption key (``HUB_KEY_ENCRYPTION_KEY``)."""
+    """Research access on ``gov``'s session, with the policy engine deciding, the project
+    keys sealed by the key-encryption key (``HUB_KEY_ENCRYPTION_KEY``), and a project's
+    extracts deleted from its workspace when it ends."""
     policy = PolicyService(gov.session, clock=gov.clock, audit=gov.audit)
+    workspace = Workspace(gov.settings.research_workspace)
+
+    def on_end(project_id: str, actor: str, reason: str) -> None:
+        end_extracts(gov.session, workspace, gov.audit, gov.clock, project_id, actor, reason=reason)
+
     return ResearchService(
         gov.session,
         clock=gov.clock,
@@ -328,4 +338,32 @@ def research(gov: Governance) -> ResearchService:
         kek=KeyEncryptionKey.from_setting(gov.settings.key_encryption_key)
         if gov.settings.key_encryption_key is not None
         else None,
+        on_end=on_end,
+    )
+
+
+def airlock(gov: Governance) -> Airlock:
+    """The airlock of research outputs (kept apart from the project workspaces, so a
+    released output outlives its project's extracts)."""
+    return Airlock(
+        session=gov.session,
+        research=research(gov),
+        store=Workspace(gov.settings.research_workspace / AIRLOCK_FOLDER),
+        audit=gov.audit,
+        clock=gov.clock,
+    )
+
+
+def research_extracts(gov: Governance) -> ExtractService:
+    """Building, downloading and deleting research extracts (the lake, the project's
+    workspace, the hub's signing key for the manifest)."""
+    return ExtractService(
+        session=gov.session,
+        lake=lake_catalog(gov.settings),
+        research=research(gov),
+        signing_key=lambda: gov.secrets().hub_signing_key(),
+        workspace=Workspace(gov.settings.research_workspace),
+        schemas=schema_catalog(gov.settings),
+        audit=gov.audit,
+        clock=gov.clock,
     )

@@ -27,10 +27,12 @@ ERROR_MODULES = (
     "lmis_hub.errors",
     "schemas.errors",
     "governance.errors",
+    "governance.disclosure.errors",
     "connectors.sdk.errors",
     "integration.ingest.errors",
     "integration.lake.errors",
     "integration.linkage.errors",
+    "integration.research.errors",
     "infra.errors",
     "synth.errors",
 )

@@ -201,6 +201,17 @@ class LinkageSettings(BaseModel):
         return self
 
 
+class ResearchSettings(BaseModel):
+    """Where research extracts are kept (see docs/guide/research.md)."""
+
+    workspace: Path | None = Field(
+        None,
+        description="Folder of the project workspaces (one sub-folder per project, readable "
+        "by the hub only; members download through the hub); default: research/ in the "
+        "data directory.",
+    )
+
+
 class LogSettings(BaseModel):
     """Logging of every entry point."""
 
@@ -282,6 +293,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)  # type: ignore[arg-type]
     schemas: SchemaSettings = Field(default_factory=SchemaSettings)  # type: ignore[arg-type]
     linkage: LinkageSettings = Field(default_factory=LinkageSettings)  # type: ignore[arg-type]
+    research: ResearchSettings = Field(default_factory=ResearchSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------
 
@@ -292,6 +304,10 @@ class Settings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def research_workspace(self) -> Path:
+        return self.research.workspace or self.data_dir / "research"
 
     @property
     def lake_warehouse(self) -> str:

@@ -47,6 +47,15 @@ TAGS: dict[str, str] = {
     "project:resume": "a suspended research project was resumed",
     "project:close": "a research project was closed and its key destroyed",
     "project:expire": "a research project's term ran out; it expired and its key was destroyed",
+    "extract:build": "a research extract was built (files, rows, k achieved, snapshots, "
+    "agreements; its manifest signed by the hub)",
+    "extract:download": "a project member downloaded a file of a research extract",
+    "extract:delete": "a project's extracts were deleted because the project ended, or an "
+    "extract was superseded by a rebuild",
+    "output:submit": "a member submitted a result table to the airlock (the automatic checks' "
+    "outcome and the state in details)",
+    "output:review": "an output checker approved or refused an output (two approvals release it)",
+    "output:download": "a member downloaded a released output",
     "consent:grant": "a person's consent for a purpose was recorded",
     "consent:withdraw": "a person's consent for a purpose was withdrawn",
     "linkage:run": "a linkage run committed (mode, records, persons, key changes, review "

@@ -15,10 +15,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from governance.disclosure.errors import DisclosureError
+from governance.disclosure.kanonymity import MIN_K
+from governance.disclosure.kanonymity import DisclosurePlan as KPlan
 from governance.errors import ApplicationInvalid, FieldNotForResearch
 
-#: The smallest k any extract may have (a project may ask for more, never less).
-MIN_K = 5
 DATASET = r"^[a-z][a-z0-9_]{1,31}\.[a-z][a-z0-9_]*$"
 #: Fields that never reach researchers, whatever an agreement allows.
 _NOT_FOR_RESEARCH = re.compile(r"(_token$)|(^record_id$)|(^_)")
@@ -53,6 +54,19 @@ class DisclosurePlan(_Strict):
         if value < MIN_K:
             raise ValueError(f"k={value} is below the minimum {MIN_K}")
         return value
+
+    @model_validator(mode="after")
+    def _plan(self) -> DisclosurePlan:
+        if self.quasi_identifiers:
+            try:
+                self.as_plan()
+            except DisclosureError as exc:
+                raise ValueError(str(exc).removeprefix(f"[{exc.code}] ")) from exc
+        return self
+
+    def as_plan(self) -> KPlan:
+        """The plan as disclosure control applies it."""
+        return KPlan.from_dict(self.model_dump())
 
 
 class ProjectApplication(_Strict):

@@ -108,3 +108,62 @@ class ProjectKey(SealedColumns, Base):
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     destroyed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class ResearchExtract(Base):
+    """One extract built for a project: where its files are in the project's workspace,
+    its signed manifest, and whether it is ``live``, ``superseded`` by a rebuild (after a
+    consent withdrawal) or ``deleted`` (the project ended)."""
+
+    __tablename__ = "research_extracts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("research_projects.id"), index=True
+    )
+    state: Mapped[str] = mapped_column(String(16))
+    built_by: Mapped[str] = mapped_column(String(200))
+    built_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    folder: Mapped[str] = mapped_column(String(300))
+    manifest: Mapped[dict] = mapped_column(JSON, default=dict)  # type: ignore[type-arg]
+    signature: Mapped[str] = mapped_column(String(200))
+    signing_key_id: Mapped[str] = mapped_column(String(100))
+    rows: Mapped[int] = mapped_column(Integer)
+    k_achieved: Mapped[int] = mapped_column(Integer)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    ended_by: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class ResearchOutput(Base):
+    """A result table a member submitted for release through the airlock: the automatic
+    checks' result, then two independent output checkers. ``state``: ``refused_by_rules``
+    (a rule failed), ``awaiting_checkers``, ``released`` or ``refused`` (by a checker)."""
+
+    __tablename__ = "research_outputs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("research_projects.id"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sha256: Mapped[str] = mapped_column(String(64))
+    layout: Mapped[dict] = mapped_column(JSON, default=dict)  # type: ignore[type-arg]
+    checks: Mapped[dict] = mapped_column(JSON, default=dict)  # type: ignore[type-arg]
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class OutputReview(Base):
+    """One output checker's decision on an output, with their comment."""
+
+    __tablename__ = "research_output_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    output_id: Mapped[int] = mapped_column(ForeignKey("research_outputs.id"), index=True)
+    checker: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(String(2000))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -97,7 +97,11 @@ class ResearchService:
         audit: AuditLog,
         policy: PolicyService,
         kek: KeyEncryptionKey | None,
+        on_end: Callable[[str, str, str], object] | None = None,
     ) -> None:
+        """``on_end(project_id, actor, reason)`` runs when a project ends (closed,
+        expired, refused), in the same transaction: the extracts' deletion."""
+        self.on_end = on_end
         self.session = session
         self.clock = clock
         self.audit = audit
@@ -324,8 +328,7 @@ class ResearchService:
 
     def _check_reviewer(self, row: ResearchProject, subject: str, actor: str) -> None:
         self._with_role(actor, "lmis_admin", "reviewing a project")
-        involved = {row.applicant} | {m.user for m in self.members(row.id)}
-        if actor in involved:
+        if actor in self.involved(row.id):
             raise OwnProject(f"{actor!r} applied for or belongs to project {row.id!r}")
         if any(d.actor == actor and d.agency is None for d in self._decided(row.id, subject)):
             raise AlreadyDecided(f"{actor!r} has already decided on {subject} of {row.id!r}")
@@ -496,6 +499,8 @@ class ResearchService:
             row.refusal = reason[:2000]
         self.session.flush()
         destroyed = self._destroy_key(row.id)
+        if self.on_end is not None:
+            self.on_end(row.id, actor, f"project {state}: {reason}")
         tag = {"refused": "project:refuse", "closed": "project:close", "expired": "project:expire"}
         self.audit.record(
             tag[state], actor, f"project:{row.id}", {"reason": reason, "key_destroyed": destroyed}
@@ -536,18 +541,28 @@ class ResearchService:
 
     # Access ---------------------------------------------------------------------------
 
+    def require_member(self, project_id: str, user: str) -> ResearchProject:
+        """The live project, if ``user`` is an approved, accredited member of it."""
+        row = self._in_state(project_id, ("approved",), "a member's step")
+        self._accredited(user, f"access to {project_id}")
+        member = self.session.get(ProjectMember, (project_id, user))
+        if member is None or member.state not in ACTIVE_MEMBERS:
+            state = "not a member" if member is None else member.state
+            raise NotAMember(f"{user!r} is {state} of project {project_id!r}")
+        return row
+
+    def involved(self, project_id: str) -> set[str]:
+        """The applicant and every member, past or present (never a checker of it)."""
+        row = self.project(project_id)
+        return {row.applicant} | {m.user for m in self.members(project_id)}
+
     def authorise(
         self, project_id: str, user: str, datasets: Mapping[str, Set[str]]
     ) -> list[Decision]:
         """Allow ``user`` to receive ``datasets`` (name → fields) of the project, or raise:
         an approved member, accredited, of a live project, within its approval (the policy
         engine decides each dataset and audits it)."""
-        row = self._in_state(project_id, ("approved",), "access to its data")
-        self._accredited(user, f"access to {project_id}")
-        member = self.session.get(ProjectMember, (project_id, user))
-        if member is None or member.state not in ACTIVE_MEMBERS:
-            state = "not a member" if member is None else member.state
-            raise NotAMember(f"{user!r} is {state} of project {project_id!r}")
+        row = self.require_member(project_id, user)
         return [
             self.policy.require(
                 AccessRequest(

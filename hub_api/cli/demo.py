@@ -153,11 +153,32 @@ def _draw_spine(console: Console, spine: SpineResult) -> None:
         if not line.ok:
             console.print(f"[red]{line.agency}/{line.dataset}[/]: {'; '.join(line.problems)}")
     _draw_linkage(console, spine)
+    _draw_research(console, spine)
     audit = spine.audit
     mark = "[green]verified[/]" if audit["ok"] else "[red]FAILED[/]"
     console.print(f"audit chain: {mark} ({audit['summary']})")
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in spine.seconds.items())
     console.print(f"time: {timing}")
+
+
+def _draw_research(console: Console, spine: SpineResult) -> None:
+    report = spine.research
+    if report.error:
+        console.print(f"research: [red]not run[/] {escape(report.error)}")
+        return
+    x = report.extract
+    suppressed = ", ".join(f"{c} {n}" for c, n in x["values_suppressed"].items() if n) or "none"
+    console.print(
+        f"research: project {report.project} applied, approved by two; extract {x['id']}: "
+        f"{x['rows']:,} rows in {len(x['files'])} files, k {x['k_achieved']} achieved "
+        f"(asked {x['k_requested']}, {x['k_before']} before suppression); values suppressed: "
+        f"{suppressed}; persons dropped {x['persons_dropped']}; generalised: "
+        f"{', '.join(x['generalised'])}"
+    )
+    for output in report.outputs:
+        console.print(f"  output {output['name']}: {output['state']} ({escape(output['summary'])})")
+    if report.closed:
+        console.print(f"  closed earlier demo projects: {', '.join(report.closed)}")
 
 
 def _draw_linkage(console: Console, spine: SpineResult) -> None:

@@ -18,17 +18,24 @@ from rich.console import Console
 
 from governance.errors import ApplicationInvalid
 from governance.research.application import parse_application
-from governance.research.models import ResearchProject
+from governance.research.models import ResearchExtract, ResearchOutput, ResearchProject
 from governance.research.services import RESEARCH_ROLES, ResearchService
 from hub_api.cli.agreements import table
 from hub_api.cli.context import ACTOR_OPTION, get_context, governance
+from hub_api.wiring import airlock as airlock_service
 from hub_api.wiring import research as research_service
+from hub_api.wiring import research_extracts
+from integration.research.errors import ExtractUnknown, OutputNotInState
 
 app = typer.Typer(help="Research access: people, project applications, approval, members.")
 people_app = typer.Typer(help="The people research access knows: researchers, approvers, checkers.")
 members_app = typer.Typer(help="Members of a project: add, approve (added after approval), remove.")
+extract_app = typer.Typer(help="A project's extracts: build, list, show, download.")
 app.add_typer(people_app, name="people")
 app.add_typer(members_app, name="members")
+output_app = typer.Typer(help="The airlock: submit result tables, check them, download them.")
+app.add_typer(extract_app, name="extract")
+app.add_typer(output_app, name="output")
 
 REASON = typer.Option(..., "--reason", help="Why (recorded in the audit log).")
 COMMENT = typer.Option("", "--comment", help="A comment recorded with the decision.")
@@ -321,3 +328,236 @@ def members_remove(
         member = research_service(gov).remove_member(project, user, actor=gov.actor)
         data = {"project": project, "user": member.user, "state": member.state}
     cli.emit(data, lambda c: c.print(f"{data['user']}: {data['state']}"))
+
+
+def extract_view(row: ResearchExtract) -> dict[str, Any]:
+    rules = row.manifest.get("rules", {})
+    return {
+        "id": row.id,
+        "project": row.project_id,
+        "state": row.state,
+        "built_by": row.built_by,
+        "built_at": row.built_at.isoformat(),
+        "rows": row.rows,
+        "k_achieved": row.k_achieved,
+        "k_requested": rules.get("disclosure_plan", {}).get("k"),
+        "files": {n: f["rows"] for n, f in row.manifest.get("files", {}).items()},
+        "ended_at": row.ended_at.isoformat() if row.ended_at else None,
+    }
+
+
+def _say_extract(data: dict[str, Any]) -> Any:
+    def render(console: Console) -> None:
+        console.print(
+            f"extract {data['id']} of {data['project']} ({data['state']}): {data['rows']:,} "
+            f"rows, k achieved {data['k_achieved']} (asked {data['k_requested']})"
+        )
+        for name, rows in data["files"].items():
+            console.print(f"  {name}: {rows:,} rows")
+
+    return render
+
+
+@extract_app.command("build")
+def extract_build(ctx: typer.Context, project: str, actor: str | None = ACTOR_OPTION) -> None:
+    """Build the project's extract (an approved member asks): the approved fields of the
+    approved period, project pseudonyms, consent applied, k-anonymity; earlier extracts
+    of the project are superseded and their files deleted."""
+    cli = get_context(ctx)
+    with governance(cli, actor) as gov:
+        row = research_extracts(gov).build(project, actor=gov.actor)
+        view = extract_view(row) | {"rules": row.manifest["rules"]}
+    cli.emit(view, _say_extract(view))
+
+
+@extract_app.command("list")
+def extract_list(ctx: typer.Context, project: str) -> None:
+    """Every extract of a project, live, superseded or deleted."""
+    cli = get_context(ctx)
+    with governance(cli, None) as gov:
+        rows = [extract_view(r) for r in research_extracts(gov).extracts(project)]
+    cli.emit(
+        rows,
+        table(f"extracts of {project}", rows, ("id", "state", "built_at", "rows", "k_achieved")),
+    )
+
+
+@extract_app.command("show")
+def extract_show(ctx: typer.Context, project: str, extract: int) -> None:
+    """An extract's signed manifest: files, snapshots, agreements and the rules applied."""
+    cli = get_context(ctx)
+    with governance(cli, None) as gov:
+        rows = [r for r in research_extracts(gov).extracts(project) if r.id == extract]
+        if not rows:
+            raise ExtractUnknown(f"project {project!r} has no extract {extract}")
+        view = extract_view(rows[0]) | {
+            "manifest": rows[0].manifest,
+            "signature": rows[0].signature,
+            "signing_key_id": rows[0].signing_key_id,
+        }
+    cli.emit(view, _say_extract(view))
+
+
+@extract_app.command("download")
+def extract_download(
+    ctx: typer.Context,
+    project: str,
+    extract: int,
+    file: str = typer.Argument(..., help="A file of the extract (`research extract show`)."),
+    to: Path = typer.Option(Path(), "--to", help="Folder or file to write to."),
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Download one file of a live extract (members only; checked against the signed
+    manifest; audited)."""
+    cli = get_context(ctx)
+    with governance(cli, actor) as gov:
+        target = research_extracts(gov).download(project, extract, file, actor=gov.actor, to=to)
+    cli.emit({"written": str(target)}, lambda c: c.print(f"written {target}"))
+
+
+@app.command("consent-rebuild")
+def consent_rebuild(ctx: typer.Context) -> None:
+    """Rebuild every live extract that holds a person who has withdrawn consent for
+    research (run daily, and after consent withdrawals are recorded)."""
+    cli = get_context(ctx)
+    with governance(cli, "consent-propagation") as gov:
+        rebuilt = [
+            extract_view(r) for r in research_extracts(gov).rebuild_for_consent(actor=gov.actor)
+        ]
+    cli.emit(
+        {"rebuilt": rebuilt},
+        lambda c: c.print(
+            "rebuilt: " + (", ".join(f"{r['project']}#{r['id']}" for r in rebuilt) or "none")
+        ),
+    )
+
+
+def _csv_names(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def output_view(row: ResearchOutput, reviews: list[Any] | None = None) -> dict[str, Any]:
+    view = {
+        "id": row.id,
+        "project": row.project_id,
+        "name": row.name,
+        "state": row.state,
+        "submitted_by": row.submitted_by,
+        "submitted_at": row.submitted_at.isoformat(),
+        "outcome": row.checks.get("outcome"),
+        "summary": row.checks.get("summary"),
+    }
+    if reviews is not None:
+        view["checks"] = row.checks
+        view["reviews"] = [
+            {"checker": r.checker, "decision": r.decision, "comment": r.comment} for r in reviews
+        ]
+    return view
+
+
+def _say_output(data: dict[str, Any]) -> Any:
+    def render(console: Console) -> None:
+        console.print(f"output {data['id']} ({data['name']}): {data['state']}")
+        console.print(f"checks: {data['outcome']}: {data['summary']}")
+        for review in data.get("reviews", []):
+            console.print(f"  {review['checker']}: {review['decision']} — {review['comment']}")
+
+    return render
+
+
+@output_app.command("submit")
+def output_submit(
+    ctx: typer.Context,
+    project: str,
+    file: Path = typer.Argument(..., help="The result table (CSV, a header row first)."),
+    counts: str | None = typer.Option(
+        None, "--counts", help="Frequency table: its count columns, comma-separated."
+    ),
+    value: str | None = typer.Option(
+        None,
+        "--value",
+        help="Magnitude table: its value column (with columns contributors, largest, "
+        "second_largest as evidence for the checks; never released).",
+    ),
+    statistic: str = typer.Option("sum", "--statistic", help="Magnitude: sum or mean."),
+    labels: str | None = typer.Option(
+        None, "--labels", help="The columns that name a row, comma-separated."
+    ),
+    description: str = typer.Option("", "--description", help="What the table shows."),
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Submit a result table to the airlock: the automatic checks run at once (exit
+    status 2 when a rule refuses it); then two output checkers decide."""
+    cli = get_context(ctx)
+    if (counts is None) == (value is None):
+        raise typer.BadParameter("give --counts (frequency) or --value (magnitude)")
+    layout: dict[str, Any] = (
+        {"kind": "frequency", "count_columns": _csv_names(counts)}
+        if counts is not None
+        else {"kind": "magnitude", "value_column": value, "statistic": statistic}
+    )
+    layout["label_columns"] = _csv_names(labels)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise OutputNotInState(f"{file}: cannot read ({exc.strerror})") from exc
+    with governance(cli, actor) as gov:
+        row = airlock_service(gov).submit(
+            project, file.name, data, layout=layout, actor=gov.actor, description=description
+        )
+        view = output_view(row) | {"checks": row.checks}
+    cli.emit(view, _say_output(view))
+    if view["state"] == "refused_by_rules":
+        raise typer.Exit(2)
+
+
+@output_app.command("list")
+def output_list(ctx: typer.Context, project: str) -> None:
+    """A project's outputs and their state."""
+    cli = get_context(ctx)
+    with governance(cli, None) as gov:
+        rows = [output_view(r) for r in airlock_service(gov).outputs(project)]
+    cli.emit(rows, table(f"outputs of {project}", rows, ("id", "name", "state", "outcome")))
+
+
+@output_app.command("show")
+def output_show(ctx: typer.Context, project: str, output: int) -> None:
+    """An output: the automatic checks rule by rule, and the checkers' decisions."""
+    cli = get_context(ctx)
+    with governance(cli, None) as gov:
+        lock = airlock_service(gov)
+        view = output_view(lock.output(project, output), lock.reviews(output))
+    cli.emit(view, _say_output(view))
+
+
+@output_app.command("review")
+def output_review(
+    ctx: typer.Context,
+    project: str,
+    output: int,
+    approve: bool = typer.Option(..., "--approve/--refuse", help="The checker's decision."),
+    comment: str = typer.Option(..., "--comment", help="Why (shown to the researchers)."),
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Decide as an output checker (two approvals release the output; one refusal ends it)."""
+    cli = get_context(ctx)
+    with governance(cli, actor) as gov:
+        lock = airlock_service(gov)
+        row = lock.review(project, output, checker=gov.actor, approve=approve, comment=comment)
+        view = output_view(row, lock.reviews(output))
+    cli.emit(view, _say_output(view))
+
+
+@output_app.command("download")
+def output_download(
+    ctx: typer.Context,
+    project: str,
+    output: int,
+    to: Path = typer.Option(Path(), "--to", help="Folder or file to write to."),
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Download a released output (the project's people only; audited)."""
+    cli = get_context(ctx)
+    with governance(cli, actor) as gov:
+        target = airlock_service(gov).download(project, output, actor=gov.actor, to=to)
+    cli.emit({"written": str(target)}, lambda c: c.print(f"written {target}"))

@@ -38,6 +38,7 @@ from hub_api.demo.connectors import (
 from hub_api.demo.linkage import LinkageReport, run_linkage
 from hub_api.demo.parties import PartiesReport, demo_secrets, ensure_link_key, ensure_parties
 from hub_api.demo.reconciliation import Reconciliation, reconcile
+from hub_api.demo.research import ResearchReport, run_research
 from hub_api.wiring import group_limits, subscription
 from hub_api.wiring import ingest_worker as build_worker
 from integration.ingest.decisions import Outcome
@@ -61,6 +62,7 @@ class SpineResult:
     audit: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
     linkage: LinkageReport = field(default_factory=LinkageReport)
+    research: ResearchReport = field(default_factory=ResearchReport)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class SpineResult:
             "reconciliation": self.reconciliation.as_dict(),
             "audit": self.audit,
             "linkage": self.linkage.as_dict(),
+            "research": self.research.as_dict(),
             "seconds": self.seconds,
         }
 
@@ -209,10 +212,18 @@ def run_spine(
 
             linkage = run_linkage(settings, configs, kit, nation)
             seconds["linkage"] = linkage.seconds
+            workdir = settings.data_dir / "demo-research"
+            workdir.mkdir(parents=True, exist_ok=True)
+            research = (
+                run_research(settings, workdir=workdir)
+                if linkage.error is None
+                else ResearchReport(error="no linkage, so no person keys to pseudonymise")
+            )
+            seconds["research"] = research.seconds
     finally:
         receipts_log.removeFilter(quiet)
     seconds["total"] = time.perf_counter() - started
-    return SpineResult(parties, runs, ingest, waiting, table, audit, seconds, linkage)
+    return SpineResult(parties, runs, ingest, waiting, table, audit, seconds, linkage, research)
 
 
 def _sign_and_verify_audit(session: Session, settings: Settings) -> Verification:

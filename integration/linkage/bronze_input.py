@@ -57,7 +57,7 @@ class BronzeInput:
         return np.concatenate(parts) if parts else np.zeros(0, "datetime64[D]")
 
 
-def _event_date_column(table: Table) -> str | None:
+def event_date_column(table: Table) -> str | None:
     """The column the table is partitioned on (the dataset's event date), if any."""
     spec = table.spec()
     if not spec.fields:
@@ -65,7 +65,7 @@ def _event_date_column(table: Table) -> str | None:
     return table.schema().find_column_name(spec.fields[0].source_id)
 
 
-def _token_tables(lake: Catalog) -> list[tuple[str, Table]]:
+def token_tables(lake: Catalog) -> list[tuple[str, Table]]:
     """Every bronze table with token columns, by name (``bronze.<agency>__<dataset>``)."""
     try:
         identifiers = sorted(lake.list_tables(BRONZE))
@@ -90,7 +90,7 @@ def _token_tables(lake: Catalog) -> list[tuple[str, Table]]:
 def bronze_snapshots(lake: Catalog) -> dict[str, int | None]:
     """The current snapshot of every bronze table with tokens (what a run would read)."""
     out: dict[str, int | None] = {}
-    for name, table in _token_tables(lake):
+    for name, table in token_tables(lake):
         snapshot = table.current_snapshot()
         out[name] = snapshot.snapshot_id if snapshot else None
     return out
@@ -100,13 +100,13 @@ def read_bronze(lake: Catalog) -> BronzeInput:
     """Every bronze table with token columns, with the columns the linkage needs: one
     row per record id (the latest received), the event date as ``_event_date``."""
     out = BronzeInput()
-    for name, table in _token_tables(lake):
+    for name, table in token_tables(lake):
         agency, dataset = name.removeprefix(f"{BRONZE}.").split("__", 1)
         snapshot = table.current_snapshot()
         if snapshot is None:
             continue
         columns = [f.name for f in table.schema().fields]
-        event = _event_date_column(table)
+        event = event_date_column(table)
         wanted = [
             "record_id",
             *(c for c in columns if c.endswith("_token")),

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
+from pyiceberg.catalog import Catalog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,7 +26,7 @@ from governance.agreements.services import document_of
 from governance.audit.services import AuditLog
 from governance.consent.services import ConsentService
 from governance.timestamps import Clock
-from integration.linkage.bronze_input import AGREEMENT, BronzeInput
+from integration.linkage.bronze_input import AGREEMENT, BronzeInput, token_tables
 from integration.linkage.features import token_features
 
 PURPOSE = "linkage"
@@ -96,3 +97,64 @@ def leave_out_withdrawn(
             bronze.tables[source] = table.filter(pa.array(~drop))
             dropped[str(source)] = int(drop.sum())
     return dropped
+
+
+def withdrawn_persons(
+    lake: Catalog,
+    session: Session,
+    links: pa.Table,
+    *,
+    purpose: str,
+    clock: Clock,
+    audit: AuditLog,
+) -> set[str]:
+    """The person keys of everyone whose consent for ``purpose`` is withdrawn now.
+
+    Consent is recorded per hub-keyed token; this module is where tokens meet person
+    keys, so consumers of person keys (research extracts) never read tokens. A token
+    matches a record carrying it in a consent token column; the record's person key
+    (``links``: agency, dataset, record id, person key) names the person, whose every
+    record is then covered, whatever agreement delivered it.
+    """
+    withdrawn = ConsentService(session, clock=clock, audit=audit).withdrawn_since(purpose, _EVER)
+    if not withdrawn or links.num_rows == 0:
+        return set()
+    wanted = _features(pa.array(withdrawn, pa.binary(32)))
+    hits: list[pa.Table] = []
+    for name, table in token_tables(lake):
+        columns = [c for c in CONSENT_TOKENS if c in table.schema().column_names]
+        snapshot = table.current_snapshot()
+        if not columns or snapshot is None:
+            continue
+        data = table.scan(
+            snapshot_id=snapshot.snapshot_id, selected_fields=("record_id", *columns)
+        ).to_arrow()
+        hit = np.zeros(data.num_rows, bool)
+        for column in columns:
+            values, key_ids = token_features(data[column])
+            valid = values.is_valid().to_numpy(zero_copy_only=False)
+            raw = values.fill_null(0).to_numpy(zero_copy_only=False)
+            hit |= valid & np.array(
+                [(k, v) in wanted for k, v in zip(key_ids.tolist(), raw.tolist(), strict=True)],
+                bool,
+            )
+        if hit.any():
+            agency, dataset = name.removeprefix("bronze.").split("__", 1)
+            ids = data["record_id"].filter(pa.array(hit))
+            hits.append(
+                pa.table(
+                    {
+                        "agency": pa.array([agency] * len(ids), pa.string()),
+                        "dataset": pa.array([dataset] * len(ids), pa.string()),
+                        "record_id": ids.cast(pa.string()),
+                    }
+                )
+            )
+    if not hits:
+        return set()
+    keys = ["agency", "dataset", "record_id", "person_key"]
+    found = pa.concat_tables(hits).join(
+        links.select(keys).cast(pa.schema([(k, pa.string()) for k in keys])),
+        keys[:3],
+    )
+    return set(found["person_key"].drop_null().to_pylist())

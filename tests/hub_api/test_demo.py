@@ -50,6 +50,16 @@ def test_demo_runs_the_spine_and_a_second_run_lands_nothing_new(tmp_path: Path) 
         assert linkage["counts"]["persons"] == linkage["counts"]["key_changes"]["issued"] > 0
         assert linkage["quality"]["records"] > 100
         assert linkage["quality"]["f1"] > 0.9, linkage["quality"]
+        research = spine["research"]
+        assert research["error"] is None, research
+        extract = research["extract"]
+        assert extract["k_achieved"] >= extract["k_requested"] == 5
+        assert set(extract["files"]) == {
+            "nis.contribution.parquet", "nis.insured_person.parquet", "tvet.certification.parquet"
+        }  # fmt: skip
+        assert "birth_year" in extract["generalised"]
+        states = {o["name"]: o["state"] for o in research["outputs"]}
+        assert states == {"by-region-sex-age.csv": "refused_by_rules", "by-sex.csv": "released"}
         assert sorted(spine["parties"]["keys_registered"]) == [
             "dol", "jobboard", "nis", "nso", "tvet"
         ]  # fmt: skip
@@ -96,6 +106,11 @@ def test_demo_runs_the_spine_and_a_second_run_lands_nothing_new(tmp_path: Path) 
         assert spine2["linkage"]["reused"] is True
         assert spine2["linkage"]["run_id"] == spine["linkage"]["run_id"]
         assert spine2["linkage"]["quality"] == spine["linkage"]["quality"]
+        # A new research project; the first one is closed (its key and extract gone).
+        research2 = spine2["research"]
+        assert research2["error"] is None and research2["closed_earlier"] == [research["project"]]
+        assert not (data / "research" / research["project"]).exists()
+        assert (data / "research" / research2["project"]).is_dir()
     finally:
         run_cli("stack", "down", env=env)
     assert run_cli("stack", "status", env=env).returncode == 1

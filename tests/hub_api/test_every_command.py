@@ -662,6 +662,28 @@ INVOCATIONS: dict[tuple[str, ...], Callable[[Hub, str], Call]] = {
     ),
     ("research", "list"): lambda hub, mode: Call(["research", "list", "--state", "approved"]),
     ("research", "expire"): lambda hub, mode: Call(["research", "expire"]),
+    # No linkage has run on the scratch hub, so no extract holds anyone to rebuild.
+    ("research", "consent-rebuild"): lambda hub, mode: Call(["research", "consent-rebuild"]),
+    ("research", "extract", "list"): lambda hub, mode: Call(
+        ["research", "extract", "list", "no-such-project"]
+    ),
+    ("research", "output", "list"): lambda hub, mode: Call(
+        ["research", "output", "list", "no-such-project"]
+    ),
+    ("research", "output", "download"): lambda hub, mode: Call(
+        ["research", "output", "download", "no-such-project", "1"], 2, "output.unknown"
+    ),
+    ("research", "output", "show"): lambda hub, mode: Call(
+        ["research", "output", "show", "no-such-project", "1"], 2, "output.unknown"
+    ),
+    ("research", "output", "review"): lambda hub, mode: Call(
+        ["research", "output", "review", "no-such-project", "1", "--approve", "--comment", "ok"],
+        2,
+        "output.unknown",
+    ),
+    ("research", "extract", "show"): lambda hub, mode: Call(
+        ["research", "extract", "show", "no-such-project", "1"], 2, "extract.unknown"
+    ),
     **{
         ("research", *command): _no_such_project(args)
         for command, args in {
@@ -681,6 +703,16 @@ INVOCATIONS: dict[tuple[str, ...], Callable[[Hub, str], Call]] = {
             ("members", "add"): ["members", "add", "no-such-project", "dr.text"],
             ("members", "approve"): ["members", "approve", "no-such-project", "dr.text"],
             ("members", "remove"): ["members", "remove", "no-such-project", "dr.text"],
+            ("extract", "build"): ["extract", "build", "no-such-project"],
+            ("output", "submit"): [
+                "output",
+                "submit",
+                "no-such-project",
+                str(AGREEMENT),
+                "--counts",
+                "n",
+            ],
+            ("extract", "download"): ["extract", "download", "no-such-project", "1", "a.parquet"],
         }.items()
     },
 }

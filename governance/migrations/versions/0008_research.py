@@ -1,5 +1,6 @@
 """Research access: the people, projects from application to end, their members, the
-reviewers' decisions and each project's sealed key.
+reviewers' decisions, each project's sealed key, its extracts and the outputs submitted
+to the airlock with their checkers' reviews.
 
 Revision ID: 0008
 Revises: 0007
@@ -107,9 +108,89 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("project_id", name=op.f("pk_research_project_keys")),
     )
+    op.create_table(
+        "research_extracts",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("built_by", sa.String(length=200), nullable=False),
+        sa.Column("built_at", UtcDateTime(), nullable=False),
+        sa.Column("folder", sa.String(length=300), nullable=False),
+        sa.Column("manifest", sa.JSON(), nullable=False),
+        sa.Column("signature", sa.String(length=200), nullable=False),
+        sa.Column("signing_key_id", sa.String(length=100), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("k_achieved", sa.Integer(), nullable=False),
+        sa.Column("ended_at", UtcDateTime(), nullable=True),
+        sa.Column("ended_by", sa.String(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["research_projects.id"],
+            name=op.f("fk_research_extracts_project_id_research_projects"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_research_extracts")),
+    )
+    with op.batch_alter_table("research_extracts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_research_extracts_project_id"), ["project_id"], unique=False
+        )
+    op.create_table(
+        "research_outputs",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("state", sa.String(length=24), nullable=False),
+        sa.Column("submitted_by", sa.String(length=200), nullable=False),
+        sa.Column("submitted_at", UtcDateTime(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("layout", sa.JSON(), nullable=False),
+        sa.Column("checks", sa.JSON(), nullable=False),
+        sa.Column("description", sa.String(length=2000), nullable=False),
+        sa.Column("decided_at", UtcDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["research_projects.id"],
+            name=op.f("fk_research_outputs_project_id_research_projects"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_research_outputs")),
+    )
+    with op.batch_alter_table("research_outputs", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_research_outputs_project_id"), ["project_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_research_outputs_state"), ["state"], unique=False)
+    op.create_table(
+        "research_output_reviews",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("output_id", sa.Integer(), nullable=False),
+        sa.Column("checker", sa.String(length=200), nullable=False),
+        sa.Column("decision", sa.String(length=16), nullable=False),
+        sa.Column("comment", sa.String(length=2000), nullable=False),
+        sa.Column("at", UtcDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["output_id"],
+            ["research_outputs.id"],
+            name=op.f("fk_research_output_reviews_output_id_research_outputs"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_research_output_reviews")),
+    )
+    with op.batch_alter_table("research_output_reviews", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_research_output_reviews_output_id"), ["output_id"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("research_output_reviews", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_research_output_reviews_output_id"))
+    op.drop_table("research_output_reviews")
+    with op.batch_alter_table("research_outputs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_research_outputs_state"))
+        batch_op.drop_index(batch_op.f("ix_research_outputs_project_id"))
+    op.drop_table("research_outputs")
+    with op.batch_alter_table("research_extracts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_research_extracts_project_id"))
+    op.drop_table("research_extracts")
     op.drop_table("research_project_keys")
     with op.batch_alter_table("research_decisions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_research_decisions_project_id"))
