@@ -174,6 +174,7 @@ def build_extract(
     person_files: dict[str, pa.Table] = {}
     other_files: dict[str, pa.Table] = {}
     kept: dict[str, pa.Table] = {}
+    persons_of: dict[str, pa.Array] = {}
     withdrawn_keys = pa.array(sorted(withdrawn), pa.string())
     sources = links.select(["agency", "dataset"]).group_by(["agency", "dataset"]).aggregate([])
     linked_sources = set(
@@ -200,12 +201,17 @@ def build_extract(
             c.consent_withdrawn = table.num_rows - int(
                 pc.sum(pc.cast(consenting, pa.int64())).as_py() or 0
             )
-            table, person = table.filter(consenting), person.filter(consenting)
-            out = table.select(wanted).add_column(0, PSEUDONYM, project_pseudonyms(person, key))
-            person_files[name] = _generalise_others(out, plan)
+            person_files[name] = table.filter(consenting).select(wanted)
+            persons_of[name] = person.filter(consenting)
         else:
             other_files[name] = _generalise_others(table.select(wanted), plan)
 
+    names = sorted(person_files)
+    for name, pseudonyms in zip(
+        names, project_pseudonyms([persons_of[n] for n in names], key), strict=True
+    ):
+        with_pseudonym = person_files[name].add_column(0, PSEUDONYM, pseudonyms)
+        person_files[name] = _generalise_others(with_pseudonym, plan)
     persons_report: KAnonymityReport | None = None
     person_qis = sorted(
         {q for t in person_files.values() for q in plan.quasi_identifiers if q in t.column_names},

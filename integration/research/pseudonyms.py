@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -15,14 +16,20 @@ PSEUDONYM_CHARS = 32
 
 
 def pseudonym(key: bytes, person_key: str) -> str:
-    return hmac.new(key, person_key.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_CHARS]
+    return hmac.digest(key, person_key.encode("utf-8"), hashlib.sha256).hex()[:PSEUDONYM_CHARS]
 
 
-def project_pseudonyms(person_keys: pa.Array | pa.ChunkedArray, key: bytes) -> pa.Array:
-    """The pseudonym of each person key (null stays null). The MAC is computed once per
-    distinct person, then spread to the rows."""
-    if isinstance(person_keys, pa.ChunkedArray):
-        person_keys = person_keys.combine_chunks()
-    distinct = pc.unique(person_keys.drop_null())
+def project_pseudonyms(
+    person_keys: Sequence[pa.Array | pa.ChunkedArray], key: bytes
+) -> list[pa.Array]:
+    """The pseudonym of each person key of each array (null stays null). The MAC is
+    computed once per distinct person over all the arrays, then spread to the rows."""
+    arrays = [
+        (a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a).cast(pa.string())
+        for a in person_keys
+    ]
+    if not arrays:
+        return []
+    distinct = pc.unique(pa.chunked_array(arrays, pa.string()).drop_null())
     macs = pa.array([pseudonym(key, k) for k in distinct.to_pylist()], pa.string())
-    return pc.take(macs, pc.index_in(person_keys, value_set=distinct))
+    return [pc.take(macs, pc.index_in(a, value_set=distinct)) for a in arrays]
