@@ -294,16 +294,20 @@ def expire_command(ctx: typer.Context) -> None:
     cli.emit({"expired": ended}, lambda c: c.print(f"expired: {', '.join(ended) or 'none'}"))
 
 
+def _member_step(ctx: typer.Context, actor: str | None, do: Any) -> None:
+    cli = get_context(ctx)
+    with governance(cli, actor) as gov:
+        member = do(research_service(gov), gov.actor)
+        data = {"project": member.project_id, "user": member.user, "state": member.state}
+    cli.emit(data, lambda c: c.print(f"{data['user']}: {data['state']}"))
+
+
 @members_app.command("add")
 def members_add(
     ctx: typer.Context, project: str, user: str, actor: str | None = ACTOR_OPTION
 ) -> None:
     """Add a member (pending two approvals when the project is already approved)."""
-    cli = get_context(ctx)
-    with governance(cli, actor) as gov:
-        member = research_service(gov).add_member(project, user, actor=gov.actor)
-        data = {"project": project, "user": member.user, "state": member.state}
-    cli.emit(data, lambda c: c.print(f"{data['user']}: {data['state']}"))
+    _member_step(ctx, actor, lambda svc, who: svc.add_member(project, user, actor=who))
 
 
 @members_app.command("approve")
@@ -311,11 +315,7 @@ def members_approve(
     ctx: typer.Context, project: str, user: str, actor: str | None = ACTOR_OPTION
 ) -> None:
     """Approve a member added after the project's approval (two approvers)."""
-    cli = get_context(ctx)
-    with governance(cli, actor) as gov:
-        member = research_service(gov).approve_member(project, user, actor=gov.actor)
-        data = {"project": project, "user": member.user, "state": member.state}
-    cli.emit(data, lambda c: c.print(f"{data['user']}: {data['state']}"))
+    _member_step(ctx, actor, lambda svc, who: svc.approve_member(project, user, actor=who))
 
 
 @members_app.command("remove")
@@ -323,11 +323,7 @@ def members_remove(
     ctx: typer.Context, project: str, user: str, actor: str | None = ACTOR_OPTION
 ) -> None:
     """Remove a member; they lose access at once."""
-    cli = get_context(ctx)
-    with governance(cli, actor) as gov:
-        member = research_service(gov).remove_member(project, user, actor=gov.actor)
-        data = {"project": project, "user": member.user, "state": member.state}
-    cli.emit(data, lambda c: c.print(f"{data['user']}: {data['state']}"))
+    _member_step(ctx, actor, lambda svc, who: svc.remove_member(project, user, actor=who))
 
 
 def extract_view(row: ResearchExtract) -> dict[str, Any]:
