@@ -32,6 +32,7 @@ ERROR_MODULES = (
     "integration.ingest.errors",
     "integration.lake.errors",
     "integration.linkage.errors",
+    "integration.indicators.errors",
     "integration.indicators.sdmx.errors",
     "integration.research.errors",
     "infra.errors",
