@@ -16,6 +16,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from governance.disclosure.errors import OutputInvalid
 from governance.errors import ApplicationInvalid
 from governance.research.application import parse_application
 from governance.research.models import ResearchExtract, ResearchOutput, ResearchProject
@@ -25,7 +26,7 @@ from hub_api.cli.context import ACTOR_OPTION, get_context, governance
 from hub_api.wiring import airlock as airlock_service
 from hub_api.wiring import research as research_service
 from hub_api.wiring import research_extracts
-from integration.research.errors import ExtractUnknown, OutputNotInState
+from integration.research.errors import ExtractUnknown
 
 app = typer.Typer(help="Research access: people, project applications, approval, members.")
 people_app = typer.Typer(help="The people research access knows: researchers, approvers, checkers.")
@@ -496,7 +497,7 @@ def output_submit(
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise OutputNotInState(f"{file}: cannot read ({exc.strerror})") from exc
+        raise OutputInvalid(f"{file}: cannot read ({exc.strerror})") from exc
     with governance(cli, actor) as gov:
         row = airlock_service(gov).submit(
             project, file.name, data, layout=layout, actor=gov.actor, description=description

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.audit.services import AuditLog
+from governance.disclosure.errors import OutputInvalid
 from governance.disclosure.outputs import (
     MagnitudeLayout,
     OutputRules,
@@ -118,7 +119,7 @@ class Airlock:
         to the checkers (``awaiting_checkers``) or is refused (``refused_by_rules``)."""
         self.research.require_member(project_id, actor)
         if not _NAME.match(name):
-            raise OutputNotInState(f"output name {name!r}: letters, digits, '.', '_', '-' only")
+            raise OutputInvalid(f"output name {name!r}: letters, digits, '.', '_', '-' only")
         parsed_layout = layout_from_dict(layout)
         table = parse_output_csv(data, layout=parsed_layout)
         check = check_output(
@@ -168,7 +169,7 @@ class Airlock:
         if any(r.checker == checker for r in self.reviews(output_id)):
             raise AlreadyDecided(f"{checker!r} has already reviewed output {output_id}")
         if not comment.strip():
-            raise OutputNotInState("a checker's decision needs a comment")
+            raise OutputInvalid("a checker's decision needs a comment for the researchers")
         self.session.add(
             OutputReview(
                 output_id=output_id,
