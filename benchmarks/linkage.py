@@ -26,6 +26,9 @@ on the clear equivalents of its tokens, the same training steps, strong joins (N
 number; national ID with date of birth) and components. The ratios tokens/clear say
 what working on tokens costs. ``--scaling`` links the tokens at each size and prints the
 time per record and the exponent of time against records (1 is linear, 2 quadratic).
+
+An incremental run and the whole linkage job (bronze in, silver out) at the same sizes
+are measured by :mod:`benchmarks.linkage_job`.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import threading
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -80,12 +83,21 @@ MIB = 2**20
 # -- phases: time and peak resident size of each step ------------------------------------
 
 
-def _status(field: str) -> int:
-    """A /proc/self/status size in bytes (VmRSS, VmHWM)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def status(field: str, pid: int | str = "self") -> int:
+    """A size in bytes from /proc/<pid>/status (VmRSS, VmHWM); 0 once the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def reset_peak() -> None:
+    """Start this process's peak resident size (VmHWM) again from its current size."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 class Phases:
@@ -103,7 +115,7 @@ class Phases:
     def _sample(self) -> None:
         while not self._stop.wait(0.02):
             for label in self._stack[-1:]:  # a copy: the stack may empty meanwhile
-                self.peak[label] = max(self.peak[label], _status("VmRSS"))
+                self.peak[label] = max(self.peak[label], status("VmRSS"))
 
     def __enter__(self) -> Phases:
         self._thread.start()
@@ -127,7 +139,7 @@ class Phases:
             self.seconds[label] += elapsed
             if self._stack:
                 self.seconds[self._stack[-1]] -= elapsed
-            self.peak[label] = max(self.peak[label], _status("VmRSS"))
+            self.peak[label] = max(self.peak[label], status("VmRSS"))
 
     def wrap(self, owner: Any, name: str, label: str) -> None:
         """Time every call of ``owner.name`` (a module function or a method) as ``label``."""
@@ -316,7 +328,7 @@ def _linkage(folder: str, mode: str, weights: list[float]) -> dict[str, Any]:
     phases = Phases()
     _instrument(phases)
     data = load(Path(folder), clear=mode == "clear", tokens=mode == "tokens")
-    rss_before = _status("VmRSS")
+    rss_before = status("VmRSS")
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     settings = ModelSettings()
     with phases:
@@ -326,7 +338,7 @@ def _linkage(folder: str, mode: str, weights: list[float]) -> dict[str, Any]:
         else:
             scored = clear_link(data.clear, settings, phases)
         wall = time.perf_counter() - started
-    peak = _status("VmHWM")
+    peak = status("VmHWM")
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     seconds: dict[str, float] = {}
     if mode == "tokens":  # the strong joins again, outside the timed call
@@ -360,33 +372,59 @@ def _linkage(folder: str, mode: str, weights: list[float]) -> dict[str, Any]:
     }
 
 
-def _child(folder: str, mode: str, weights: list[float], conn: Connection) -> None:
+def _child(
+    function: Callable[..., dict[str, Any]], args: tuple[Any, ...], conn: Connection
+) -> None:
     # DuckDB draws progress bars on standard output; the result goes through the pipe.
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     try:
-        conn.send(_linkage(folder, mode, weights))
+        conn.send(function(*args))
     except BaseException:
-        conn.send({"mode": mode, "error": traceback.format_exc()})
+        conn.send({"error": traceback.format_exc()})
     finally:
         conn.close()
+
+
+#: A child whose resident size passes this is stopped (the machine is shared).
+MEMORY_LIMIT_MIB = 7168
+
+
+def in_process(
+    function: Callable[..., dict[str, Any]],
+    *args: Any,
+    limit_mib: int = MEMORY_LIMIT_MIB,
+) -> dict[str, Any]:
+    """``function(*args)`` (a module-level function returning a dict) in a fresh spawned
+    process, so its peak resident size is its own; stopped, with an error, if its
+    resident size passes ``limit_mib``."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(function, args, send))
+    child.start()
+    send.close()
+    assert child.pid is not None
+    result: dict[str, Any] | None = None
+    try:
+        while result is None:
+            if receive.poll(0.2):
+                result = receive.recv()
+            elif status("VmRSS", child.pid) > limit_mib * MIB:
+                child.kill()
+                result = {"error": f"stopped: resident size above {limit_mib:,} MiB"}
+            elif not child.is_alive() and not receive.poll(0.2):
+                result = {"error": "the process ended without a result"}
+    except EOFError:
+        result = {"error": "the process ended without a result"}
+    child.join()
+    if "error" in result:
+        result["error"] += f" (exit code {child.exitcode})"
+    return result
 
 
 def run(folder: Path, mode: str, weights: list[float]) -> dict[str, Any]:
     """One linkage (``tokens`` or ``clear``) of the cached tables in a spawned process,
     its quality also measured at each of ``weights`` as the match weight."""
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(str(folder), mode, weights, send))
-    child.start()
-    send.close()
-    try:
-        result: dict[str, Any] = receive.recv()
-    except EOFError:
-        result = {"mode": mode, "error": "the process ended without a result"}
-    child.join()
-    if "error" in result:
-        result["error"] += f" (exit code {child.exitcode})"
-    return result
+    return {"mode": mode} | in_process(_linkage, str(folder), mode, weights)
 
 
 def best_of(folder: Path, mode: str, repeat: int, weights: list[float]) -> dict[str, Any]:

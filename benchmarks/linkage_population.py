@@ -385,3 +385,16 @@ def load(folder: Path, *, clear: bool = True, tokens: bool = True) -> Input:
         person=truth["person"].to_numpy(),
         noise=truth["noise"].to_pylist(),
     )
+
+
+def record_truth(folder: Path) -> dict[Source, tuple[pa.Array, npt.NDArray[np.int64]]]:
+    """Per table, its record ids and each record's true person (without the tokens)."""
+    return {
+        source: (
+            pq.read_table(folder / _file("tokens", source), columns=["record_id"])[
+                "record_id"
+            ].combine_chunks(),
+            pq.read_table(folder / _file("truth", source), columns=["person"])["person"].to_numpy(),
+        )
+        for source in SOURCES
+    }

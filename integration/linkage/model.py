@@ -212,17 +212,44 @@ class TrainedModel:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def _parameters(linker: Linker) -> list[dict[str, Any]]:
+def _untrained(level: Any) -> list[str]:
+    """Which of the level's probabilities (m, u) no training step estimated at all, not
+    even to find that no pair reached the level: Splink would score them with its
+    defaults. A fixed probability counts as given."""
+    return [
+        which
+        for which, estimates, fixed in (
+            ("m", level._trained_m_probabilities, level._fix_m_probability),
+            ("u", level._trained_u_probabilities, level._fix_u_probability),
+        )
+        if not fixed and not estimates
+    ]
+
+
+def _parameters(linker: Linker, *, trained_here: bool) -> list[dict[str, Any]]:
+    """Each level's m, u and weight, and whether training estimated m and u
+    (``m_trained``, ``u_trained``: False where no training pair reached the level, so
+    Splink keeps its default, or an earlier run's model had none for it).
+
+    Raises :class:`ModelNotConverged` when a probability is missing or outside (0, 1],
+    or (``trained_here``: the model was trained on this run's records, not loaded) when
+    no training step estimated a level's m or u at all."""
     out = []
     for comparison in linker._settings_obj.comparisons:
         for level in comparison.comparison_levels:
             if level.is_null_level:
                 continue
+            where = f"{comparison.output_column_name}/{level.label_for_charts}"
+            never = _untrained(level) if trained_here else []
+            if never:
+                raise ModelNotConverged(
+                    f"{where}: no training step estimated its {' or '.join(never)} "
+                    "(Splink would score it with its default)"
+                )
             m, u = level.m_probability, level.u_probability
             if m is None or u is None or not (0 < m <= 1 and 0 < u <= 1):
                 raise ModelNotConverged(
-                    f"{comparison.output_column_name}/{level.label_for_charts}: "
-                    f"m={m!r}, u={u!r} (no pairs to learn this level from)"
+                    f"{where}: m={m!r}, u={u!r} (no pairs to learn this level from)"
                 )
             out.append(
                 {
@@ -231,6 +258,8 @@ def _parameters(linker: Linker) -> list[dict[str, Any]]:
                     "m": m,
                     "u": u,
                     "weight": math.log2(m / u),
+                    "m_trained": bool(level._m_is_trained),
+                    "u_trained": bool(level._u_is_trained),
                 }
             )
     return out
@@ -362,7 +391,7 @@ def train_and_score(
         else:
             linker = Linker(frame, trained["splink"], log_level=logging.ERROR)
             date_u = dict(trained["date_part_u"])
-        parameters = _parameters(linker)
+        parameters = _parameters(linker, trained_here=trained is None)
         prior = float(linker._settings_obj._probability_two_random_records_match)
         if new is None:
             predicted = linker.inference.predict(threshold_match_weight=settings.review_weight)
