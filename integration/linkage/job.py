@@ -22,7 +22,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from governance.audit.services import AuditLog
@@ -292,33 +292,52 @@ class LinkageJob:
         return keys
 
     def _record_keys(self, run: LinkageRun, assignment: Assignment) -> None:
+        """The run's key events, the keys it issued and the keys it retired, as three
+        bulk statements (a nation's first run issues a key per person)."""
         now = self.clock()
-        for event in assignment.events:
-            self.session.add(
-                PersonKeyEvent(
-                    run_id=run.id, change=event.change.value, key=event.key, other=event.other
-                )
-            )
-            if event.change is KeyChange.ISSUED:
-                self.session.add(PersonKey(key=event.key, issued_run=run.id, issued_at=now))
-            elif event.change is KeyChange.MERGED:
-                self.session.execute(
-                    update(PersonKey)
-                    .where(PersonKey.key == event.key)
-                    .values(retired_run=run.id, forwards_to=event.other)
-                )
+        events = assignment.events
+        if not events:
+            return
+        self.session.execute(
+            insert(PersonKeyEvent),
+            [
+                {"run_id": run.id, "change": e.change.value, "key": e.key, "other": e.other}
+                for e in events
+            ],
+        )
+        issued = [
+            {"key": e.key, "issued_run": run.id, "issued_at": now}
+            for e in events
+            if e.change is KeyChange.ISSUED
+        ]
+        if issued:
+            self.session.execute(insert(PersonKey), issued)
+        merged = [
+            {"key": e.key, "retired_run": run.id, "forwards_to": e.other}
+            for e in events
+            if e.change is KeyChange.MERGED
+        ]
+        if merged:
+            self.session.execute(update(PersonKey), merged)
 
     def _queue_review(
         self, run: LinkageRun, linkage: Linkage, order: dict[tuple[str, str], int]
     ) -> int:
-        """Put the review band's pairs in the queue (those no reviewer has decided), and
-        mark the open pairs of earlier runs superseded."""
-        self.session.execute(
-            update(ReviewPair).where(ReviewPair.state == "open").values(state="superseded")
-        )
+        """Put the review band's pairs in the queue (those no reviewer has decided). A
+        full run compares every pair, so it supersedes the open pairs of earlier runs; an
+        incremental run compares only pairs touching new records, so the open pairs stay
+        and only pairs not already open are added."""
+        if run.mode == "full":
+            self.session.execute(
+                update(ReviewPair).where(ReviewPair.state == "open").values(state="superseded")
+            )
         decided = {
             ((d.left_source, d.left_record), (d.right_source, d.right_record))
             for d in self.session.scalars(select(ReviewDecision))
+        }
+        decided |= {
+            ((p.left_source, p.left_record), (p.right_source, p.right_record))
+            for p in self.session.scalars(select(ReviewPair).where(ReviewPair.state == "open"))
         }
         names = {node: key for key, node in order.items()}
         review = linkage.model.review

@@ -235,8 +235,21 @@ def test_an_incremental_run_compares_only_new_records_and_agrees_with_a_full_one
         0, "record_id", pa.array([f"{i + 1000:032x}" for i in range(30)])
     )
     land(lake, JOBS, pa.concat_tables([known, strangers]))
+    # A pair left open by the first run (this population leaves none of its own).
+    nis_ids = landed[NIS][0]["record_id"].to_pylist()
+    waiting = ReviewPair(
+        run_id=first.id, state="open", left_source="nis/insured_person",
+        left_record=nis_ids[0], right_source="nis/insured_person", right_record=nis_ids[1],
+        match_weight=-5.0, match_probability=0.03, pattern={}, attributes={},
+    )  # fmt: skip
+    job.session.add(waiting)
+    job.session.flush()
+    open_before = set(job.session.scalars(select(ReviewPair.id).where(ReviewPair.state == "open")))
     second = job.run(incremental=True)
     assert second.mode == "incremental" and second.counts["new_records"] == 70
+    # The earlier run's open review pairs stay open: the incremental run only adds pairs.
+    still_open = set(job.session.scalars(select(ReviewPair.id).where(ReviewPair.state == "open")))
+    assert open_before and open_before <= still_open
     assert second.model["retrained"] is False
     assert second.counts["pairs_scored"] < first.counts["pairs_scored"]
     after = links(lake, second)
@@ -251,6 +264,10 @@ def test_an_incremental_run_compares_only_new_records_and_agrees_with_a_full_one
     # A full run now gives the same keys for every unchanged person.
     third = job.run()
     assert third.mode == "full" and third.model["retrained"] is True
+    superseded = set(
+        job.session.scalars(select(ReviewPair.id).where(ReviewPair.state == "superseded"))
+    )
+    assert still_open <= superseded  # a full run compares everything again
     full = links(lake, third)
     unchanged = sum(full[record] == k for record, k in after.items())
     assert unchanged >= 0.995 * len(after)
