@@ -16,6 +16,7 @@ from governance.audit.models import AuditCheckpoint, AuditEntry, AuditHead
 from governance.consent.models import ConsentEvent
 from governance.db import Base
 from governance.deliveries.models import IngestedBatch, QuarantinedMessage
+from governance.indicators.models import IndicatorRelease
 from governance.keys.models import AgencyKey, HubSecret
 from governance.linkage.models import (
     LinkageRun,
@@ -49,6 +50,7 @@ __all__ = [
     "ConsentEvent",
     "Delivery",
     "HubSecret",
+    "IndicatorRelease",
     "IngestedBatch",
     "LinkageRun",
     "OutputReview",

@@ -45,6 +45,8 @@ from governance.keys.wrapping import KeyEncryptionKey
 from governance.policy.services import PolicyService
 from governance.research.services import ResearchService
 from governance.timestamps import Clock, utc_now
+from integration.indicators.definition import load_definitions
+from integration.indicators.release import ReleaseService
 from integration.ingest.agreement_notices import AgreementNoticeSender
 from integration.ingest.ledger import Ledger
 from integration.ingest.loop import GroupLimits, Subscription
@@ -364,6 +366,27 @@ def research_extracts(gov: Governance) -> ExtractService:
         signing_key=lambda: gov.secrets().hub_signing_key(),
         workspace=Workspace(gov.settings.research_workspace),
         schemas=schema_catalog(gov.settings),
+        audit=gov.audit,
+        clock=gov.clock,
+    )
+
+
+def indicator_releases(gov: Governance) -> ReleaseService:
+    """Building and publishing indicator releases: the package's definitions, the lake,
+    the agreements (checked at publication), the hub's signing key for the manifest and
+    the publication folder."""
+    indicators = gov.settings.indicators
+    schemas = schema_catalog(gov.settings)
+    return ReleaseService(
+        session=gov.session,
+        lake=lake_catalog(gov.settings),
+        agreements=gov.agreements,
+        definitions=load_definitions(schemas=schemas),
+        schemas=schemas,
+        signing_key=lambda: gov.secrets().hub_signing_key(),
+        publication_dir=gov.settings.publication_dir,
+        ref_area=indicators.ref_area,
+        ref_area_name=indicators.ref_area_name,
         audit=gov.audit,
         clock=gov.clock,
     )

@@ -212,6 +212,21 @@ class ResearchSettings(BaseModel):
     )
 
 
+class IndicatorSettings(BaseModel):
+    """Where indicator releases are published, and the reference area of their figures."""
+
+    publication_dir: Path | None = Field(
+        None,
+        description="Folder of the published releases (one sub-folder per release: the SDMX "
+        "structure message, each flow's SDMX-CSV, SDMX-JSON and SDMX-ML data, and the signed "
+        "release.json); default: publication/ in the data directory.",
+    )
+    ref_area: str = Field(
+        "TT", description="The REF_AREA code (ISO 3166 alpha-2) of every published figure."
+    )
+    ref_area_name: str = Field("Trinidad and Tobago", description="The name of the REF_AREA code.")
+
+
 class LogSettings(BaseModel):
     """Logging of every entry point."""
 
@@ -294,6 +309,7 @@ class Settings(BaseSettings):
     schemas: SchemaSettings = Field(default_factory=SchemaSettings)  # type: ignore[arg-type]
     linkage: LinkageSettings = Field(default_factory=LinkageSettings)  # type: ignore[arg-type]
     research: ResearchSettings = Field(default_factory=ResearchSettings)  # type: ignore[arg-type]
+    indicators: IndicatorSettings = Field(default_factory=IndicatorSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------
 
@@ -308,6 +324,10 @@ class Settings(BaseSettings):
     @property
     def research_workspace(self) -> Path:
         return self.research.workspace or self.data_dir / "research"
+
+    @property
+    def publication_dir(self) -> Path:
+        return self.indicators.publication_dir or self.data_dir / "publication"
 
     @property
     def lake_warehouse(self) -> str:

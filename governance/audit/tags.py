@@ -56,6 +56,10 @@ TAGS: dict[str, str] = {
     "outcome and the state in details)",
     "output:review": "an output checker approved or refused an output (two approvals release it)",
     "output:download": "a member downloaded a released output",
+    "indicators:build": "an indicator release was built (its id, the lake snapshots and linkage "
+    "run read, the gold snapshot written, observations per indicator)",
+    "indicators:publish": "an indicator release was published (folder, flow versions, the "
+    "indicators withheld and why; its manifest signed by the hub)",
     "consent:grant": "a person's consent for a purpose was recorded",
     "consent:withdraw": "a person's consent for a purpose was withdrawn",
     "linkage:run": "a linkage run committed (mode, records, persons, key changes, review "

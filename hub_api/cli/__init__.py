@@ -22,6 +22,7 @@ from hub_api.cli import (
     config,
     connector,
     demo,
+    indicators,
     ingest,
     keys,
     lake,
@@ -95,6 +96,7 @@ app.add_typer(quarantine.app, name="quarantine")
 app.add_typer(lake.app, name="lake")
 app.add_typer(linkage.app, name="linkage")
 app.add_typer(research.app, name="research")
+app.add_typer(indicators.app, name="indicators")
 app.command(name="demo")(demo.demo)
 
 

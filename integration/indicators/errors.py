@@ -69,3 +69,27 @@ class SourceUnreadable(IndicatorError):
 
     code = "indicators.source_unreadable"
     http_status = 503
+
+
+class ReleaseUnknown(IndicatorError):
+    """No indicator release has the id named; list the releases with
+    `lmis-hub indicators releases` and use one of their ids."""
+
+    code = "indicators.release_unknown"
+    http_status = 404
+
+
+class ReleaseNotBuilt(IndicatorError):
+    """The release is not in the state the step needs (only a built release is
+    published, once); build a new release to publish newer figures."""
+
+    code = "indicators.release_state"
+    http_status = 409
+
+
+class PublicationUnreadable(IndicatorError):
+    """A published release's files could not be read back or no longer match its
+    manifest; restore the publication folder named in the message from a backup."""
+
+    code = "indicators.publication_unreadable"
+    http_status = 503

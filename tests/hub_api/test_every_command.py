@@ -684,6 +684,18 @@ INVOCATIONS: dict[tuple[str, ...], Callable[[Hub, str], Call]] = {
     ("research", "extract", "show"): lambda hub, mode: Call(
         ["research", "extract", "show", "no-such-project", "1"], 2, "extract.unknown"
     ),
+    ("indicators", "list"): lambda hub, mode: Call(["indicators", "list"]),
+    # The scratch hub's lake holds no delivery: the build is refused, nothing recorded.
+    ("indicators", "build"): lambda hub, mode: Call(
+        ["indicators", "build"], 2, "indicators.source_empty"
+    ),
+    ("indicators", "releases"): lambda hub, mode: Call(["indicators", "releases"]),
+    ("indicators", "publish"): lambda hub, mode: Call(
+        ["indicators", "publish", "1999-01-01.1"], 2, "indicators.release_unknown"
+    ),
+    ("indicators", "show"): lambda hub, mode: Call(
+        ["indicators", "show", "1999-01-01.1"], 2, "indicators.release_unknown"
+    ),
     **{
         ("research", *command): _no_such_project(args)
         for command, args in {

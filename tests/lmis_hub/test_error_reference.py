@@ -31,6 +31,7 @@ NOT_CODES = {
     "hub.db": "a file name",
     "hub.kek": "a file name",
     "synth.errors": "a module name (error_reference.ERROR_MODULES)",
+    "indicators.json": "a file name (the nation's true indicators)",
 }
 #: Where a code may be written as a string: the hub's contract cannot import the error
 #: classes of governance and ingest (UNVERIFIED_REASONS); each is checked as registered.

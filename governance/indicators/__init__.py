@@ -1,0 +1,1 @@
+"""The releases of the published labour-market indicators."""
