@@ -188,6 +188,26 @@ def governance_session(settings: Settings, *, actor: str) -> Iterator[Governance
         engine.dispose()
 
 
+@contextmanager
+def governance_in_steps(settings: Settings, *, actor: str) -> Iterator[Governance]:
+    """Like :func:`governance_session`, but the service may commit between its steps:
+    one that writes the lake catalog ends its reads first, because on SQLite the catalog
+    shares the hub database's file and a read transaction left open would lock it out.
+    What is left uncommitted when the block ends is committed then (rolled back if it
+    raises)."""
+    engine = database(settings)
+    try:
+        with Session(engine) as session:
+            try:
+                yield governance(session, settings, actor=actor)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+    finally:
+        engine.dispose()
+
+
 def activate_agreement(
     agreements: AgreementService,
     doc: AgreementDocument,

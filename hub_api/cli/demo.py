@@ -154,11 +154,34 @@ def _draw_spine(console: Console, spine: SpineResult) -> None:
             console.print(f"[red]{line.agency}/{line.dataset}[/]: {'; '.join(line.problems)}")
     _draw_linkage(console, spine)
     _draw_research(console, spine)
+    _draw_indicators(console, spine)
     audit = spine.audit
     mark = "[green]verified[/]" if audit["ok"] else "[red]FAILED[/]"
     console.print(f"audit chain: {mark} ({audit['summary']})")
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in spine.seconds.items())
     console.print(f"time: {timing}")
+
+
+def _draw_indicators(console: Console, spine: SpineResult) -> None:
+    report = spine.indicators
+    if report.error:
+        console.print(f"indicators: [red]not published[/] {escape(report.error)}")
+        return
+    console.print(
+        f"indicators: release {report.release} published, {report.published} indicators, "
+        f"{report.observations:,} observations ({report.suppressed:,} suppressed), "
+        f"{len(report.withheld)} withheld; files in {report.folder}"
+    )
+    for h in report.headlines:
+        value, se = h["value"], h["standard_error"]
+        if isinstance(value, dict):  # by period; None where suppressed
+            shown = ", ".join(
+                f"{p} {'suppressed' if v is None else f'{v:.1f}'}" for p, v in value.items()
+            )
+        else:
+            shown = f"{value:.1f}" + (f" (SE {se:.1f})" if se else "")
+        truth = "unknown" if h["truth"] is None else f"{h['truth']:.1f}"
+        console.print(f"  {h['indicator']} {h['period']}: {shown}; true value {truth}")
 
 
 def _draw_research(console: Console, spine: SpineResult) -> None:

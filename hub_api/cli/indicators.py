@@ -3,6 +3,7 @@ the lake and published as SDMX, and each release's lineage."""
 
 from __future__ import annotations
 
+import getpass
 from typing import Any
 
 import typer
@@ -11,7 +12,7 @@ from rich.console import Console
 from governance.indicators.models import IndicatorRelease
 from hub_api.cli.agreements import table
 from hub_api.cli.context import ACTOR_OPTION, get_context, governance
-from hub_api.wiring import indicator_releases
+from hub_api.wiring import governance_in_steps, indicator_releases
 from integration.indicators.definition import load_definitions
 
 app = typer.Typer(help="Published indicators: definitions, releases (build, publish), lineage.")
@@ -100,7 +101,7 @@ def build_command(ctx: typer.Context, actor: str | None = ACTOR_OPTION) -> None:
     snapshots (silver at the last committed linkage run's), computed, protected and
     appended to gold.indicators; refused when a source is empty."""
     cli = get_context(ctx)
-    with governance(cli, actor) as gov:
+    with governance_in_steps(cli.settings, actor=actor or getpass.getuser()) as gov:
         view = release_view(indicator_releases(gov).build(actor=gov.actor))
     cli.emit(view, _say_release(view))
 

@@ -35,6 +35,7 @@ from hub_api.demo.connectors import (
     take_receipts,
     unsettled_parts,
 )
+from hub_api.demo.indicators import IndicatorsReport, run_indicators
 from hub_api.demo.linkage import LinkageReport, run_linkage
 from hub_api.demo.parties import PartiesReport, demo_secrets, ensure_link_key, ensure_parties
 from hub_api.demo.reconciliation import Reconciliation, reconcile
@@ -63,6 +64,7 @@ class SpineResult:
     seconds: dict[str, float] = field(default_factory=dict)
     linkage: LinkageReport = field(default_factory=LinkageReport)
     research: ResearchReport = field(default_factory=ResearchReport)
+    indicators: IndicatorsReport = field(default_factory=IndicatorsReport)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +76,7 @@ class SpineResult:
             "audit": self.audit,
             "linkage": self.linkage.as_dict(),
             "research": self.research.as_dict(),
+            "indicators": self.indicators.as_dict(),
             "seconds": self.seconds,
         }
 
@@ -220,10 +223,18 @@ def run_spine(
                 else ResearchReport(error="no linkage, so no person keys to pseudonymise")
             )
             seconds["research"] = research.seconds
+            indicators = (
+                run_indicators(settings, nation=nation)
+                if linkage.error is None
+                else IndicatorsReport(error="no linkage, so no linked indicators")
+            )
+            seconds["indicators"] = indicators.seconds
     finally:
         receipts_log.removeFilter(quiet)
     seconds["total"] = time.perf_counter() - started
-    return SpineResult(parties, runs, ingest, waiting, table, audit, seconds, linkage, research)
+    return SpineResult(
+        parties, runs, ingest, waiting, table, audit, seconds, linkage, research, indicators
+    )
 
 
 def _sign_and_verify_audit(session: Session, settings: Settings) -> Verification:

@@ -37,7 +37,7 @@ from governance.keys.secrets import HubSigningKey
 from governance.timestamps import Clock
 from integration.indicators.compute import compute
 from integration.indicators.definition import Definition
-from integration.indicators.errors import ReleaseNotBuilt, ReleaseUnknown
+from integration.indicators.errors import ReleaseNotBuilt, ReleaseUnknown, SourceEmpty
 from integration.indicators.lake_input import read_package_input
 from integration.indicators.release_files import (
     MANIFEST,
@@ -147,12 +147,34 @@ class ReleaseService:
     # Building --------------------------------------------------------------------------
 
     def build(self, *, actor: str) -> IndicatorRelease:
-        """Compute the package from the lake as it is now and record the release."""
-        inputs = read_package_input(self.lake, self.session, self.definitions, schemas=self.schemas)
-        observations = compute(self.definitions, inputs.tables)
+        """Compute the package from the lake as it is now and record the release; an
+        indicator whose source table is empty or missing is withheld with that reason
+        (all of them empty: :class:`SourceEmpty`). The
+        session is committed before the gold table is written (its reads end there), so
+        it must not be inside a ``Session.begin()`` block."""
+        definitions, empty = list(self.definitions), {}
+        while True:
+            try:
+                inputs = read_package_input(
+                    self.lake, self.session, definitions, schemas=self.schemas
+                )
+                break
+            except SourceEmpty as exc:
+                table = exc.context.get("table")
+                if table is None:
+                    raise  # silver missing: no linkage run has committed
+                for d in [d for d in definitions if table in d.sources]:
+                    empty[d.id] = f"source empty: {exc.message}"
+                definitions = [d for d in definitions if table not in d.sources]
+                if not any(d.computable for d in definitions):
+                    raise SourceEmpty(
+                        f"every indicator has an empty source (the last: {exc.message})",
+                        table=table,
+                    ) from exc
+        observations = compute(definitions, inputs.tables)
         now = self.clock()
         release_id = self._next_id(now.date())
-        lineage = agreement_versions(self.definitions, inputs.tables)
+        lineage = agreement_versions(definitions, inputs.tables)
         counts = observations.group_by("indicator").aggregate([("indicator", "count")])
         per_indicator = dict.fromkeys(lineage, 0) | dict(
             zip(
@@ -161,8 +183,11 @@ class ReleaseService:
                 strict=True,
             )
         )
-        gold_snapshot = append_release(self.lake, release_id, observations)
         run = last_committed(self.session)
+        # End the reads before the lake write: on SQLite the catalog shares the hub
+        # database's file (see hub_api.wiring.governance_in_steps).
+        self.session.commit()
+        gold_snapshot = append_release(self.lake, release_id, observations)
         row = IndicatorRelease(
             id=release_id,
             state="built",
@@ -174,7 +199,7 @@ class ReleaseService:
             indicators=dict(sorted(per_indicator.items())),
             gold_snapshot=gold_snapshot,
             observations=observations.num_rows,
-            withheld={},
+            withheld=dict(sorted(empty.items())),
         )
         self.session.add(row)
         self.session.flush()
@@ -200,7 +225,9 @@ class ReleaseService:
         if row.state != "built":
             raise ReleaseNotBuilt(f"release {release_id} is {row.state}, not built")
         now = self.clock()
-        withheld = withheld_indicators(self.agreements, row.agreements, now.date())
+        withheld = dict(row.withheld) | withheld_indicators(
+            self.agreements, row.agreements, now.date()
+        )
         published = [d for d in self.definitions if d.id in row.indicators and d.id not in withheld]
         observations = read_release(self.lake, release_id, row.gold_snapshot)
         keep = pc.is_in(

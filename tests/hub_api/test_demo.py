@@ -58,6 +58,12 @@ def test_demo_runs_the_spine_and_a_second_run_lands_nothing_new(tmp_path: Path) 
             "nis.contribution.parquet", "nis.insured_person.parquet", "tvet.certification.parquet"
         }  # fmt: skip
         assert "birth_year" in extract["generalised"]
+        indicators = spine["indicators"]
+        assert indicators["error"] is None, indicators
+        assert indicators["published"] >= 20 and indicators["observations"] > 0
+        release_folder = Path(indicators["folder"])
+        assert (release_folder / "release.json").is_file()
+        assert (release_folder / "structure.xml").is_file()
         states = {o["name"]: o["state"] for o in research["outputs"]}
         assert states == {"by-region-sex-age.csv": "refused_by_rules", "by-sex.csv": "released"}
         assert sorted(spine["parties"]["keys_registered"]) == [

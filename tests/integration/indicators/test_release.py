@@ -343,10 +343,9 @@ def test_a_codelist_change_gives_a_new_version_and_keeps_the_old(
     assert "LMIS:JOBBOARD_VACANCIES(1.1)" in read_sdmx(io.BytesIO(message)).dataflow
 
 
-def test_an_empty_source_refuses_the_build(
+def test_an_empty_source_withholds_its_indicators_and_all_empty_refuses_the_build(
     service: ReleaseService, lake: Catalog, schemas: SchemaCatalog
 ) -> None:
-    land_vacancies(lake, schemas)
     ensure_bronze_table(
         lake,
         agency="dol",
@@ -354,10 +353,18 @@ def test_an_empty_source_refuses_the_build(
         avro_schema=dict(schemas.current("dol", "complaint").raw),
         event_date_field="received_date",
     )
-    with pytest.raises(SourceEmpty, match=COMPLAINT):
+    with pytest.raises(SourceEmpty, match="every indicator has an empty source"):
         service.build(actor="lmis")
     assert service.releases() == []
     assert GOLD_INDICATORS not in {".".join(t) for t in lake.list_tables("gold")}
+    land_vacancies(lake, schemas)
+    row = service.build(actor="lmis")
+    assert "dol_complaints_received" not in row.indicators
+    assert COMPLAINT in row.withheld["dol_complaints_received"]
+    assert row.withheld["dol_complaints_received"].startswith("source empty: ")
+    published = service.publish(row.id, actor="head")
+    assert "dol_complaints_received" in published.withheld  # still withheld, with its reason
+    assert manifest_of(published)["indicators"]["jobboard_vacancies"]["observations"] > 0
 
 
 def test_a_build_whose_record_was_lost_does_not_give_its_id_again(
