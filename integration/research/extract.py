@@ -34,12 +34,10 @@ from governance.disclosure.kanonymity import (
     anonymise,
     k_achieved,
 )
+from integration.linkage.bronze_input import AGREEMENT, EVENT_DATE
 from integration.research.pseudonyms import project_pseudonyms
 
 PSEUDONYM = "pseudonym"
-EVENT_DATE = "_event_date"
-AGREEMENT = ("_agreement_id", "_agreement_version")
-_LINK_KEYS = ["agency", "dataset", "record_id"]
 
 
 @dataclass

@@ -34,7 +34,13 @@ from governance.research.services import ResearchService
 from governance.timestamps import Clock
 from integration.lake.bronze import bronze_identifier
 from integration.linkage import silver
-from integration.linkage.bronze_input import RECEIVED, event_date_column, latest_per_record
+from integration.linkage.bronze_input import (
+    AGREEMENT,
+    EVENT_DATE,
+    RECEIVED,
+    event_date_column,
+    latest_per_record,
+)
 from integration.linkage.consent import withdrawn_persons
 from integration.linkage.job import last_committed
 from integration.research.errors import (
@@ -43,7 +49,7 @@ from integration.research.errors import (
     ExtractTampered,
     ExtractUnknown,
 )
-from integration.research.extract import AGREEMENT, EVENT_DATE, PSEUDONYM, build_extract
+from integration.research.extract import PSEUDONYM, build_extract
 from integration.research.manifest import build_manifest, codebook, sha256, sign
 from integration.research.pseudonyms import pseudonym
 from integration.research.workspace import (
