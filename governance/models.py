@@ -4,6 +4,7 @@ Each governance domain keeps its models in its own module; this module imports
 them all so that ``Base.metadata`` knows every table.
 """
 
+from governance.accounts.models import Account, ApiToken, RecoveryCode, TotpSecret, WebSession
 from governance.agencies.models import Agency
 from governance.agreements.models import (
     Agreement,
@@ -37,12 +38,14 @@ from governance.research.models import (
 )
 
 __all__ = [
+    "Account",
     "Agency",
     "AgencyKey",
     "Agreement",
     "AgreementNotice",
     "AgreementSignature",
     "AgreementTransition",
+    "ApiToken",
     "AuditCheckpoint",
     "AuditEntry",
     "AuditHead",
@@ -60,10 +63,13 @@ __all__ = [
     "ProjectKey",
     "ProjectMember",
     "QuarantinedMessage",
+    "RecoveryCode",
     "ResearchExtract",
     "ResearchOutput",
     "ResearchPerson",
     "ResearchProject",
     "ReviewDecision",
     "ReviewPair",
+    "TotpSecret",
+    "WebSession",
 ]

@@ -15,6 +15,7 @@ environment: callers pass the :class:`~lmis_hub.settings.Settings` they loaded o
   :func:`notice_sender` — the ingest side;
 * :func:`connector_kit` — what a connector run needs from its config and the settings;
 * :func:`linkage_job` — the linkage run over bronze into silver;
+* :func:`accounts` — accounts, sign-in and API tokens (the HTTP API, `lmis-hub users`);
 * :func:`research` — research access (projects, approvals, project keys) on the
   governance services of one session; :func:`research_extracts` — their extracts;
   :func:`airlock` — outputs checked before they leave.
@@ -32,6 +33,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from connectors.sdk.kit import ConnectorKit
+from governance.accounts.services import AccountService
 from governance.agencies.services import AgencyService, registered_codes
 from governance.agreements.document import AgreementDocument
 from governance.agreements.models import Agreement
@@ -339,6 +341,22 @@ def linkage_job(session: Session, settings: Settings, *, actor: str) -> LinkageJ
             review_weight=linkage.review_weight,
             u_pairs=linkage.u_pairs,
         ),
+    )
+
+
+def accounts(gov: Governance) -> AccountService:
+    """Accounts, sign-in, second factors and API tokens on ``gov``'s session, with the
+    limits of ``HUB_API__*`` (second factors sealed by ``HUB_KEY_ENCRYPTION_KEY``)."""
+    api = gov.settings.api
+    return AccountService(
+        gov.session,
+        clock=gov.clock,
+        audit=gov.audit,
+        kek=KeyEncryptionKey.from_setting(gov.settings.key_encryption_key),
+        max_failures=api.max_login_failures,
+        lockout=timedelta(minutes=api.lockout_minutes),
+        session_ttl=timedelta(hours=api.session_hours),
+        idle_timeout=timedelta(minutes=api.idle_minutes),
     )
 
 

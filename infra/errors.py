@@ -27,3 +27,10 @@ class BrokerDidNotStart(StackError):
     """The broker process exited or never answered; read its log under the data directory."""
 
     code = "stack.broker_not_ready"
+
+
+class ApiDidNotStart(StackError):
+    """The API server exited or never answered /health; read logs/api.log under the data
+    directory (a taken HUB_API__PORT, or a setting it refused)."""
+
+    code = "stack.api_not_ready"

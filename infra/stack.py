@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from governance.db import current_revision, head_revision, make_engine, migrate
+from infra.api_server import ApiServer
 from infra.broker import port_is_free, process_alive, start_broker, stop_process
 from infra.errors import PortInUse
 from infra.kafka_probe import answers
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class ComponentStatus:
     name: str
-    state: str  # running | stopped | ready | missing | stale
+    state: str  # running | stopped | ready | missing | stale | off (optional, not started)
     detail: str
 
 
@@ -37,7 +38,7 @@ class StackStatus:
 
     @property
     def running(self) -> bool:
-        return all(c.state in ("running", "ready") for c in self.components)
+        return all(c.state in ("running", "ready", "off") for c in self.components)
 
     def as_dict(self) -> dict[str, object]:
         return {"running": self.running, "components": [asdict(c) for c in self.components]}
@@ -141,7 +142,9 @@ class EmbeddedStack:
         return self.status()
 
     def down(self) -> StackStatus:
-        """Stop the broker if it runs (idempotent); data files stay."""
+        """Stop the API server and the broker if they run (idempotent); data files stay."""
+        if ApiServer(self.settings).stop():
+            log.info("API server stopped")
         live = self._live_broker()
         if live is not None:
             stop_process(int(str(live["pid"])))
@@ -192,4 +195,21 @@ class EmbeddedStack:
         components.append(
             ComponentStatus("lake", "ready" if exists else "missing", f"warehouse {warehouse}")
         )
+        components.append(self._api_status())
         return StackStatus(components)
+
+    def _api_status(self) -> ComponentStatus:
+        api = ApiServer(self.settings)
+        live = api.running()
+        if live is None:
+            return ComponentStatus(
+                "api", "off", "not started (the demo starts it; `lmis-hub serve` in the foreground)"
+            )
+        ok = api.answers()
+        return ComponentStatus(
+            "api",
+            "running" if ok else "stale",
+            f"pid {live['pid']} at {api.url}"
+            + ("" if ok else " (not answering)")
+            + f"; log {api.log_file}",
+        )

@@ -27,6 +27,7 @@ ERROR_MODULES = (
     "lmis_hub.errors",
     "schemas.errors",
     "governance.errors",
+    "governance.accounts.errors",
     "governance.disclosure.errors",
     "connectors.sdk.errors",
     "integration.ingest.errors",
@@ -36,6 +37,8 @@ ERROR_MODULES = (
     "integration.indicators.sdmx.errors",
     "integration.research.errors",
     "infra.errors",
+    "hub_api.http.errors",
+    "hub_api.http.sdmx_query",
     "synth.errors",
 )
 

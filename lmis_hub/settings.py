@@ -12,11 +12,13 @@ The README's configuration reference is generated from these classes
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from lmis_hub.errors import ConfigurationError
 from lmis_hub.tokens import MAX_KEY_ID, MIN_KEY_ID
@@ -227,6 +229,111 @@ class IndicatorSettings(BaseModel):
     ref_area_name: str = Field("Trinidad and Tobago", description="The name of the REF_AREA code.")
 
 
+class OidcSettings(BaseModel):
+    """Signing in with the ministry's identity provider (OpenID Connect); off until
+    `issuer` is set."""
+
+    issuer: str | None = Field(
+        None,
+        description="The provider's issuer URL (https; its discovery document is at "
+        "`<issuer>/.well-known/openid-configuration`). Unset: OpenID Connect sign-in is off.",
+    )
+    client_id: str | None = Field(None, description="The hub's client id at the provider.")
+    client_secret: SecretStr | None = Field(
+        None, description="The hub's client secret at the provider (sent as HTTP Basic)."
+    )
+    scopes: str = Field(
+        "openid profile email", description="Scopes asked for, space-separated (with openid)."
+    )
+    username_claim: str = Field(
+        "preferred_username",
+        description="The id token claim that gives the hub user name (lower-cased; it must "
+        "fit the accounts' user-name rule).",
+    )
+    groups_claim: str = Field(
+        "groups", description="The id token (or userinfo) claim listing the person's groups."
+    )
+    role_groups: dict[str, str] = Field(
+        {},
+        description="JSON object: provider group -> hub role, `agency_operator:<agency>` for "
+        'an agency\'s operators, e.g. `{"lmis-admins": "lmis_admin", "nis-operators": '
+        '"agency_operator:nis"}`. A person needs exactly one role from their groups.',
+    )
+    mfa_claim_values: list[str] = Field(
+        ["mfa", "otp", "hwk", "swk"],
+        description="JSON list: `amr` values that prove a second factor; roles that need one "
+        "are refused unless the id token carries one of them.",
+    )
+    timeout_s: float = Field(
+        10, gt=0, le=120, description="How long the hub waits for the provider's answers."
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.issuer is not None
+
+    @model_validator(mode="after")
+    def _complete(self) -> OidcSettings:
+        if self.issuer is None:
+            return self
+        if not self.client_id or self.client_secret is None:
+            raise ValueError("issuer is set: set client_id and client_secret too")
+        scheme, _, rest = self.issuer.partition("://")
+        host = rest.split("/", 1)[0].rsplit(":", 1)[0]
+        loopback = host in ("127.0.0.1", "localhost", "[::1]")
+        if scheme != "https" and not (scheme == "http" and loopback):
+            raise ValueError("issuer must be an https:// URL (http only on the loopback address)")
+        if "openid" not in self.scopes.split():
+            raise ValueError("scopes must include openid")
+        for group, scope in self.role_groups.items():
+            if not group or not _ROLE_GROUP.match(scope):
+                raise ValueError(
+                    f"role_groups: {group!r} -> {scope!r} is not a role or agency_operator:<agency>"
+                )
+        return self
+
+
+#: A value of ``role_groups``: a role, or a role and an agency (``agency_operator:nis``).
+_ROLE_GROUP = re.compile(r"^[a-z_]+(:[a-z0-9][a-z0-9_-]*)?$")
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API (`lmis-hub serve`): where it listens and how it keeps sessions."""
+
+    host: str = Field("127.0.0.1", description="Address the API listens on.")
+    port: int = Field(8080, ge=1, le=65535, description="Port the API listens on.")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes of the API server.")
+    public_url: str | None = Field(
+        None,
+        description="The URL people reach the API at (behind a proxy: its https:// address); "
+        "default: http://<host>:<port>.",
+    )
+    secure_cookies: bool = Field(
+        True,
+        description="Mark the session cookie Secure (sent over HTTPS only). Set it to false "
+        "only for the embedded stack on the loopback address.",
+    )
+    session_hours: float = Field(
+        12, gt=0, le=24 * 7, description="A web session ends this many hours after login."
+    )
+    idle_minutes: float = Field(
+        30, gt=0, description="A web session ends after this many minutes without a request."
+    )
+    max_login_failures: int = Field(
+        5, ge=1, le=100, description="Failed logins (password or second factor) before lockout."
+    )
+    lockout_minutes: float = Field(
+        15, gt=0, description="How long an account stays locked after too many failures."
+    )
+    token_days: int = Field(
+        90, ge=1, le=730, description="Default lifetime of an API token, in days."
+    )
+    oidc: OidcSettings = Field(default_factory=OidcSettings)  # type: ignore[arg-type]
+
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
 class LogSettings(BaseModel):
     """Logging of every entry point."""
 
@@ -310,6 +417,7 @@ class Settings(BaseSettings):
     linkage: LinkageSettings = Field(default_factory=LinkageSettings)  # type: ignore[arg-type]
     research: ResearchSettings = Field(default_factory=ResearchSettings)  # type: ignore[arg-type]
     indicators: IndicatorSettings = Field(default_factory=IndicatorSettings)  # type: ignore[arg-type]
+    api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------
 
@@ -356,3 +464,34 @@ def load_settings(**overrides: object) -> Settings:
             path = "__".join(str(p) for p in err["loc"]).upper()
             problems.append(f"HUB_{path}: {err['msg']}")
         raise ConfigurationError("invalid settings: " + "; ".join(problems)) from exc
+    except SettingsError as exc:  # a variable holding a JSON object or list is not JSON
+        raise ConfigurationError(
+            f"invalid settings: {exc}: a HUB_ variable that holds a JSON object or list "
+            "(such as HUB_API__OIDC__ROLE_GROUPS) is not valid JSON"
+        ) from exc
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The ``HUB_*`` variables that give another process these same settings (those that
+    differ from the defaults; secrets included, so hand this only to a child process's
+    environment, never to a log)."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, model: BaseModel) -> None:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            key = f"{prefix}{name.upper()}"
+            if isinstance(value, BaseModel):
+                walk(f"{key}__", value)
+            elif name in model.model_fields_set and value is not None:
+                if isinstance(value, SecretStr):
+                    value = value.get_secret_value()
+                if isinstance(value, bool):
+                    out[key] = str(value).lower()
+                elif isinstance(value, dict | list):
+                    out[key] = json.dumps(value)  # the form pydantic-settings reads back
+                else:
+                    out[key] = str(value)
+
+    walk("HUB_", settings)
+    return out

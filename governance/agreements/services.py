@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -571,6 +571,15 @@ class AgreementService:
                 if last is None or last.date() < period.end:
                     out.append(_late(row, name, period, terms.delivery_lag_days, last))
         return out
+
+    def deliveries(
+        self, agreement_id: str, *, since: date | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        """Deliveries accepted under any version of ``agreement_id``, newest first."""
+        query = select(Delivery).where(Delivery.agreement_id == agreement_id)
+        if since is not None:
+            query = query.where(Delivery.at >= datetime.combine(since, time(), tzinfo=UTC))
+        return list(self.session.scalars(query.order_by(Delivery.at.desc()).limit(limit)))
 
     def _last_delivery(self, agreement_id: str, dataset: str) -> datetime | None:
         return self.session.scalar(

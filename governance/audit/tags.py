@@ -31,6 +31,8 @@ TAGS: dict[str, str] = {
     "quarantine:replay": "a quarantined message was decided again (outcome, old and new reason)",
     "lake:retention": "retention ran on a lake table (cut-offs, rows deleted, snapshots expired)",
     "policy:decision": "an access decision, allowed or denied, with its reason",
+    "policy:permission": "an operation asked through the API, allowed or denied, with its "
+    "reason (denials always; allowed ones when they change state or read personal-level data)",
     "research:person": "someone was registered for research access, or their role or "
     "accreditation changed",
     "project:apply": "a researcher applied for a research project (datasets, fields, members)",
@@ -66,6 +68,23 @@ TAGS: dict[str, str] = {
     "pairs queued, the bronze snapshots read and the silver snapshots written)",
     "linkage:fail": "a linkage run failed and left the silver layer as it was (error code)",
     "linkage:review": "a reviewer decided a pair of records: match or no match",
+    "account:create": "an account was created (role, agency; never its password)",
+    "account:password_change": "an account holder changed their password",
+    "account:reset": "an administrator reset an account: new password to change at next "
+    "sign-in, TOTP and recovery codes removed, lock lifted, sessions ended",
+    "account:totp_enrol": "an account confirmed a (new) TOTP authenticator and got fresh "
+    "recovery codes",
+    "account:login": "a sign-in completed (the second factor used, if any, in details)",
+    "account:login_fail": "a wrong password, TOTP code or recovery code for an existing "
+    "account (failures so far in details)",
+    "account:lock": "failed sign-ins reached the limit and locked the account (until when)",
+    "account:unlock": "an administrator lifted an account's lock",
+    "account:logout": "a web session was ended by its holder",
+    "account:disable": "an account was disabled (its sessions ended, its tokens revoked)",
+    "account:enable": "a disabled account was enabled again",
+    "api_token:issue": "an API token was issued (owner, name, role, agency, expiry; never "
+    "the token)",
+    "api_token:revoke": "an API token was revoked",
     "audit:checkpoint": "a signed checkpoint of the chain head was written",
     "audit:verify": "the chain was verified (result in details)",
     "audit:export": "the audit log was exported",

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import SecretStr
 from sqlalchemy import LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -61,6 +63,13 @@ class KeyEncryptionKey:
 
     def aead(self) -> AESGCM:
         return AESGCM(self._key)
+
+    def derive(self, info: str, length: int = 32) -> bytes:
+        """A key for one other purpose, named by ``info`` (HKDF-SHA256): knowing it tells
+        nothing of the KEK or of the keys derived for other purposes."""
+        return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info.encode()).derive(
+            self._key
+        )
 
 
 @dataclass(frozen=True)

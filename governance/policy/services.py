@@ -20,10 +20,13 @@ from governance.policy.decision import (
     Decision,
     PolicyContext,
     ProjectApproval,
+    Subject,
     decide,
 )
+from governance.policy.permissions import PERMISSIONS, permit
 from governance.research.models import ResearchProject
 from governance.timestamps import Clock
+from lmis_hub.errors import registered_codes
 
 
 class PolicyService:
@@ -111,4 +114,33 @@ class PolicyService:
                 f"{request.subject.role} may not {request.action} {request.resource.name} "
                 f"for {request.purpose}: {decision.reason}"
             )
+        return decision
+
+    def authorise(
+        self, subject: Subject, permission: str, *, resource: str, resource_agency: str | None
+    ) -> Decision:
+        """Allow ``subject`` the operation ``permission`` on ``resource`` (of the agency
+        ``resource_agency``, None when it belongs to none), or raise the denial's reason
+        (a :class:`PolicyDenied` with the reason's code). Denials are always audited;
+        allowed decisions when the permission is marked ``audited``."""
+        decision = permit(
+            subject.role, permission, agency=subject.agency, resource_agency=resource_agency
+        )
+        rule = PERMISSIONS.get(permission)
+        if not decision.allowed or (rule is not None and rule.audited):
+            self.audit.record(
+                "policy:permission",
+                subject.user or subject.role,
+                resource,
+                {
+                    "role": subject.role,
+                    "agency": subject.agency,
+                    "permission": permission,
+                    "resource_agency": resource_agency,
+                    **decision.as_dict(),
+                },
+            )
+        if not decision.allowed:
+            reason = registered_codes().get(decision.reason, PolicyDenied)
+            raise reason(f"{subject.role} may not {permission} on {resource}: {decision.reason}")
         return decision

@@ -30,8 +30,10 @@ from hub_api.cli import (
     quarantine,
     research,
     schemas,
+    serve,
     stack,
     synth,
+    users,
 )
 from hub_api.cli.context import CliContext
 from lmis_hub import __version__
@@ -97,6 +99,8 @@ app.add_typer(lake.app, name="lake")
 app.add_typer(linkage.app, name="linkage")
 app.add_typer(research.app, name="research")
 app.add_typer(indicators.app, name="indicators")
+app.add_typer(users.app, name="users")
+app.command(name="serve")(serve.serve)
 app.command(name="demo")(demo.demo)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,8 @@ from rich.table import Table
 from governance.agreements.diff import diff as agreement_diff
 from governance.agreements.document import load_yaml
 from governance.agreements.lifecycle import STATES
-from governance.agreements.models import Agreement
-from governance.agreements.services import AgreementService, document_of
+from governance.agreements.services import document_of
+from governance.agreements.views import detail, summary
 from governance.errors import KeyInvalid
 from hub_api.cli.context import ACTOR_OPTION, get_context, governance, parse_instant
 from hub_api.cli.keys import read_passphrase
@@ -25,19 +24,6 @@ app = typer.Typer(help="Create, sign, activate, suspend and monitor data-sharing
 
 VERSION_OPTION = typer.Option(None, "--version", help="Agreement version; default the latest.")
 REASON_OPTION = typer.Option(..., help="Why (recorded with the transition).")
-
-
-def summary(row: Agreement) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "version": row.version,
-        "provider": row.provider,
-        "title": row.title,
-        "state": row.state,
-        "valid_from": row.valid_from.isoformat(),
-        "valid_until": row.valid_until.isoformat(),
-        "digest": row.digest,
-    }
 
 
 def table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Any:
@@ -73,26 +59,7 @@ def show(ctx: typer.Context, agreement_id: str, version: int | None = VERSION_OP
     """Show an agreement version: terms, signatures, history."""
     cli = get_context(ctx)
     with governance(cli, None) as gov:
-        svc: AgreementService = gov.agreements
-        row = svc.get(agreement_id, version)
-        data = summary(row) | {
-            "document": json.loads(row.document),
-            "signatures": {
-                s.agency: {"key_id": s.key_id, "signed_at": s.signed_at.isoformat()}
-                for s in svc.signatures(row.id, row.version)
-            },
-            "signature_check": svc.verify_signatures(row.id, row.version),
-            "history": [
-                {
-                    "from": t.from_state,
-                    "to": t.to_state,
-                    "actor": t.actor,
-                    "at": t.at.isoformat(),
-                    "reason": t.reason,
-                }
-                for t in svc.history(row.id, row.version)
-            ],
-        }
+        data = detail(gov.agreements, gov.agreements.get(agreement_id, version))
     cli.emit(data, lambda c: c.print_json(data=data))
 
 

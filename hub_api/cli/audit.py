@@ -16,6 +16,7 @@ from rich.table import Table
 
 from governance.audit.chain import Verification
 from governance.audit.export import hub_keys_from_pem, read_pem_file, verify_export, write_export
+from governance.audit.views import verification_view
 from governance.errors import AuditTampered
 from hub_api.cli.context import (
     ACTOR_OPTION,
@@ -99,19 +100,6 @@ def _coverage_warnings(cli: CliContext, result: Verification) -> list[str]:
     return []
 
 
-def _report(result: Verification, **extra: Any) -> dict[str, Any]:
-    return {
-        "ok": result.ok,
-        "intact_up_to": result.intact_up_to,
-        "first_bad_entry": result.bad_seq,
-        "reason": result.reason,
-        "checkpoints_verified": result.checkpoints_verified,
-        "covered_up_to": result.covered_up_to,
-        "uncovered_entries": result.uncovered,
-        **extra,
-    }
-
-
 def _trusted_keys(hub_key: Path | None) -> dict[str, Ed25519PublicKey] | None:
     if hub_key is None:
         return None
@@ -161,7 +149,7 @@ def verify(
         except OSError as exc:
             raise ConfigurationError(f"--file: cannot read {file}") from exc
         result = checked.result
-        data = _report(
+        data = verification_view(
             result,
             file=str(file),
             exported_at=checked.exported_at,
@@ -187,7 +175,7 @@ def verify(
         else:
             source = "trusted key file"
         result = gov.audit.verify(public_keys=trusted)
-        data = _report(result)
+        data = verification_view(result)
         if result.ok:
             gov.audit.record("audit:verify", gov.actor, "audit", data)
         data |= {"keys": source, "warnings": warnings + _coverage_warnings(cli, result)}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,36 @@ def show(ctx: typer.Context) -> None:
     cli = get_context(ctx)
     data = cli.settings.model_dump(mode="json")
     cli.emit(data, lambda console: console.print_json(data=data))
+
+
+OPENAPI_DOCUMENT = "docs/reference/openapi.json"
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def _openapi_text(cli: CliContext) -> str:
+    # Imported here: the web stack would add seconds to the start of every command.
+    from hub_api.http.app import openapi_document
+
+    return json.dumps(openapi_document(cli.settings), indent=2, sort_keys=True) + "\n"
+
+
+@app.command(name="openapi")
+def openapi_command(
+    ctx: typer.Context,
+    write: Path | None = typer.Option(
+        None, help=f"Write the document to this file ({OPENAPI_DOCUMENT}) instead of printing it."
+    ),
+) -> None:
+    """Print the HTTP API's OpenAPI document (as served at /api/v1/openapi.json)."""
+    cli = get_context(ctx)
+    _reference(
+        cli,
+        write,
+        what="OpenAPI document",
+        write_into=lambda path: _write_text(path, _openapi_text(cli)),
+        data=lambda: json.loads(_openapi_text(cli)),
+        render=lambda: _openapi_text(cli),
+    )

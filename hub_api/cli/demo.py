@@ -26,6 +26,7 @@ from synth import nation as nation_mod
 from synth.config import load_config
 
 if TYPE_CHECKING:
+    from hub_api.demo.api import ApiReport
     from hub_api.demo.spine import SpineResult
 
 #: A first demo on two cores finishes in about the time the README states.
@@ -70,6 +71,8 @@ def demo(
     """Bring the embedded stack up, run the whole spine on it and reconcile."""
     # The spine wires the ingest worker from hub_api.cli; imported here, not at the top,
     # so that hub_api.demo can be imported on its own (the benchmarks do).
+    from hub_api.demo.api import start_api
+    from hub_api.demo.parties import demo_secrets
     from hub_api.demo.spine import run_spine
 
     cli = get_context(ctx)
@@ -83,10 +86,12 @@ def demo(
     bootstrap = f"{settings.stack.broker_host}:{settings.stack.broker_port}"
     say = (lambda _: None) if cli.json_output else cli.err_console.print
     spine = run_spine(settings, nation=Path(str(nation["folder"])), bootstrap=bootstrap, say=say)
+    api = start_api(settings, demo_secrets(settings))
     summary = {
         "stack": status.as_dict(),
         "nation": nation,
         "spine": spine.as_dict(),
+        "api": api.as_dict(),
         "data_dir": str(settings.data_dir.resolve()),
         "broker_log": str((settings.log_dir / "broker.log").resolve()),
         "stop_with": "lmis-hub stack down",
@@ -110,10 +115,11 @@ def demo(
         console.print(f"nation (agency sources + truth): {nation['folder']}")
         console.print(f"data directory: {summary['data_dir']}")
         console.print(f"broker log:     {summary['broker_log']}")
+        _draw_api(console, api)
         console.print("stop the stack: [bold]lmis-hub stack down[/] (or `make stack-down`)")
 
     cli.emit(summary, draw)
-    if not (spine.reconciliation.ok and spine.audit["ok"]):
+    if not (spine.reconciliation.ok and spine.audit["ok"]) or api.error:
         raise typer.Exit(1)
 
 
@@ -231,3 +237,26 @@ def _draw_linkage(console: Console, spine: SpineResult) -> None:
         if tally:
             detail = ", ".join(f"{noise} {n}" for noise, n in tally.items())
             console.print(f"  records {kind.replace('_', ' ')}: {detail}")
+
+
+def _draw_api(console: Console, api: ApiReport) -> None:
+    if api.error:
+        console.print(f"[red]API: {escape(api.error)}[/]")
+        return
+    console.print(f"API: {api.server}; OpenAPI document at {api.url}/api/v1/openapi.json")
+    table = Table(
+        title="demo accounts (passwords kept in the data directory's keys/)", box=box.SIMPLE
+    )
+    for name in ("user", "role", "password"):
+        table.add_column(name, no_wrap=True)
+    for account in api.accounts:
+        role = account["role"] + (f" ({account['agency']})" if account["agency"] else "")
+        table.add_row(account["user"], role, account["password"])
+    console.print(table)
+    console.print(
+        "sign in: POST /api/v1/auth/login with the user and password; roles other than the "
+        "analyst and the agency operator enrol a TOTP authenticator at their first sign-in "
+        "(POST /api/v1/auth/totp/enrol: the secret is shown once). Published indicators need "
+        f"no account: {api.url}/api/v1/public/releases and {api.url}/sdmx/rest/… "
+        "(docs/guide/api.md)"
+    )

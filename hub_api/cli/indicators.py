@@ -9,41 +9,13 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from governance.indicators.models import IndicatorRelease
+from governance.indicators.views import lineage_view, release_view
 from hub_api.cli.agreements import table
 from hub_api.cli.context import ACTOR_OPTION, get_context, governance
 from hub_api.wiring import governance_in_steps, indicator_releases
 from integration.indicators.definition import load_definitions
 
 app = typer.Typer(help="Published indicators: definitions, releases (build, publish), lineage.")
-
-
-def release_view(row: IndicatorRelease) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "state": row.state,
-        "built_at": row.built_at.isoformat(),
-        "built_by": row.built_by,
-        "published_at": row.published_at.isoformat() if row.published_at else None,
-        "published_by": row.published_by,
-        "observations": row.observations,
-        "indicators": row.indicators,
-        "withheld": row.withheld,
-        "folder": row.folder,
-    }
-
-
-def lineage_view(row: IndicatorRelease) -> dict[str, Any]:
-    flows = (row.manifest or {}).get("indicators", {})
-    return release_view(row) | {
-        "lake_snapshots": row.snapshots,
-        "linkage_run": row.linkage_run,
-        "gold_snapshot": row.gold_snapshot,
-        "agreements": row.agreements,
-        "flows": {i: f["flow"] for i, f in flows.items()},
-        "signature": row.signature,
-        "signing_key_id": row.signing_key_id,
-    }
 
 
 def _say_release(data: dict[str, Any]) -> Any:

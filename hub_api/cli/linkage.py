@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-from typing import Any
 
 import typer
 from rich.console import Console
@@ -12,39 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance.linkage.models import LinkageRun
+from governance.linkage.views import pair_view, run_view
 from hub_api.cli.context import ACTOR_OPTION, get_context
 from hub_api.wiring import database, governance, linkage_job
-from integration.linkage.review import (
-    ReviewQueue,
-    get_pair,
-    key_history,
-    open_pairs,
-    pair_view,
-)
+from integration.linkage.review import ReviewQueue, get_pair, key_history, open_pairs
 
 app = typer.Typer(help="Link people across agencies on tokens: runs, clerical review, keys.")
 review_app = typer.Typer(help="Pairs the model could not decide: list, show, decide.")
 app.add_typer(review_app, name="review")
-
-
-def _run_view(run: LinkageRun) -> dict[str, Any]:
-    counts = run.counts or {}
-    return {
-        "id": run.id,
-        "mode": run.mode,
-        "state": run.state,
-        "actor": run.actor,
-        "started_at": run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "error_code": run.error_code,
-        "error_message": run.error_message,
-        "records": counts.get("records"),
-        "persons": counts.get("persons"),
-        "key_changes": counts.get("key_changes"),
-        "review_queued": counts.get("review_queued"),
-        "counts": counts,
-        "snapshots": run.snapshots,
-    }
 
 
 @app.command("run")
@@ -66,7 +40,7 @@ def run_command(
         with Session(engine) as session:
             job = linkage_job(session, cli.settings, actor=actor or getpass.getuser())
             run = job.run(incremental=incremental)
-            view = _run_view(run)
+            view = run_view(run)
     finally:
         engine.dispose()
 
@@ -103,7 +77,7 @@ def runs_command(
     try:
         with Session(engine) as session:
             rows = session.scalars(select(LinkageRun).order_by(LinkageRun.id.desc()).limit(limit))
-            views = [_run_view(r) for r in rows]
+            views = [run_view(r) for r in rows]
     finally:
         engine.dispose()
 

@@ -6,49 +6,24 @@ import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import typer
-from confluent_kafka import Producer
 from rich.console import Console
 from rich.table import Column, Table
 from sqlalchemy.orm import Session
 
 from governance.db import make_engine, migrate
-from governance.deliveries.models import QuarantinedMessage
+from governance.deliveries.views import quarantine_view
 from governance.keys.wrapping import KeyEncryptionKey
 from hub_api.cli.context import CliContext, get_context
-from hub_api.wiring import ingest_worker as build_worker
+from hub_api.replay import replay_messages
 from integration.ingest.errors import QuarantineAlreadyReplayed
 from integration.ingest.ledger import Ledger
-from integration.ingest.loop import send_outcomes
 from lmis_hub.errors import ConfigurationError
-from lmis_hub.kafka import librdkafka_config
 
 app = typer.Typer(help="Messages the ingest worker refused: list, show, replay.")
 
 STATES = ("quarantined", "replayed")
-
-
-def _row(q: QuarantinedMessage) -> dict[str, Any]:
-    return {
-        "id": q.id,
-        "received_at": q.received_at.isoformat(),
-        "state": q.state,
-        "reason_code": q.reason_code,
-        "first_reason_code": q.first_reason_code,
-        "message": q.message,
-        "agency": q.agency,
-        "dataset": q.dataset,
-        "batch_id": q.batch_id,
-        "topic": q.topic,
-        "partition": q.partition,
-        "offset": q.offset,
-        "replays": q.replays,
-        "replayed_at": q.replayed_at.isoformat() if q.replayed_at else None,
-        "replay_outcome": q.replay_outcome,
-        "snapshot_id": q.snapshot_id,
-    }
 
 
 @contextmanager
@@ -81,7 +56,7 @@ def list_command(
     cli = get_context(ctx)
     with _session(cli) as (_, ledger):
         rows = [
-            _row(q)
+            quarantine_view(q)
             for q in ledger.quarantined(
                 reason_code=reason, agency=agency, state=_state(state), limit=limit
             )
@@ -125,7 +100,7 @@ def show_command(
     with _session(cli) as (_, ledger):
         row = ledger.get_quarantined(quarantine_id)
         original = ledger.original(row)
-        data = _row(row) | {
+        data = quarantine_view(row) | {
             "value_bytes": len(original.value),
             "headers": {k: v.decode("ascii", "replace") for k, v in original.headers},
         }
@@ -160,7 +135,6 @@ def replay_command(
     settings = cli.settings
     if not quarantine_ids and reason is None and agency is None:
         raise ConfigurationError("name quarantine ids, --reason CODE or --agency A")
-    results: list[dict[str, Any]] = []
     with _session(cli) as (session, ledger):
         if quarantine_ids:
             rows = [ledger.get_quarantined(qid) for qid in quarantine_ids]
@@ -177,26 +151,9 @@ def replay_command(
             rows = ledger.quarantined(
                 reason_code=reason, agency=agency, state="quarantined", limit=None
             )
-        session.commit()
-        worker, _ = build_worker(session, settings, actor=actor or getpass.getuser())
-        producer = Producer(librdkafka_config(settings.kafka)) if send and rows else None
-        size = settings.ingest.max_group_messages
-        for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
-            ids = [r.id for r in chunk]
-            outcomes = worker.replay(chunk)
-            if producer is not None:
-                send_outcomes(producer, outcomes, quarantine_topic=settings.ingest.quarantine_topic)
-            for qid, outcome in zip(ids, outcomes, strict=True):
-                results.append(
-                    {
-                        "id": qid,
-                        "outcome": outcome.status,
-                        "reason_code": outcome.reason_code,
-                        "batch_id": outcome.batch_id,
-                        "snapshot_id": outcome.snapshot_id,
-                    }
-                )
+        results = replay_messages(
+            session, settings, rows, actor=actor or getpass.getuser(), send=send
+        )
 
     def render(console: Console) -> None:
         table = Table(

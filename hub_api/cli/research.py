@@ -7,7 +7,6 @@ HTTP API authenticates people for the same services.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,16 @@ from rich.console import Console
 from governance.disclosure.errors import OutputInvalid
 from governance.errors import ApplicationInvalid
 from governance.research.application import parse_application
-from governance.research.models import ResearchExtract, ResearchOutput, ResearchProject
-from governance.research.services import RESEARCH_ROLES, ResearchService
+from governance.research.services import RESEARCH_ROLES
+from governance.research.views import (
+    extract_detail,
+    extract_view,
+    member_view,
+    output_view,
+    person_view,
+    project_detail,
+    project_view,
+)
 from hub_api.cli.agreements import table
 from hub_api.cli.context import ACTOR_OPTION, get_context, governance
 from hub_api.wiring import airlock as airlock_service
@@ -40,30 +47,6 @@ app.add_typer(output_app, name="output")
 
 REASON = typer.Option(..., "--reason", help="Why (recorded in the audit log).")
 COMMENT = typer.Option("", "--comment", help="A comment recorded with the decision.")
-
-
-def project_view(svc: ResearchService, row: ResearchProject) -> dict[str, Any]:
-    waiting = svc.waiting_for(row.id) if row.state == "applied" else None
-    return {
-        "id": row.id,
-        "title": row.title,
-        "state": row.state,
-        "applicant": row.applicant,
-        "applied_at": row.applied_at.isoformat() if row.applied_at else None,
-        "approved_by": row.approved_by,
-        "approved_at": row.approved_at.isoformat() if row.approved_at else None,
-        "valid_until": row.valid_until.isoformat() if row.valid_until else None,
-        "ended_at": row.ended_at.isoformat() if row.ended_at else None,
-        "refusal": row.refusal,
-        "scope": json.loads(row.scope),
-        "waiting_for": None
-        if waiting is None
-        else {
-            "lmis_approvals": list(waiting.lmis_approvals),
-            "lmis_approvals_missing": waiting.lmis_approvals_missing,
-            "agencies_missing": list(waiting.agencies_missing),
-        },
-    }
 
 
 def _say_project(data: dict[str, Any]) -> Any:
@@ -124,18 +107,7 @@ def people_list(ctx: typer.Context) -> None:
     """Everyone registered for research access."""
     cli = get_context(ctx)
     with governance(cli, None) as gov:
-        rows = [
-            {
-                "user": p.user,
-                "role": p.role,
-                "name": p.name,
-                "institution": p.institution,
-                "accreditation_expires": p.accreditation_expires.isoformat()
-                if p.accreditation_expires
-                else None,
-            }
-            for p in research_service(gov).people()
-        ]
+        rows = [person_view(p) for p in research_service(gov).people()]
     cli.emit(
         rows,
         table(
@@ -196,22 +168,7 @@ def show_command(ctx: typer.Context, project: str) -> None:
     cli = get_context(ctx)
     with governance(cli, None) as gov:
         svc = research_service(gov)
-        row = svc.project(project)
-        view = project_view(svc, row) | {
-            "application": row.application,
-            "members": [{"user": m.user, "state": m.state} for m in svc.members(project)],
-            "decisions": [
-                {
-                    "subject": d.subject,
-                    "decision": d.decision,
-                    "actor": d.actor,
-                    "agency": d.agency,
-                    "comment": d.comment,
-                    "at": d.at.isoformat(),
-                }
-                for d in svc.decisions(project)
-            ],
-        }
+        view = project_detail(svc, svc.project(project))
     cli.emit(view, _say_project(view))
 
 
@@ -298,8 +255,7 @@ def expire_command(ctx: typer.Context) -> None:
 def _member_step(ctx: typer.Context, actor: str | None, do: Any) -> None:
     cli = get_context(ctx)
     with governance(cli, actor) as gov:
-        member = do(research_service(gov), gov.actor)
-        data = {"project": member.project_id, "user": member.user, "state": member.state}
+        data = member_view(do(research_service(gov), gov.actor))
     cli.emit(data, lambda c: c.print(f"{data['user']}: {data['state']}"))
 
 
@@ -325,22 +281,6 @@ def members_remove(
 ) -> None:
     """Remove a member; they lose access at once."""
     _member_step(ctx, actor, lambda svc, who: svc.remove_member(project, user, actor=who))
-
-
-def extract_view(row: ResearchExtract) -> dict[str, Any]:
-    rules = row.manifest.get("rules", {})
-    return {
-        "id": row.id,
-        "project": row.project_id,
-        "state": row.state,
-        "built_by": row.built_by,
-        "built_at": row.built_at.isoformat(),
-        "rows": row.rows,
-        "k_achieved": row.k_achieved,
-        "k_requested": rules.get("disclosure_plan", {}).get("k"),
-        "files": {n: f["rows"] for n, f in row.manifest.get("files", {}).items()},
-        "ended_at": row.ended_at.isoformat() if row.ended_at else None,
-    }
 
 
 def _say_extract(data: dict[str, Any]) -> Any:
@@ -387,11 +327,7 @@ def extract_show(ctx: typer.Context, project: str, extract: int) -> None:
         rows = [r for r in research_extracts(gov).extracts(project) if r.id == extract]
         if not rows:
             raise ExtractUnknown(f"project {project!r} has no extract {extract}")
-        view = extract_view(rows[0]) | {
-            "manifest": rows[0].manifest,
-            "signature": rows[0].signature,
-            "signing_key_id": rows[0].signing_key_id,
-        }
+        view = extract_detail(rows[0])
     cli.emit(view, _say_extract(view))
 
 
@@ -431,25 +367,6 @@ def consent_rebuild(ctx: typer.Context) -> None:
 
 def _csv_names(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-def output_view(row: ResearchOutput, reviews: list[Any] | None = None) -> dict[str, Any]:
-    view = {
-        "id": row.id,
-        "project": row.project_id,
-        "name": row.name,
-        "state": row.state,
-        "submitted_by": row.submitted_by,
-        "submitted_at": row.submitted_at.isoformat(),
-        "outcome": row.checks.get("outcome"),
-        "summary": row.checks.get("summary"),
-    }
-    if reviews is not None:
-        view["checks"] = row.checks
-        view["reviews"] = [
-            {"checker": r.checker, "decision": r.decision, "comment": r.comment} for r in reviews
-        ]
-    return view
 
 
 def _say_output(data: dict[str, Any]) -> Any:

@@ -57,7 +57,7 @@ def agreement_file(agency: str) -> Path:
     return AGREEMENTS_DIR / f"{agency}.yaml"
 
 
-def _write_secret(path: Path, data: bytes) -> None:
+def write_secret(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -83,13 +83,13 @@ def demo_secrets(settings: Settings) -> DemoSecrets:
     keys_dir.mkdir(parents=True, exist_ok=True)
     pass_file = keys_dir / "demo.passphrase"
     if not pass_file.exists():
-        _write_secret(pass_file, secrets.token_urlsafe(32).encode())
+        write_secret(pass_file, secrets.token_urlsafe(32).encode())
     own = SecretStr(pass_file.read_text(encoding="utf-8").strip())
     kek = settings.key_encryption_key
     if kek is None:
         kek_file = keys_dir / "hub.kek"
         if not kek_file.exists():
-            _write_secret(kek_file, base64.b64encode(os.urandom(32)))
+            write_secret(kek_file, base64.b64encode(os.urandom(32)))
         kek = SecretStr(kek_file.read_text(encoding="ascii").strip())
     connector = settings.connector
     return DemoSecrets(
@@ -136,7 +136,7 @@ def _agency_key(keys: KeyService, agency: str, secrets_: DemoSecrets) -> tuple[s
         private = load_private_pem(path.read_bytes(), passphrase, where=str(path))
     else:
         private = Ed25519PrivateKey.generate()
-        _write_secret(path, encrypted_private_pem(private, passphrase))
+        write_secret(path, encrypted_private_pem(private, passphrase))
     key_id = key_id_for(agency, private.public_key())
     (secrets_.keys_dir / f"{agency}.pub.pem").write_text(
         public_pem(private.public_key()), encoding="utf-8"

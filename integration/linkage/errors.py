@@ -52,6 +52,14 @@ class ReviewDecisionInvalid(LinkageError):
     http_status = 409
 
 
+class ReviewPairUnknown(LinkageError):
+    """The review queue has no pair with this id; list the open pairs with
+    `lmis-hub linkage review list`."""
+
+    code = "linkage.pair_unknown"
+    http_status = 404
+
+
 class PersonKeyUnknown(LinkageError):
     """No linkage run issued this person key; check the key (32 hexadecimal characters)."""
 

@@ -19,24 +19,9 @@ from sqlalchemy.orm import Session
 from governance.audit.services import AuditLog
 from governance.linkage.models import PersonKey, PersonKeyEvent, ReviewDecision, ReviewPair
 from governance.timestamps import Clock
-from integration.linkage.errors import PersonKeyUnknown, ReviewDecisionInvalid
+from integration.linkage.errors import PersonKeyUnknown, ReviewDecisionInvalid, ReviewPairUnknown
 
 DECISIONS = ("match", "no_match")
-
-
-def pair_view(pair: ReviewPair) -> dict[str, Any]:
-    """What a reviewer sees of a pair."""
-    return {
-        "id": pair.id,
-        "run": pair.run_id,
-        "state": pair.state,
-        "left": {"source": pair.left_source, "record_id": pair.left_record},
-        "right": {"source": pair.right_source, "record_id": pair.right_record},
-        "match_weight": round(pair.match_weight, 3),
-        "match_probability": round(pair.match_probability, 4),
-        "agreement": pair.pattern,
-        "attributes": pair.attributes,
-    }
 
 
 def open_pairs(session: Session, *, limit: int = 50) -> list[ReviewPair]:
@@ -54,7 +39,7 @@ def open_pairs(session: Session, *, limit: int = 50) -> list[ReviewPair]:
 def get_pair(session: Session, pair_id: int) -> ReviewPair:
     pair = session.get(ReviewPair, pair_id)
     if pair is None:
-        raise ReviewDecisionInvalid(f"no review pair {pair_id}")
+        raise ReviewPairUnknown(f"no review pair {pair_id}")
     return pair
 
 

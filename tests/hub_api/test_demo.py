@@ -8,6 +8,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
+
 from infra.broker import free_port
 from tests.hub_api.test_cli import run_cli
 
@@ -21,7 +24,12 @@ def by_dataset(out: dict[str, Any]) -> dict[str, tuple[int, ...]]:
 
 def test_demo_runs_the_spine_and_a_second_run_lands_nothing_new(tmp_path: Path) -> None:
     data = tmp_path / "d"
-    env = {"HUB_DATA_DIR": str(data), "HUB_STACK__BROKER_PORT": str(free_port())}
+    env = {
+        "HUB_DATA_DIR": str(data),
+        "HUB_STACK__BROKER_PORT": str(free_port()),
+        "HUB_API__PORT": str(free_port()),
+    }
+    url = ""
     try:
         first = run_cli("--json", "demo", "--persons", "300", env=env)
         assert first.returncode == 0, first.stderr[-3000:]
@@ -79,6 +87,7 @@ def test_demo_runs_the_spine_and_a_second_run_lands_nothing_new(tmp_path: Path) 
         assert (keys / "demo.passphrase").stat().st_mode & 0o077 == 0
         assert "PRIVATE KEY" not in first.stdout + first.stderr
         assert passphrase not in first.stdout + first.stderr
+        check_api(out["api"], indicators["release"])
 
         # Before the second run: a batch whose receipt never reached its connector, and
         # a broker restart (the memory-only broker forgets every topic).
@@ -117,6 +126,30 @@ def test_demo_runs_the_spine_and_a_second_run_lands_nothing_new(tmp_path: Path) 
         assert research2["error"] is None and research2["closed_earlier"] == [research["project"]]
         assert not (data / "research" / research["project"]).exists()
         assert (data / "research" / research2["project"]).is_dir()
+        assert second["api"]["error"] is None and second["api"]["created"] == []
+        assert [a["password"] for a in second["api"]["accounts"]] == [
+            a["password"] for a in out["api"]["accounts"]
+        ]
+        url = second["api"]["url"]
     finally:
         run_cli("stack", "down", env=env)
     assert run_cli("stack", "status", env=env).returncode == 1
+    with pytest.raises(httpx.TransportError):  # the API stopped with the stack
+        httpx.get(f"{url}/health", timeout=2)
+
+
+def check_api(api: dict[str, Any], release: str) -> None:
+    """The demo's API answers: the public indicators without an account, and a demo
+    account signs in (to its first second-factor enrolment)."""
+    assert api["error"] is None, api
+    assert {a["role"] for a in api["accounts"]} >= {"lmis_admin", "researcher", "auditor"}
+    with httpx.Client(base_url=api["url"], timeout=30) as http:
+        assert http.get("/health").json() == {"status": "ok"}
+        assert [r["id"] for r in http.get("/api/v1/public/releases").json()] == [release]
+        csv = http.get("/sdmx/rest/data/JOBBOARD_VACANCIES", params={"format": "csv"})
+        assert csv.status_code == 200 and csv.text.startswith("DATAFLOW,")
+        admin = next(a for a in api["accounts"] if a["role"] == "lmis_admin")
+        step = http.post(
+            "/api/v1/auth/login", json={"username": admin["user"], "password": admin["password"]}
+        ).json()
+        assert step["mfa_required"] is True and step["enrol_required"] is True

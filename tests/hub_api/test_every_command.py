@@ -125,6 +125,7 @@ class Hub:
         self.passphrase = self.path("pass.txt")
         self.passphrase.write_text(PASSPHRASE + "\n", encoding="utf-8")
         self._listeners: list[socket.socket] = []
+        self._accounts: set[str] = set()
 
     def path(self, name: str) -> Path:
         return self.root / name
@@ -326,6 +327,28 @@ kafka:
         file.write_text("not what the command wants\n", encoding="utf-8")
         return file
 
+    @cached_property
+    def password_file(self) -> Path:
+        file = self.path("password")
+        file.write_text("a long and unusual pass phrase\n", encoding="utf-8")
+        return file
+
+    def account(self, name: str) -> str:
+        """An account made on first use (an lmis_analyst)."""
+        if name not in self._accounts:
+            self.ok(
+                "users", "create", name, "--role", "lmis_analyst", "--name", "A",
+                "--password-file", str(self.password_file),
+            )  # fmt: skip
+            self._accounts.add(name)
+        return name
+
+    def token(self, name: str) -> str:
+        """The id of an API token of account ``name``."""
+        issued = self.ok("users", "token", self.account(name), "--name", "t")
+        token_id: str = issued["id"]
+        return token_id
+
     def close(self) -> None:
         for listener in self._listeners:
             listener.close()
@@ -430,6 +453,37 @@ INVOCATIONS: dict[tuple[str, ...], Callable[[Hub, str], Call]] = {
     ("config", "cli-reference"): lambda hub, mode: Call(["config", "cli-reference"]),
     ("config", "error-codes"): lambda hub, mode: Call(["config", "error-codes"]),
     ("config", "show"): lambda hub, mode: Call(["config", "show"]),
+    ("config", "openapi"): lambda hub, mode: Call(["config", "openapi"]),
+    # Serving needs the key-encryption key: refused before the server starts.
+    ("serve",): lambda hub, mode: Call(
+        ["serve"], 2, "config.invalid", env={"HUB_KEY_ENCRYPTION_KEY": None}
+    ),
+    ("users", "create"): lambda hub, mode: Call(
+        [
+            "users",
+            "create",
+            f"new-{mode}",
+            "--role",
+            "auditor",
+            "--name",
+            "An Auditor",
+            "--password-file",
+            str(hub.password_file),
+        ]
+    ),
+    ("users", "list"): lambda hub, mode: Call(["users", "list"]),
+    ("users", "reset"): lambda hub, mode: Call(
+        ["users", "reset", hub.account(f"reset-{mode}"), "--password-file", str(hub.password_file)]
+    ),
+    ("users", "unlock"): lambda hub, mode: Call(["users", "unlock", hub.account(f"u-{mode}")]),
+    ("users", "disable"): lambda hub, mode: Call(["users", "disable", hub.account(f"d-{mode}")]),
+    ("users", "enable"): lambda hub, mode: Call(["users", "enable", hub.account(f"e-{mode}")]),
+    ("users", "token"): lambda hub, mode: Call(
+        ["users", "token", hub.account(f"t-{mode}"), "--name", "nightly"]
+    ),
+    ("users", "revoke-token"): lambda hub, mode: Call(
+        ["users", "revoke-token", hub.token(f"r-{mode}")]
+    ),
     ("synth", "make"): lambda hub, mode: Call(
         [
             "synth",
@@ -627,12 +681,12 @@ INVOCATIONS: dict[tuple[str, ...], Callable[[Hub, str], Call]] = {
     ("linkage", "runs"): lambda hub, mode: Call(["linkage", "runs"]),
     ("linkage", "review", "list"): lambda hub, mode: Call(["linkage", "review", "list"]),
     ("linkage", "review", "show"): lambda hub, mode: Call(
-        ["linkage", "review", "show", "999"], 2, "linkage.review_invalid"
+        ["linkage", "review", "show", "999"], 2, "linkage.pair_unknown"
     ),
     ("linkage", "review", "decide"): lambda hub, mode: Call(
         ["linkage", "review", "decide", "999", "match", "--actor", "reviewer"],
         2,
-        "linkage.review_invalid",
+        "linkage.pair_unknown",
     ),
     ("linkage", "key"): lambda hub, mode: Call(
         ["linkage", "key", "0" * 32], 2, "linkage.key_unknown"

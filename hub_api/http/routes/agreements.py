@@ -1,0 +1,269 @@
+"""Agencies, their keys, agreements (draft, sign, activate, amend, suspend, diff) and
+deliveries. An agency operator sees their own agency and the agreements it is party to."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from governance.accounts.services import Principal
+from governance.agreements.diff import diff as agreement_diff
+from governance.agreements.document import parse_document
+from governance.agreements.lifecycle import STATES
+from governance.agreements.models import Agreement
+from governance.agreements.services import document_of
+from governance.agreements.views import detail, summary
+from hub_api.http.auth import Require, subject_of
+from hub_api.http.errors import RequestInvalid
+from hub_api.http.unit import Unit, unit
+
+router = APIRouter(prefix="/api/v1", tags=["agreements"])
+Work = Annotated[Unit, Depends(unit, scope="function")]
+
+
+class NewAgency(BaseModel):
+    code: str = Field(min_length=1, max_length=32)
+    name: str | None = Field(None, max_length=200)
+
+
+class Transition(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Signature(BaseModel):
+    agency: str = Field(min_length=1, max_length=32)
+    key_id: str = Field(min_length=1, max_length=100)
+    signature_hex: str = Field(
+        min_length=128,
+        max_length=128,
+        pattern="^[0-9a-fA-F]+$",
+        description="Ed25519 signature of the version's canonical JSON (GET …/canonical), hex",
+    )
+
+
+def _visible(row: Agreement, principal: Principal) -> bool:
+    if principal.role != "agency_operator":
+        return True
+    return principal.agency in document_of(row).parties
+
+
+def _load(
+    work: Unit, principal: Principal, permission: str, agreement_id: str, version: int | None
+) -> Agreement:
+    row = work.services().agreements.get(agreement_id, version)
+    parties = document_of(row).parties
+    work.authorise(
+        subject_of(principal),
+        permission,
+        resource=f"agreement:{row.id}:v{row.version}",
+        resource_agency=principal.agency if principal.agency in parties else row.provider,
+    )
+    return row
+
+
+# Agencies and keys -----------------------------------------------------------------
+
+
+@router.get("/agencies", summary="Registered agencies")
+def list_agencies(
+    principal: Annotated[Principal, Depends(Require("agencies:read"))], work: Work
+) -> list[dict[str, Any]]:
+    return [
+        {"code": a.code, "name": a.name, "created_at": a.created_at.isoformat()}
+        for a in work.services().agencies.list()
+        if principal.role != "agency_operator" or a.code == principal.agency
+    ]
+
+
+@router.post("/agencies", status_code=201, summary="Register an agency")
+def add_agency(
+    body: NewAgency, admin: Annotated[Principal, Depends(Require("agencies:write"))], work: Work
+) -> dict[str, Any]:
+    agency = work.services().agencies.add(body.code, body.name, actor=admin.username)
+    return {"code": agency.code, "name": agency.name, "created_at": agency.created_at.isoformat()}
+
+
+@router.get("/agencies/{agency}/keys", summary="An agency's public signing keys")
+def agency_keys(
+    agency: str, _: Annotated[Principal, Depends(Require("keys:read"))], work: Work
+) -> list[dict[str, Any]]:
+    gov = work.services()
+    gov.agencies.get(agency)
+    now = gov.clock()
+    return [
+        {
+            "key_id": k.key_id,
+            "state": gov.keys.status(k.key_id).state_at(now),
+            "not_before": k.not_before.isoformat(),
+            "not_after": k.not_after.isoformat(),
+            "public_key_pem": k.public_key_pem,
+        }
+        for k in gov.keys.list(agency)
+    ]
+
+
+# Agreements -------------------------------------------------------------------------
+
+Reader = Annotated[Principal, Depends(Require("agreements:read", agency_of=lambda r: None))]
+Writer = Annotated[Principal, Depends(Require("agreements:write", agency_of=lambda r: None))]
+
+
+@router.get("/agreements", summary="Agreement versions")
+def list_agreements(
+    principal: Reader,
+    work: Work,
+    state: Annotated[str | None, Query(description=f"one of {', '.join(STATES)}")] = None,
+    provider: str | None = None,
+) -> list[dict[str, Any]]:
+    if state is not None and state not in STATES:
+        raise RequestInvalid(f"state: {state!r} is not one of {', '.join(STATES)}")
+    rows = work.services().agreements.find(state=state, provider=provider)
+    return [summary(r) for r in rows if _visible(r, principal)]
+
+
+@router.get("/agreements/expiring", summary="Agreements in force that end within `days`")
+def expiring(
+    principal: Reader, work: Work, days: Annotated[int, Query(ge=0, le=3660)] = 30
+) -> list[dict[str, Any]]:
+    rows = work.services().agreements.expiring(days)
+    return [summary(r) for r in rows if _visible(r, principal)]
+
+
+@router.get("/agreements/late", summary="Deliveries due under an agreement and not received")
+def late(principal: Reader, work: Work) -> list[dict[str, Any]]:
+    return [
+        x.as_dict()
+        for x in work.services().agreements.late()
+        if principal.role != "agency_operator" or x.provider == principal.agency
+    ]
+
+
+@router.post(
+    "/agreements", status_code=201, summary="Store a draft (or, with amend, the next version)"
+)
+def create_agreement(
+    document: dict[str, Any], admin: Writer, work: Work, amend: bool = False
+) -> dict[str, Any]:
+    doc = parse_document(document, where="request body")
+    svc = work.services().agreements
+    row = (svc.amend if amend else svc.create)(doc, actor=admin.username)
+    return summary(row)
+
+
+@router.get(
+    "/agreements/{agreement_id}", summary="An agreement version: terms, signatures, history"
+)
+def show_agreement(
+    agreement_id: str, principal: Reader, work: Work, version: int | None = None
+) -> dict[str, Any]:
+    row = _load(work, principal, "agreements:read", agreement_id, version)
+    return detail(work.services().agreements, row)
+
+
+@router.get("/agreements/{agreement_id}/canonical", summary="The canonical bytes each party signs")
+def canonical(
+    agreement_id: str, principal: Reader, work: Work, version: int | None = None
+) -> dict[str, Any]:
+    row = _load(work, principal, "agreements:read", agreement_id, version)
+    return {"id": row.id, "version": row.version, "digest": row.digest, "canonical": row.document}
+
+
+@router.get(
+    "/agreements/{agreement_id}/diff", summary="Every term that differs between two versions"
+)
+def diff(
+    agreement_id: str,
+    principal: Reader,
+    work: Work,
+    old: Annotated[int, Query(ge=1, alias="from")],
+    new: Annotated[int, Query(ge=1, alias="to")],
+) -> dict[str, Any]:
+    before = document_of(_load(work, principal, "agreements:read", agreement_id, old))
+    after = document_of(_load(work, principal, "agreements:read", agreement_id, new))
+    changes = agreement_diff(before, after)
+    return {"id": agreement_id, "from": old, "to": new, "changes": [c.as_dict() for c in changes]}
+
+
+@router.post("/agreements/{agreement_id}/signatures", summary="Upload a party's signature")
+def sign(
+    agreement_id: str,
+    body: Signature,
+    principal: Annotated[Principal, Depends(Require("agreements:sign", agency_of=lambda r: None))],
+    work: Work,
+    version: int | None = None,
+) -> dict[str, Any]:
+    svc = work.services().agreements
+    row = svc.get(agreement_id, version)
+    work.authorise(
+        subject_of(principal),
+        "agreements:sign",
+        resource=f"agreement:{row.id}:v{row.version}",
+        resource_agency=body.agency,
+    )
+    svc.sign(
+        row.id,
+        row.version,
+        agency=body.agency,
+        key_id=body.key_id,
+        signature=bytes.fromhex(body.signature_hex),
+        actor=principal.username,
+    )
+    return summary(row) | {"signed_by": body.agency, "key_id": body.key_id}
+
+
+def _transition(
+    work: Unit, admin: Principal, method: str, agreement_id: str, version: int | None, reason: str
+) -> dict[str, Any]:
+    svc = work.services().agreements
+    row = svc.get(agreement_id, version)
+    getattr(svc, method)(row.id, row.version, actor=admin.username, reason=reason)
+    return summary(row)
+
+
+@router.post(
+    "/agreements/{agreement_id}/activate", summary="Activate a signed (or suspended) version"
+)
+def activate(
+    agreement_id: str, body: Transition, admin: Writer, work: Work, version: int | None = None
+) -> dict[str, Any]:
+    return _transition(work, admin, "activate", agreement_id, version, body.reason)
+
+
+@router.post("/agreements/{agreement_id}/suspend", summary="Suspend an active version")
+def suspend(
+    agreement_id: str, body: Transition, admin: Writer, work: Work, version: int | None = None
+) -> dict[str, Any]:
+    return _transition(work, admin, "suspend", agreement_id, version, body.reason)
+
+
+@router.post("/agreements/{agreement_id}/terminate", summary="Terminate a version for good")
+def terminate(
+    agreement_id: str, body: Transition, admin: Writer, work: Work, version: int | None = None
+) -> dict[str, Any]:
+    return _transition(work, admin, "terminate", agreement_id, version, body.reason)
+
+
+@router.get(
+    "/agreements/{agreement_id}/deliveries", summary="Deliveries recorded under an agreement"
+)
+def deliveries(
+    agreement_id: str,
+    principal: Annotated[Principal, Depends(Require("deliveries:read", agency_of=lambda r: None))],
+    work: Work,
+    since: date | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    row = _load(work, principal, "deliveries:read", agreement_id, None)
+    return [
+        {
+            "agreement_id": d.agreement_id,
+            "version": d.version,
+            "dataset": d.dataset,
+            "at": d.at.isoformat(),
+            "batch_id": d.batch_id,
+        }
+        for d in work.services().agreements.deliveries(row.id, since=since, limit=limit)
+    ]

@@ -1,0 +1,119 @@
+"""The published indicators without signing in: releases, their files (only those the
+signed manifest lists), and SDMX REST data and structure queries that an SDMX client
+reads; unpublished releases stay out of sight."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import pytest
+
+from hub_api.wiring import Governance, governance_in_steps, indicator_releases, lake_catalog
+from integration.indicators.release import ReleaseService
+from schemas.catalog import SchemaCatalog
+from tests.hub_api.http.conftest import ServedHub
+from tests.hub_api.http.server import client
+from tests.integration.indicators.test_release import land_complaints, land_vacancies, read_sdmx
+
+FLOW = "JOBBOARD_VACANCIES"
+
+
+@pytest.fixture(scope="module")
+def hub_datasets() -> tuple[str, ...]:
+    return ("jobboard/vacancy", "dol/complaint")
+
+
+def two_indicators(gov: Governance) -> ReleaseService:
+    """The package's service with two of its indicators (the others need a linkage run)."""
+    service = indicator_releases(gov)
+    kept = [
+        d for d in service.definitions if d.id in ("jobboard_vacancies", "dol_complaints_received")
+    ]
+    return dataclasses.replace(service, definitions=kept)
+
+
+@pytest.fixture(scope="module")
+def release(served_hub: ServedHub) -> str:
+    settings = served_hub.settings
+    schemas = SchemaCatalog.load()
+    lake = lake_catalog(settings)
+    land_vacancies(lake, schemas)
+    land_complaints(lake, schemas)
+    with governance_in_steps(settings, actor="lmis-unit") as gov:
+        release_id = two_indicators(gov).build(actor="lmis-unit").id
+    with governance_in_steps(settings, actor="lmis-unit") as gov:
+        two_indicators(gov).publish(release_id, actor="lmis-unit")
+    return release_id
+
+
+def test_published_releases_and_their_files_are_public(served_hub: ServedHub, release: str) -> None:
+    with client(served_hub.url) as http:
+        listed = http.get("/api/v1/public/releases").json()
+        assert [r["id"] for r in listed] == [release]
+        lineage = http.get(f"/api/v1/public/releases/{release}").json()
+        assert lineage["signature"] and lineage["lake_snapshots"]
+        manifest = http.get(f"/api/v1/public/releases/{release}/files/release.json")
+        assert manifest.status_code == 200 and manifest.json()["release"] == release
+        for name in ("..%2Fhub.db", ".hidden", "nothing.csv", "release.json.bak"):
+            r = http.get(f"/api/v1/public/releases/{release}/files/{name}")
+            assert r.status_code == 404, (name, r.text)
+        assert http.get("/api/v1/public/releases/1999-01-01.1").status_code == 404
+        # the LMIS unit's view of releases is not public
+        assert http.get("/api/v1/indicators/releases").status_code == 401
+        definitions = http.get("/api/v1/public/indicators").json()
+        assert {"jobboard_vacancies", "lfs_unemployment_rate"} <= {d["id"] for d in definitions}
+
+
+def test_sdmx_rest_data_is_read_by_an_sdmx_client(served_hub: ServedHub, release: str) -> None:
+    with client(served_hub.url) as http:
+        structure = http.get("/sdmx/rest/dataflow/LMIS/all/latest")
+        assert structure.status_code == 200
+        assert structure.headers["content-type"].startswith("application/vnd.sdmx.structure+xml")
+        msg = read_sdmx(io.BytesIO(structure.content))
+        assert FLOW in msg.dataflow
+        data = http.get(
+            f"/sdmx/rest/data/LMIS,{FLOW},1.0/all",
+            headers={"Accept": "application/vnd.sdmx.structurespecificdata+xml;version=2.1"},
+        )
+        assert data.status_code == 200 and data.headers["x-lmis-release"] == release
+        message = read_sdmx(
+            io.BytesIO(data.content), structure=msg.structure[msg.dataflow[FLOW].structure.id]
+        )
+        assert sum(len(s) for s in message.data[0].series.values()) or message.data[0].obs
+        csv = http.get(f"/sdmx/rest/data/{FLOW}", params={"format": "csv"}).text
+        header, *rows = [line for line in csv.split("\r\n") if line]
+        assert header.startswith("DATAFLOW,REF_AREA,FREQ")
+        assert rows
+
+
+def test_sdmx_csv_filters_by_key_and_period(served_hub: ServedHub, release: str) -> None:
+    def rows_of(text: str) -> list[list[str]]:
+        return [line.split(",") for line in text.split("\r\n") if line]
+
+    with client(served_hub.url) as http:
+        header, *rows = rows_of(http.get(f"/sdmx/rest/data/{FLOW}", params={"format": "csv"}).text)
+        dims = header[header.index("REF_AREA") : header.index("TIME_PERIOD")]
+        # a dimension with several values: ask for one of them, then for two
+        split = next(d for d in dims if len({r[header.index(d)] for r in rows}) > 1)
+        column = header.index(split)
+        values = sorted({r[column] for r in rows})
+        for wanted in ([values[0]], values[:2]):
+            key = ["+".join(wanted) if d == split else "" for d in dims]
+            got = rows_of(
+                http.get(f"/sdmx/rest/data/{FLOW}/{'.'.join(key)}", params={"format": "csv"}).text
+            )
+            assert got[0] == header
+            assert got[1:] == [r for r in rows if r[column] in wanted]
+        key = ["XX" if d == "REF_AREA" else "" for d in dims]
+        nothing = http.get(f"/sdmx/rest/data/{FLOW}/{'.'.join(key)}", params={"format": "csv"})
+        assert rows_of(nothing.text) == [header]
+        late = http.get(f"/sdmx/rest/data/{FLOW}", params={"format": "csv", "startPeriod": "2099"})
+        assert rows_of(late.text) == [header]
+        r = http.get(f"/sdmx/rest/data/{FLOW}/TT", params={"format": "csv"})
+        assert r.status_code == 501 and "parts" in r.json()["error"]["message"]
+        r = http.get(f"/sdmx/rest/data/{FLOW}/TT", params={"format": "json"})
+        assert r.status_code == 501 and r.json()["error"]["code"] == "sdmx.not_implemented"
+        r = http.get(f"/sdmx/rest/data/{FLOW}", params={"format": "pdf"})
+        assert r.status_code == 406 and r.json()["error"]["code"] == "sdmx.format_unknown"
+        assert http.get("/sdmx/rest/data/NO_SUCH_FLOW").status_code == 404
