@@ -3,7 +3,7 @@ deliveries. An agency operator sees their own agency and the agreements it is pa
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -16,6 +16,9 @@ from governance.agreements.lifecycle import STATES
 from governance.agreements.models import Agreement
 from governance.agreements.services import document_of
 from governance.agreements.views import detail, summary
+from governance.errors import KeyUnknown
+from governance.keys.models import AgencyKey
+from governance.keys.services import KeyService
 from hub_api.http.auth import Require, subject_of
 from hub_api.http.errors import RequestInvalid
 from hub_api.http.unit import Unit, unit
@@ -93,16 +96,52 @@ def agency_keys(
     gov = work.services()
     gov.agencies.get(agency)
     now = gov.clock()
-    return [
-        {
-            "key_id": k.key_id,
-            "state": gov.keys.status(k.key_id).state_at(now),
-            "not_before": k.not_before.isoformat(),
-            "not_after": k.not_after.isoformat(),
-            "public_key_pem": k.public_key_pem,
-        }
-        for k in gov.keys.list(agency)
-    ]
+    return [key_view(gov.keys, k, now) for k in gov.keys.list(agency)]
+
+
+class NewKey(BaseModel):
+    public_key_pem: str = Field(min_length=1, max_length=4000)
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+
+
+def key_view(gov_keys: KeyService, k: AgencyKey, now: datetime) -> dict[str, Any]:
+    return {
+        "key_id": k.key_id,
+        "agency": k.agency,
+        "state": gov_keys.status(k.key_id).state_at(now),
+        "not_before": k.not_before.isoformat(),
+        "not_after": k.not_after.isoformat(),
+        "revoked_reason": k.revoked_reason,
+        "public_key_pem": k.public_key_pem,
+    }
+
+
+KeyAdmin = Annotated[Principal, Depends(Require("keys:write"))]
+
+
+@router.post("/agencies/{agency}/keys", status_code=201, summary="Register an agency's public key")
+def register_key(agency: str, body: NewKey, admin: KeyAdmin, work: Work) -> dict[str, Any]:
+    gov = work.services()
+    row = gov.keys.register(
+        agency,
+        body.public_key_pem,
+        actor=admin.username,
+        not_before=body.not_before,
+        not_after=body.not_after,
+    )
+    return key_view(gov.keys, row, gov.clock())
+
+
+@router.post("/agencies/{agency}/keys/{key_id}/revoke", summary="Revoke an agency's key")
+def revoke_key(
+    agency: str, key_id: str, body: Transition, admin: KeyAdmin, work: Work
+) -> dict[str, Any]:
+    gov = work.services()
+    if gov.keys.status(key_id).agency != agency:
+        raise KeyUnknown(f"agency {agency!r} has no key {key_id!r}")
+    row = gov.keys.revoke(key_id, reason=body.reason, actor=admin.username)
+    return key_view(gov.keys, row, gov.clock())
 
 
 # Agreements -------------------------------------------------------------------------

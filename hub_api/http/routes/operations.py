@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from governance.accounts.services import Principal
+from governance.deliveries.status import ingest_status
 from governance.deliveries.views import quarantine_view
 from hub_api.http.auth import Require, subject_of
 from hub_api.http.unit import Unit, unit
@@ -30,6 +31,22 @@ class Replay(BaseModel):
 
 def _ledger(work: Unit) -> Ledger:
     return Ledger(work.session, kek=work.state.kek)
+
+
+@router.get(
+    "/ingest/status", summary="Per agency dataset: batches and records landed, refusals waiting"
+)
+def status(
+    principal: Annotated[
+        Principal,
+        Depends(Require("deliveries:read", agency_of=lambda r: r.query_params.get("agency"))),
+    ],
+    work: Work,
+    agency: str | None = None,
+) -> list[dict[str, Any]]:
+    if principal.role == "agency_operator":
+        agency = principal.agency
+    return ingest_status(work.session, agency=agency)
 
 
 @router.get("/quarantine", summary="Refused messages, newest first (never their content)")

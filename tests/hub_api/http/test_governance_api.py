@@ -5,11 +5,16 @@ the audit export verifies offline, and bad input gets the error envelope, never 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
+from governance.deliveries.models import IngestedBatch
 from hub_api.cli import app as cli_app
+from hub_api.wiring import governance_session
+from schemas.keys import public_pem
 from tests.hub_api.http.conftest import AGENCY, ServedHub
 from tests.hub_api.http.server import client
 
@@ -99,3 +104,49 @@ def test_bad_input_gets_the_envelope_and_never_a_500(served_hub: ServedHub) -> N
         body = r.json()
         assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
         assert "Traceback" not in r.text and 'File "' not in r.text
+
+
+def test_the_lmis_unit_registers_and_revokes_an_agency_key(served_hub: ServedHub) -> None:
+    pem = public_pem(Ed25519PrivateKey.generate().public_key())
+    with client(served_hub.url, served_hub.tokens["agency_operator"]) as http:
+        r = http.post(f"/api/v1/agencies/{AGENCY}/keys", json={"public_key_pem": pem})
+        assert r.status_code == 403, r.text
+    with client(served_hub.url, served_hub.tokens["lmis_admin"]) as http:
+        r = http.post(f"/api/v1/agencies/{AGENCY}/keys", json={"public_key_pem": "not a key"})
+        assert r.status_code == 400 and r.json()["error"]["code"].startswith("key."), r.text
+        r = http.post(f"/api/v1/agencies/{AGENCY}/keys", json={"public_key_pem": pem})
+        assert r.status_code == 201, r.text
+        key_id = r.json()["key_id"]
+        r = http.post(f"/api/v1/agencies/tvet/keys/{key_id}/revoke", json={"reason": "x"})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "key.unknown"
+        r = http.post(f"/api/v1/agencies/{AGENCY}/keys/{key_id}/revoke", json={"reason": "lost"})
+        assert r.status_code == 200 and r.json()["revoked_reason"] == "lost"
+    with client(served_hub.url, served_hub.tokens["agency_operator"]) as http:
+        keys = {k["key_id"]: k for k in http.get(f"/api/v1/agencies/{AGENCY}/keys").json()}
+        assert keys[key_id]["state"] == "revoked"
+
+
+def test_ingest_status_adds_up_the_batches_of_each_dataset(served_hub: ServedHub) -> None:
+    at = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    with governance_session(served_hub.settings, actor="setup") as gov:
+        for i, (agency, dataset, records) in enumerate(
+            [("nis", "contribution", 10), ("nis", "contribution", 5), ("tvet", "trainee", 7)]
+        ):
+            gov.session.add(
+                IngestedBatch(
+                    batch_id=f"status-{i}", agency=agency, dataset=dataset, content_digest="0" * 64,
+                    agreement_id=f"dsa-{agency}-lmis", agreement_version=1,
+                    lake_table=f"bronze.{agency}__{dataset}", records=records,
+                    received_at=at + timedelta(hours=i),
+                )
+            )  # fmt: skip
+    with client(served_hub.url, served_hub.tokens["lmis_analyst"]) as http:
+        rows = {(r["agency"], r["dataset"]): r for r in http.get("/api/v1/ingest/status").json()}
+    assert rows[("nis", "contribution")]["batches"] >= 2
+    assert rows[("nis", "contribution")]["records"] >= 15
+    assert rows[("tvet", "trainee")]["records"] >= 7
+    with client(served_hub.url, served_hub.tokens["agency_operator"]) as http:
+        own = http.get("/api/v1/ingest/status", params={"agency": "tvet"})
+        assert own.status_code == 403  # asking for another agency's is refused
+        mine = http.get("/api/v1/ingest/status").json()
+    assert {r["agency"] for r in mine} == {AGENCY}
