@@ -3,15 +3,19 @@ tables (metadata only). An agency operator sees their own agency's refusals."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.table.snapshots import Snapshot
 
 from governance.accounts.services import Principal
 from governance.deliveries.status import ingest_status
 from governance.deliveries.views import quarantine_view
 from hub_api.http.auth import Require, subject_of
+from hub_api.http.errors import RouteNotFound
 from hub_api.http.unit import Unit, unit
 from hub_api.replay import replay_messages
 from hub_api.wiring import lake_catalog
@@ -122,3 +126,32 @@ def lake_tables(
                 }
             )
     return out
+
+
+def _snapshot_view(snapshot: Snapshot, current: int | None) -> dict[str, Any]:
+    summary = snapshot.summary
+    return {
+        "snapshot_id": snapshot.snapshot_id,
+        "parent_id": snapshot.parent_snapshot_id,
+        "committed_at": datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).isoformat(),
+        "operation": summary.operation.value if summary else None,
+        "summary": dict(summary.additional_properties) if summary else {},
+        "current": snapshot.snapshot_id == current,
+    }
+
+
+@router.get(
+    "/lake/tables/{table}/snapshots", summary="A lake table's snapshots, newest first (metadata)"
+)
+def lake_snapshots(
+    table: str, _: Annotated[Principal, Depends(Require("lake:read"))], work: Work
+) -> list[dict[str, Any]]:
+    catalog = lake_catalog(work.settings)
+    try:
+        loaded = catalog.load_table(table)
+    except (NoSuchTableError, ValueError) as exc:
+        raise RouteNotFound(f"the lake has no table {table!r} (`namespace.name`)") from exc
+    current = loaded.current_snapshot()
+    current_id = current.snapshot_id if current else None
+    rows = [_snapshot_view(s, current_id) for s in loaded.metadata.snapshots]
+    return sorted(rows, key=lambda r: str(r["committed_at"]), reverse=True)

@@ -117,3 +117,21 @@ def test_sdmx_csv_filters_by_key_and_period(served_hub: ServedHub, release: str)
         r = http.get(f"/sdmx/rest/data/{FLOW}", params={"format": "pdf"})
         assert r.status_code == 406 and r.json()["error"]["code"] == "sdmx.format_unknown"
         assert http.get("/sdmx/rest/data/NO_SUCH_FLOW").status_code == 404
+
+
+def test_the_lake_shows_its_tables_and_snapshots_as_metadata_only(
+    served_hub: ServedHub, release: str
+) -> None:
+    with client(served_hub.url, served_hub.tokens["lmis_analyst"]) as http:
+        tables = {t["table"]: t for t in http.get("/api/v1/lake/tables").json()}
+        vacancies = tables["bronze.jobboard__vacancy"]
+        assert vacancies["snapshot_id"] and "record_id" in vacancies["columns"]
+        assert "rows" not in vacancies and "data" not in vacancies
+        snapshots = http.get("/api/v1/lake/tables/bronze.jobboard__vacancy/snapshots").json()
+        assert [s["current"] for s in snapshots].count(True) == 1
+        assert snapshots[0]["snapshot_id"] == vacancies["snapshot_id"]
+        assert snapshots[0]["operation"] == "append"
+        r = http.get("/api/v1/lake/tables/bronze.nothing_here/snapshots")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "request.not_found"
+    with client(served_hub.url, served_hub.tokens["researcher"]) as http:
+        assert http.get("/api/v1/lake/tables").status_code == 403
