@@ -153,17 +153,23 @@ def canonical_entry(
     Built by concatenation for speed; equal to ``canonical_json`` of the entry object
     (a property test keeps the two identical).
     """
+    return canonical_text(seq, iso(at), tag, actor, subject, details, prev_hash).encode("utf-8")
+
+
+def canonical_text(
+    seq: int, at: str, tag: str, actor: str, subject: str, details: str, prev_hash: str
+) -> str:
+    """:func:`canonical_entry` as text, for an instant already in its canonical text ``at``."""
 
     def s(value: str) -> str:
         if _NEEDS_ESCAPE.search(value) is None:
             return f'"{value}"'
         return json.dumps(value, ensure_ascii=False)
 
-    text = (
-        f'{{"actor":{s(actor)},"at":"{iso(at)}","details":{details},"prev":{s(prev_hash)},'
+    return (
+        f'{{"actor":{s(actor)},"at":"{at}","details":{details},"prev":{s(prev_hash)},'
         f'"seq":{seq},"subject":{s(subject)},"tag":{s(tag)}}}'
     )
-    return text.encode("utf-8")
 
 
 def entry_hash(
@@ -219,27 +225,23 @@ def _checkpoint_problem(
     return None
 
 
-def verify_chain(
-    entries: Iterable[ChainEntry],
-    *,
-    head: tuple[int, str] | None = None,
-    checkpoints: Iterable[Checkpoint] = (),
-    public_keys: Mapping[str, Ed25519PublicKey] | None = None,
-    after: tuple[int, str] = (0, GENESIS),
-) -> Verification:
-    """Walk the chain in sequence order and report the first entry that does not verify.
+@dataclass(frozen=True)
+class CheckpointEvidence:
+    """The checkpoints as a walk uses them: those ``trusted`` as evidence (in order), the
+    ``problems`` of the others keyed by the entry at which the walk reports them (with
+    the entry up to which the chain stays intact), and the positions of all of them."""
 
-    ``after`` starts the walk behind an entry already trusted (its sequence and hash),
-    to check only the entries written since.
+    trusted: tuple[Checkpoint, ...]
+    problems: Mapping[int, tuple[str, int]]
+    positions: frozenset[int]
+    signatures_checked: bool
 
-    ``head`` is the (sequence, hash) the log says it ended at; entries missing at the
-    end, or beyond it, are reported. Every entry's recomputed hash is compared with the
-    hash a checkpoint vouches for; when ``public_keys`` is given, each checkpoint's
-    signature is checked against the hub key that made it (else checkpoints are only
-    compared, which proves consistency, not authenticity).
-    """
+
+def review_checkpoints(
+    checkpoints: Iterable[Checkpoint], public_keys: Mapping[str, Ed25519PublicKey] | None
+) -> CheckpointEvidence:
+    """Check each checkpoint once (tiling, hash list, signature) before a walk."""
     ordered = sorted(checkpoints, key=lambda c: c.seq)
-    by_seq = {cp.seq: cp for cp in ordered}
     # Checkpoint problems are reported when the walk reaches their position.
     problems: dict[int, tuple[str, int]] = {}
     trusted: list[Checkpoint] = []
@@ -262,13 +264,65 @@ def verify_chain(
         else:
             trusted.append(cp)
         covered_to = max(covered_to, cp.seq)
+    return CheckpointEvidence(
+        tuple(trusted), problems, frozenset(cp.seq for cp in ordered), public_keys is not None
+    )
 
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a walk stands: entries up to ``seq`` verified, ``hash`` the last one's hash,
+    with the checkpoints verified on the way and the last entry they vouch for."""
+
+    seq: int = 0
+    hash: str = GENESIS
+    checkpoints_verified: int = 0
+    covered_up_to: int = 0
+
+
+def verify_chain(
+    entries: Iterable[ChainEntry],
+    *,
+    head: tuple[int, str] | None = None,
+    checkpoints: Iterable[Checkpoint] = (),
+    public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    after: tuple[int, str] = (0, GENESIS),
+) -> Verification:
+    """Walk the chain in sequence order and report the first entry that does not verify.
+
+    ``after`` starts the walk behind an entry already trusted (its sequence and hash),
+    to check only the entries written since.
+
+    ``head`` is the (sequence, hash) the log says it ended at; entries missing at the
+    end, or beyond it, are reported. Every entry's recomputed hash is compared with the
+    hash a checkpoint vouches for; when ``public_keys`` is given, each checkpoint's
+    signature is checked against the hub key that made it (else checkpoints are only
+    compared, which proves consistency, not authenticity).
+    """
+    return walk_chain(
+        entries,
+        review_checkpoints(checkpoints, public_keys),
+        head=head,
+        start=Progress(after[0], after[1]),
+    )
+
+
+def walk_chain(
+    entries: Iterable[ChainEntry],
+    evidence: CheckpointEvidence,
+    *,
+    head: tuple[int, str] | None,
+    start: Progress,
+) -> Verification:
+    """:func:`verify_chain` from ``start`` on, with the checkpoints already reviewed."""
+    trusted = evidence.trusted
+    problems = evidence.problems
     cp_index = 0
-    cp_ok = 0
-    covered_up_to = 0
-    expected_seq = after[0] + 1
-    prev = after[1]
-    last_good = after[0]
+    cp_ok = start.checkpoints_verified
+    covered_up_to = start.covered_up_to
+    expected_seq = start.seq + 1
+    prev = start.hash
+    last_good = start.seq
 
     def bad(seq: int, reason: str, intact: int | None = None) -> Verification:
         return Verification(
@@ -278,7 +332,7 @@ def verify_chain(
             reason,
             cp_ok,
             min(covered_up_to, last_good),
-            public_keys is not None,
+            evidence.signatures_checked,
         )
 
     for entry in entries:
@@ -309,8 +363,8 @@ def verify_chain(
         if entry.seq in problems:
             reason, intact = problems[entry.seq]
             return bad(entry.seq, reason, intact)
-        announced = _announced_checkpoint(entry)
-        if announced is not None and announced not in by_seq and announced < entry.seq:
+        announced = announced_checkpoint(entry.tag, entry.details)
+        if announced is not None and announced not in evidence.positions and announced < entry.seq:
             return bad(
                 entry.seq,
                 f"it announces a signed checkpoint at {announced}, which is missing (deleted)",
@@ -322,7 +376,7 @@ def verify_chain(
         prev = entry.hash
         last_good = entry.seq
         expected_seq += 1
-    beyond = [seq for seq in by_seq if seq > last_good]
+    beyond = [seq for seq in evidence.positions if seq > last_good]
     if beyond:
         return bad(
             last_good + 1,
@@ -343,19 +397,19 @@ def verify_chain(
                 "the last entry does not match the recorded head hash (edited)",
                 cp_ok,
                 min(covered_up_to, last_good - 1),
-                public_keys is not None,
+                evidence.signatures_checked,
             )
     return Verification(
-        last_good, last_good, None, None, cp_ok, covered_up_to, public_keys is not None
+        last_good, last_good, None, None, cp_ok, covered_up_to, evidence.signatures_checked
     )
 
 
-def _announced_checkpoint(entry: ChainEntry) -> int | None:
+def announced_checkpoint(tag: str, details: str) -> int | None:
     """The checkpoint position an ``audit:checkpoint`` entry announces, if any."""
-    if entry.tag != CHECKPOINT_TAG:
+    if tag != CHECKPOINT_TAG:
         return None
     try:
-        seq = json.loads(entry.details).get("seq")
+        seq = json.loads(details).get("seq")
     except (ValueError, AttributeError):
         return None
     return seq if isinstance(seq, int) and not isinstance(seq, bool) else None

@@ -31,6 +31,7 @@ from governance.audit.chain import (
     entry_hash,
     verify_chain,
 )
+from governance.audit.chain_reader import verify_on_postgres
 from governance.audit.models import AuditCheckpoint, AuditEntry, AuditHead
 from governance.audit.tags import check_tag
 from governance.canonical import canonical_json
@@ -410,11 +411,27 @@ class AuditLog:
         public_keys: Mapping[str, Ed25519PublicKey] | None = None,
         batch: int = 20_000,
     ) -> Verification:
-        """Recompute the chain from the first entry; report the first bad one."""
+        """Recompute the chain from the first entry; report the first bad one.
+
+        On PostgreSQL the entries are streamed as raw rows and walked fast
+        (:mod:`governance.audit.chain_reader`); elsewhere, and with the same result,
+        they are read as entries and walked by :func:`verify_chain`.
+        """
         checkpoints = self.list_checkpoints()
+        head = self.head()
+        if self.session.get_bind().dialect.name == "postgresql":
+            fast = verify_on_postgres(
+                self.session,
+                head=head,
+                checkpoints=checkpoints,
+                public_keys=public_keys,
+                batch=batch,
+            )
+            if fast is not None:
+                return fast
         return verify_chain(
             self._chain_rows(batch=batch),
-            head=self.head(),
+            head=head,
             checkpoints=checkpoints,
             public_keys=public_keys,
         )
