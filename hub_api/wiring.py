@@ -23,7 +23,7 @@ environment: callers pass the :class:`~lmis_hub.settings.Settings` they loaded o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -47,7 +47,7 @@ from governance.keys.wrapping import KeyEncryptionKey
 from governance.policy.services import PolicyService
 from governance.research.services import ResearchService
 from governance.timestamps import Clock, utc_now
-from integration.indicators.definition import load_definitions
+from integration.indicators.definition import Definition, load_definitions
 from integration.indicators.release import ReleaseService
 from integration.ingest.agreement_notices import AgreementNoticeSender
 from integration.ingest.ledger import Ledger
@@ -156,10 +156,17 @@ class Governance:
 
 
 def governance(
-    session: Session, settings: Settings, *, actor: str, clock: Clock = utc_now
+    session: Session,
+    settings: Settings,
+    *,
+    actor: str,
+    clock: Clock = utc_now,
+    schemas: SchemaCatalog | None = None,
 ) -> Governance:
-    """Agencies, keys, agreements (checked against the schema catalog) and the audit log
-    on ``session``; the audit log signs its own checkpoints when the KEK is at hand."""
+    """Agencies, keys, agreements (checked against the schema catalog: ``schemas``, or
+    loaded from the settings) and the audit log on ``session``; the audit log signs its
+    own checkpoints when the KEK is at hand. A long-running caller (the API) passes the
+    catalog it loaded once instead of reading the schema files for every unit of work."""
     audit = AuditLog(session, clock=clock)
     keys = KeyService(session, clock=clock, audit=audit)
     gov = Governance(
@@ -170,7 +177,11 @@ def governance(
         agencies=AgencyService(session, clock=clock, audit=audit),
         keys=keys,
         agreements=AgreementService(
-            session, clock=clock, audit=audit, keys=keys, schemas=schema_catalog(settings)
+            session,
+            clock=clock,
+            audit=audit,
+            keys=keys,
+            schemas=schemas or schema_catalog(settings),
         ),
         clock=clock,
     )
@@ -409,17 +420,25 @@ def research_extracts(gov: Governance) -> ExtractService:
     )
 
 
-def indicator_releases(gov: Governance) -> ReleaseService:
+def indicator_releases(
+    gov: Governance,
+    *,
+    schemas: SchemaCatalog | None = None,
+    definitions: Sequence[Definition] | None = None,
+) -> ReleaseService:
     """Building and publishing indicator releases: the package's definitions, the lake,
     the agreements (checked at publication), the hub's signing key for the manifest and
-    the publication folder."""
+    the publication folder. A long-running caller passes the catalog and definitions it
+    read once (reading the definitions takes a good part of a second)."""
     indicators = gov.settings.indicators
-    schemas = schema_catalog(gov.settings)
+    schemas = schemas or schema_catalog(gov.settings)
     return ReleaseService(
         session=gov.session,
         lake=lake_catalog(gov.settings),
         agreements=gov.agreements,
-        definitions=load_definitions(schemas=schemas),
+        definitions=list(definitions)
+        if definitions is not None
+        else load_definitions(schemas=schemas),
         schemas=schemas,
         signing_key=lambda: gov.secrets().hub_signing_key(),
         publication_dir=gov.settings.publication_dir,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from governance.db import Base
 from governance.timestamps import UtcDateTime
@@ -47,3 +47,15 @@ class IndicatorRelease(Base):
     manifest: Mapped[dict | None] = mapped_column(JSON, default=None)  # type: ignore[type-arg]
     signature: Mapped[str | None] = mapped_column(String(200), default=None)
     signing_key_id: Mapped[str | None] = mapped_column(String(100), default=None)
+
+
+def published_releases(session: Session) -> list[IndicatorRelease]:
+    """The published releases, newest first (a cheap read: the public API asks it on
+    every request)."""
+    return list(
+        session.scalars(
+            select(IndicatorRelease)
+            .where(IndicatorRelease.state == "published")
+            .order_by(IndicatorRelease.published_at.desc(), IndicatorRelease.id.desc())
+        )
+    )

@@ -28,7 +28,8 @@ from hub_api.http.routes import (
     session,
 )
 from hub_api.http.unit import ApiState
-from hub_api.wiring import database
+from hub_api.wiring import database, schema_catalog
+from integration.indicators.definition import load_definitions
 from lmis_hub import __version__
 from lmis_hub.errors import ConfigurationError
 from lmis_hub.settings import Settings
@@ -73,7 +74,15 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         kek = serving_key(settings)
         engine = database(settings)
-        app.state.hub = ApiState(settings=settings, engine=engine, clock=clock, kek=kek)
+        schemas = schema_catalog(settings)
+        app.state.hub = ApiState(
+            settings=settings,
+            engine=engine,
+            clock=clock,
+            kek=kek,
+            schemas=schemas,
+            definitions=tuple(load_definitions(schemas=schemas)),
+        )
         try:
             yield
         finally:

@@ -21,7 +21,9 @@ from governance.policy.services import PolicyService
 from governance.timestamps import Clock
 from hub_api import wiring
 from hub_api.wiring import Governance, governance
+from integration.indicators.definition import Definition
 from lmis_hub.settings import Settings
+from schemas.catalog import SchemaCatalog
 
 SYSTEM_ACTOR = "api"
 
@@ -34,6 +36,9 @@ class ApiState:
     engine: Engine
     clock: Clock
     kek: KeyEncryptionKey
+    #: The schema catalog and the indicator package's definitions, read once.
+    schemas: SchemaCatalog
+    definitions: tuple[Definition, ...]
 
 
 class Unit:
@@ -58,7 +63,11 @@ class Unit:
     def services(self) -> Governance:
         if self._gov is None:
             self._gov = governance(
-                self.session, self.state.settings, actor=self._actor, clock=self.state.clock
+                self.session,
+                self.state.settings,
+                actor=self._actor,
+                clock=self.state.clock,
+                schemas=self.state.schemas,
             )
         return self._gov
 

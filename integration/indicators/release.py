@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from governance.agreements.services import AgreementService
 from governance.audit.services import AuditLog
-from governance.indicators.models import IndicatorRelease
+from governance.indicators.models import IndicatorRelease, published_releases
 from governance.keys.secrets import HubSigningKey
 from governance.timestamps import Clock
 from integration.indicators.compute import compute
@@ -129,11 +129,8 @@ class ReleaseService:
         return row
 
     def last_published(self) -> IndicatorRelease | None:
-        return self.session.scalars(
-            select(IndicatorRelease)
-            .where(IndicatorRelease.state == "published")
-            .order_by(IndicatorRelease.published_at.desc(), IndicatorRelease.id.desc())
-        ).first()
+        rows = published_releases(self.session)
+        return rows[0] if rows else None
 
     def _next_id(self, day: date) -> str:
         prefix = f"{day.isoformat()}."

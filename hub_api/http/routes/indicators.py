@@ -11,15 +11,15 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
 
 from governance.accounts.services import Principal
-from governance.indicators.models import IndicatorRelease
+from governance.indicators.models import IndicatorRelease, published_releases
 from governance.indicators.views import lineage_view, release_view
 from hub_api.http.auth import Require
 from hub_api.http.errors import RouteNotFound
 from hub_api.http.sdmx_query import SdmxNotImplemented, choose_format, filter_csv
 from hub_api.http.unit import Unit, unit
 from hub_api.wiring import indicator_releases
-from integration.indicators.definition import load_definitions
 from integration.indicators.errors import ReleaseUnknown
+from integration.indicators.release import ReleaseService
 from integration.indicators.release_files import MANIFEST, SIGNATURE, STRUCTURE
 
 router = APIRouter(tags=["indicators"])
@@ -34,9 +34,15 @@ FILE_TYPES = {
 }
 
 
+def _releases(work: Unit) -> ReleaseService:
+    """The release service on the catalog and definitions the application read once."""
+    state = work.state
+    return indicator_releases(work.services(), schemas=state.schemas, definitions=state.definitions)
+
+
 def _published(work: Unit) -> list[IndicatorRelease]:
-    rows = indicator_releases(work.services()).releases()
-    return [r for r in rows if r.state == "published" and r.folder]
+    """Newest first; read straight from the releases table (no release service)."""
+    return [r for r in published_releases(work.session) if r.folder]
 
 
 def _public(work: Unit, release_id: str) -> IndicatorRelease:
@@ -50,7 +56,7 @@ def _latest(work: Unit) -> IndicatorRelease:
     rows = _published(work)
     if not rows:
         raise ReleaseUnknown("no indicator release is published yet")
-    return max(rows, key=lambda r: (r.published_at, r.id))
+    return rows[0]
 
 
 def _file(work: Unit, row: IndicatorRelease, name: str) -> bytes:
@@ -67,8 +73,6 @@ def _file(work: Unit, row: IndicatorRelease, name: str) -> bytes:
 
 @router.get("/api/v1/public/indicators", summary="The package's indicators and their metadata")
 def definitions(work: Work) -> list[dict[str, Any]]:
-    from hub_api.wiring import schema_catalog
-
     return [
         {
             "id": d.id,
@@ -80,14 +84,13 @@ def definitions(work: Work) -> list[dict[str, Any]]:
             "sources": list(d.sources),
             "withheld": d.withheld,
         }
-        for d in load_definitions(schemas=schema_catalog(work.settings))
+        for d in work.state.definitions
     ]
 
 
 @router.get("/api/v1/public/releases", summary="Published releases, newest first")
 def public_releases(work: Work) -> list[dict[str, Any]]:
-    rows = sorted(_published(work), key=lambda r: (r.published_at, r.id), reverse=True)
-    return [release_view(r) for r in rows]
+    return [release_view(r) for r in _published(work)]
 
 
 @router.get("/api/v1/public/releases/{release_id}", summary="A published release with its lineage")
@@ -162,14 +165,14 @@ def sdmx_structure(
 def releases(
     _: Annotated[Principal, Depends(Require("indicators:read"))], work: Work
 ) -> list[dict[str, Any]]:
-    return [release_view(r) for r in indicator_releases(work.services()).releases()]
+    return [release_view(r) for r in _releases(work).releases()]
 
 
 @router.get("/api/v1/indicators/releases/{release_id}", summary="A release's lineage")
 def release(
     release_id: str, _: Annotated[Principal, Depends(Require("indicators:read"))], work: Work
 ) -> dict[str, Any]:
-    return lineage_view(indicator_releases(work.services()).get(release_id))
+    return lineage_view(_releases(work).get(release_id))
 
 
 @router.post(
@@ -179,7 +182,7 @@ def build(
     principal: Annotated[Principal, Depends(Require("indicators:build"))], work: Work
 ) -> dict[str, Any]:
     work.commit()  # on SQLite the lake catalog shares the database: end reads first
-    return release_view(indicator_releases(work.services()).build(actor=principal.username))
+    return release_view(_releases(work).build(actor=principal.username))
 
 
 @router.post(
@@ -190,6 +193,4 @@ def publish(
     principal: Annotated[Principal, Depends(Require("indicators:publish"))],
     work: Work,
 ) -> dict[str, Any]:
-    return release_view(
-        indicator_releases(work.services()).publish(release_id, actor=principal.username)
-    )
+    return release_view(_releases(work).publish(release_id, actor=principal.username))

@@ -8,9 +8,7 @@ import os
 
 import pyotp
 import pytest
-import sqlalchemy as sa
 from argon2 import PasswordHasher
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from governance.accounts.models import Account
@@ -71,19 +69,6 @@ def enrolled_session(
     recovery = accounts.confirm_enrolment(step.session_id, code(enrolment.secret, clock))
     clock.advance(seconds=30)
     return step.session_id, enrolment.secret, recovery
-
-
-def database_dump(conn: Connection) -> bytes:
-    """Every value of every table, as bytes (what a copy of the database would give)."""
-    out = bytearray()
-    for table in sa.inspect(conn).get_table_names():
-        for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')):
-            for value in row:
-                if isinstance(value, memoryview):
-                    value = value.tobytes()
-                out += value if isinstance(value, bytes) else str(value).encode()
-                out += b"\x00"
-    return bytes(out)
 
 
 def audit_dump(audit: AuditLog) -> str:

@@ -27,11 +27,11 @@ from governance.accounts.models import ACCOUNT_ROLES, MFA_ROLES, Account, ApiTok
 from governance.accounts.services import AccountService
 from governance.audit.services import AuditLog
 from governance.errors import GovernanceError
+from tests.fixtures.database import database_dump
 from tests.governance.accounts.conftest import (
     ADMIN_PASSWORD,
     PASSWORD,
     audit_dump,
-    database_dump,
     enrolled_session,
 )
 from tests.governance.conftest import FakeClock

@@ -24,12 +24,12 @@ from governance.accounts.models import Account
 from governance.accounts.services import AccountService
 from governance.audit.services import AuditLog
 from governance.keys.wrapping import KeyEncryptionKey
+from tests.fixtures.database import database_dump
 from tests.governance.accounts.conftest import (
     ADMIN_PASSWORD,
     PASSWORD,
     audit_dump,
     code,
-    database_dump,
     enrolled_session,
 )
 from tests.governance.conftest import FakeClock

@@ -16,6 +16,7 @@ from governance.errors import SecretMissing, SecretUndecryptable
 from governance.keys.secrets import PSEUDONYMISATION_KEY, HubSecrets
 from governance.keys.wrapping import KeyEncryptionKey
 from lmis_hub.errors import ConfigurationError
+from tests.fixtures.database import database_dump
 
 KEK_B64 = base64.b64encode(os.urandom(32)).decode()
 
@@ -24,19 +25,6 @@ KEK_B64 = base64.b64encode(os.urandom(32)).decode()
 def secrets(db_session, keys, clock, audit) -> HubSecrets:
     kek = KeyEncryptionKey.from_setting(SecretStr(KEK_B64))
     return HubSecrets(db_session, kek=kek, keys=keys, clock=clock, audit=audit)
-
-
-def _dump(conn: Connection) -> bytes:
-    """Every value of every table, as bytes (a database dump)."""
-    out = bytearray()
-    for table in sa.inspect(conn).get_table_names():
-        for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')):
-            for value in row:
-                if isinstance(value, memoryview):
-                    value = value.tobytes()
-                out += value if isinstance(value, bytes) else str(value).encode()
-                out += b"\x00"
-    return bytes(out)
 
 
 def test_secrets_round_trip_and_rotate(secrets: HubSecrets, keys) -> None:
@@ -66,7 +54,7 @@ def test_nothing_secret_in_database_or_logs(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
     kek = base64.b64decode(KEK_B64)
-    dump = _dump(db_connection)
+    dump = database_dump(db_connection)
     logged = "\n".join(r.getMessage() for r in caplog.records).encode()
     assert b"stored hub secret pseudonymisation_key version 1" in logged  # it does log
     for secret in (k_hub, signing, kek):
