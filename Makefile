@@ -13,10 +13,10 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if [ "$(HUB_INSTALLER)" = "uv" ] && ($(BIN)/python -m uv --version >/dev/null 2>&1 || $(BIN)/python -m pip install -q uv); then \
-		$(BIN)/python -m uv pip install -q --python $(BIN)/python -c requirements/constraints.txt -e '.[dev]'; \
+		$(BIN)/python -m uv pip install -q --python $(BIN)/python -c requirements/constraints.txt -e '.[dev,airflow]'; \
 	else \
 		$(BIN)/python -m pip install -q --upgrade pip && \
-		$(BIN)/python -m pip install -q -c requirements/constraints.txt -e '.[dev]'; \
+		$(BIN)/python -m pip install -q -c requirements/constraints.txt -e '.[dev,airflow]'; \
 	fi
 	@touch $(STAMP)
 
@@ -28,8 +28,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# TEST_WORKERS=0 runs the suite in one process; loadscope keeps a module's tests (and its
+# module-scoped services) in one worker.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -40,7 +43,7 @@ stack-down: $(STAMP)
 
 # Re-pin every dependency after changing pyproject.toml.
 constraints: $(STAMP)
-	$(BIN)/python -m uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	$(BIN)/python -m uv pip compile pyproject.toml --extra dev --extra airflow --python-version 3.11 \
 		--no-header --no-annotate -o requirements/constraints.txt
 
 clean:

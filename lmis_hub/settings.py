@@ -334,6 +334,41 @@ class ApiSettings(BaseModel):
         return self.public_url or f"http://{self.host}:{self.port}"
 
 
+class NotifySettings(BaseModel):
+    """E-mail to the LMIS unit from the scheduled duties (dags/): the agreement monitor's
+    report and the quarantine digest; off until `smtp_host` is set."""
+
+    smtp_host: str | None = Field(
+        None, description="Host of the SMTP server the notifications go through; unset: none."
+    )
+    smtp_port: int = Field(25, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        "starttls",
+        description="`starttls` upgrades the connection, `ssl` connects with TLS from the "
+        "start (port 465), `none` sends in the clear (only to a relay on the same host).",
+    )
+    smtp_user: str | None = Field(None, description="SMTP login, if the server asks for one.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    mail_from: str | None = Field(None, description="Sender address of the notifications.")
+    mail_to: list[str] = Field(
+        [],
+        description='JSON list of the LMIS unit\'s addresses, e.g. `["lmis-unit@example.org"]`.',
+    )
+    timeout_s: int = Field(30, ge=1, le=600, description="Seconds to wait for the SMTP server.")
+
+    @property
+    def enabled(self) -> bool:
+        return self.smtp_host is not None
+
+    @model_validator(mode="after")
+    def _complete(self) -> NotifySettings:
+        if self.smtp_host is not None and not (self.mail_from and self.mail_to):
+            raise ValueError("smtp_host is set: set mail_from and mail_to too")
+        if (self.smtp_user is None) != (self.smtp_password is None):
+            raise ValueError("set smtp_user and smtp_password together")
+        return self
+
+
 class LogSettings(BaseModel):
     """Logging of every entry point."""
 
@@ -418,6 +453,7 @@ class Settings(BaseSettings):
     research: ResearchSettings = Field(default_factory=ResearchSettings)  # type: ignore[arg-type]
     indicators: IndicatorSettings = Field(default_factory=IndicatorSettings)  # type: ignore[arg-type]
     api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
+    notify: NotifySettings = Field(default_factory=NotifySettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------
 

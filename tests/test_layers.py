@@ -1,5 +1,5 @@
 """Imports run one way: lmis_hub <- schemas <- governance <- connectors / integration
-<- hub_api / dags <- benchmarks <- tests.
+<- hub_api <- dags / benchmarks <- tests.
 
 A package may import its own modules and those of packages below it, never one above
 it or beside it: the connector SDK runs at an agency without the hub's governance,
@@ -27,7 +27,7 @@ RANKS = {
     "integration": 3,
     "infra": 3,
     "hub_api": 4,
-    "dags": 4,
+    "dags": 5,  # DAG tasks call the hub's duties through hub_api (its composition root)
     "benchmarks": 5,
     "tests": 6,
 }

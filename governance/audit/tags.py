@@ -24,6 +24,9 @@ TAGS: dict[str, str] = {
     "provider was queued (agreement, superseded and current version in details)",
     "agreement_notice:send": "a queued agreement notice was published, signed by the hub, to the "
     "provider's receipts topic",
+    "agreement:monitor": "the scheduled agreement monitor ran for a data interval (the "
+    "interval is the subject): agreements it expired, late deliveries and agreements expiring "
+    "soon, in details; once per interval",
     "delivery:recorded": "a delivery under an agreement was recorded for monitoring",
     "delivery:accepted": "the ingest worker accepted a batch and recorded it as a delivery "
     "under its agreement (agreement, dataset, records, lake snapshot in details)",
