@@ -375,8 +375,15 @@ class AuditLog:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = 1000,
+        before: int | None = None,
+        newest_first: bool = False,
     ) -> list[RecordedEntry]:
-        query = select(AuditEntry).order_by(AuditEntry.seq)
+        """Entries matching every given filter, in chain order (or newest first);
+        ``before``: only entries with a smaller sequence number (for paging back)."""
+        order = AuditEntry.seq.desc() if newest_first else AuditEntry.seq
+        query = select(AuditEntry).order_by(order)
+        if before is not None:
+            query = query.where(AuditEntry.seq < before)
         if tag is not None:
             query = query.where(
                 AuditEntry.tag.startswith(tag) if tag.endswith(":") else AuditEntry.tag == tag

@@ -243,6 +243,7 @@ def _draw_api(console: Console, api: ApiReport) -> None:
     if api.error:
         console.print(f"[red]API: {escape(api.error)}[/]")
         return
+    console.print(f"web site: [bold]{api.url}/[/] (the published indicators, no sign-in)")
     console.print(f"API: {api.server}; OpenAPI document at {api.url}/api/v1/openapi.json")
     table = Table(
         title="demo accounts (passwords kept in the data directory's keys/)", box=box.SIMPLE
@@ -254,9 +255,10 @@ def _draw_api(console: Console, api: ApiReport) -> None:
         table.add_row(account["user"], role, account["password"])
     console.print(table)
     console.print(
-        "sign in: POST /api/v1/auth/login with the user and password; roles other than the "
-        "analyst and the agency operator enrol a TOTP authenticator at their first sign-in "
-        "(POST /api/v1/auth/totp/enrol: the secret is shown once). Published indicators need "
-        f"no account: {api.url}/api/v1/public/releases and {api.url}/sdmx/rest/… "
-        "(docs/guide/api.md)"
+        f"sign in at {api.url}/login with a user and password above; roles other than the "
+        "analyst and the agency operator set up an authenticator app at their first sign-in "
+        "(the key is shown once, as a QR code and as text). Over HTTP: POST "
+        "/api/v1/auth/login (docs/guide/api.md). Published indicators need no account: "
+        f"{api.url}/indicators, {api.url}/api/v1/public/releases and {api.url}/sdmx/rest/… "
+        f"Airflow runs the hub's schedules where it is installed: docs/guide/airflow.md"
     )

@@ -28,6 +28,8 @@ from hub_api.http.routes import (
     session,
 )
 from hub_api.http.unit import ApiState
+from hub_api.web import site
+from hub_api.web.failures import page_error
 from hub_api.wiring import database, schema_catalog
 from integration.indicators.definition import load_definitions
 from lmis_hub import __version__
@@ -99,7 +101,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    errors.install(app)
+    errors.install(app, page_error=page_error)
     metrics.install(app, metrics.Metrics())
 
     @app.middleware("http")
@@ -130,4 +132,5 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> FastAPI:
         linkage,
     ):
         app.include_router(module.router)
+    site.install(app)
     return app

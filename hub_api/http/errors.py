@@ -5,9 +5,10 @@ never a stack trace. Bad input is a 4xx, never a 500."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -133,31 +134,54 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if p not in ("body",)) or "request"
 
 
-def install(app: FastAPI) -> None:
-    """Route every error through :func:`envelope`."""
+#: Paths that are the API's, whatever the client accepts.
+API_PREFIXES = ("/api/", "/sdmx/", "/metrics", "/health", "/ready")
+
+
+def wants_page(request: Request) -> bool:
+    """A web page's request (its route is marked), or a browser asking for a path that
+    matches no route outside the API."""
+    if getattr(request.state, "page", False):
+        return True
+    if request.scope.get("route") is not None or request.url.path.startswith(API_PREFIXES):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+PageError = Callable[[Request, HubError], Response]
+
+
+def install(app: FastAPI, page_error: PageError | None = None) -> None:
+    """Route every error through :func:`envelope`, or through ``page_error`` for the
+    web pages (the same codes and messages, as a page)."""
+
+    def answer(request: Request, error: HubError) -> Response:
+        if page_error is not None and wants_page(request):
+            return page_error(request, error)
+        return envelope(error)
 
     @app.exception_handler(HubError)
-    async def hub_error(request: Request, exc: HubError) -> JSONResponse:
-        return envelope(exc)
+    async def hub_error(request: Request, exc: HubError) -> Response:
+        return answer(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
         problems = [f"{_field(tuple(e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors()]
-        return envelope(RequestInvalid("; ".join(problems[:10]) or "invalid request"))
+        return answer(request, RequestInvalid("; ".join(problems[:10]) or "invalid request"))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            return envelope(RouteNotFound(f"no operation at {request.url.path}"))
+            return answer(request, RouteNotFound(f"no operation at {request.url.path}"))
         if exc.status_code == 405:
-            return envelope(
-                MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+            return answer(
+                request, MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
             )
         error = ApiError(str(exc.detail))
         error.http_status = exc.status_code  # type: ignore[misc]
-        return envelope(error)
+        return answer(request, error)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error serving %s %s", request.method, request.url.path)
-        return envelope(InternalError("internal error; the request was not carried out"))
+        return answer(request, InternalError("internal error; the request was not carried out"))

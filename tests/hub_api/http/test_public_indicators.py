@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from collections.abc import Callable
 
 import pytest
+from pyiceberg.catalog import Catalog
 
 from hub_api.wiring import Governance, governance_in_steps, indicator_releases, lake_catalog
 from integration.indicators.release import ReleaseService
+from lmis_hub.settings import Settings
 from schemas.catalog import SchemaCatalog
 from tests.hub_api.http.conftest import ServedHub
 from tests.hub_api.http.server import client
@@ -33,9 +36,11 @@ def two_indicators(gov: Governance) -> ReleaseService:
     return dataclasses.replace(service, definitions=kept)
 
 
-@pytest.fixture(scope="module")
-def release(served_hub: ServedHub) -> str:
-    settings = served_hub.settings
+def publish_two(
+    settings: Settings, land_vacancies: Callable[[Catalog, SchemaCatalog], object]
+) -> str:
+    """Land vacancies (with ``land_vacancies``) and complaints, then build and publish a
+    release of their two indicators; its id."""
     schemas = SchemaCatalog.load()
     lake = lake_catalog(settings)
     land_vacancies(lake, schemas)
@@ -45,6 +50,11 @@ def release(served_hub: ServedHub) -> str:
     with governance_in_steps(settings, actor="lmis-unit") as gov:
         two_indicators(gov).publish(release_id, actor="lmis-unit")
     return release_id
+
+
+@pytest.fixture(scope="module")
+def release(served_hub: ServedHub) -> str:
+    return publish_two(served_hub.settings, land_vacancies)
 
 
 def test_published_releases_and_their_files_are_public(served_hub: ServedHub, release: str) -> None:
