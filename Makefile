@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # HUB_INSTALLER=pip forces plain pip; the default uses uv (installed from PyPI into the venv).
 HUB_INSTALLER ?= uv
 
-.PHONY: install demo test lint format fuzz bench clean stack-down constraints
+.PHONY: install demo test lint format fuzz bench clean stack-down constraints airflow
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ test: lint
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Airflow standalone with the hub's DAGs on the embedded stack (after `make demo`).
+airflow: $(STAMP)
+	$(BIN)/lmis-hub stack airflow
 
 stack-down: $(STAMP)
 	$(BIN)/lmis-hub stack down

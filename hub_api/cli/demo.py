@@ -260,5 +260,5 @@ def _draw_api(console: Console, api: ApiReport) -> None:
         "(the key is shown once, as a QR code and as text). Over HTTP: POST "
         "/api/v1/auth/login (docs/guide/api.md). Published indicators need no account: "
         f"{api.url}/indicators, {api.url}/api/v1/public/releases and {api.url}/sdmx/rest/… "
-        f"Airflow runs the hub's schedules where it is installed: docs/guide/airflow.md"
+        "Airflow with the hub's DAGs on this stack: `make airflow` (docs/guide/airflow.md)"
     )

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hub_api.cli.context import get_context, governance
+from infra.broker import port_is_free
+from infra.errors import PortInUse
 from infra.production.acls import acl_rules, render_commands
 from infra.stack import EmbeddedStack, StackStatus
 from lmis_hub.topics import HUB
@@ -46,6 +48,37 @@ def down(ctx: typer.Context) -> None:
     cli = get_context(ctx)
     status = EmbeddedStack(cli.settings).down()
     cli.emit(status.as_dict(), render_status(status))
+
+
+@app.command()
+def airflow(
+    ctx: typer.Context,
+    port: int = typer.Option(8080, help="Port of Airflow's UI and API on 127.0.0.1."),
+) -> None:
+    """Run Airflow standalone with the hub's DAGs on this stack, until Ctrl-C (needs the
+    airflow extra, which `make` installs)."""
+    import os
+    import subprocess
+
+    from hub_api.demo.parties import demo_secrets
+    from infra.airflow_standalone import airflow_environment, password_file, standalone_command
+    from lmis_hub.settings import settings_environment
+
+    cli = get_context(ctx)
+    if not port_is_free("127.0.0.1", port):
+        raise PortInUse(f"port 127.0.0.1:{port} is taken by another process; choose --port")
+    settings = cli.settings
+    if settings.key_encryption_key is None:  # the demo's own key, as `lmis-hub demo` made it
+        settings = settings.model_copy(update={"key_encryption_key": demo_secrets(settings).kek})
+    env = airflow_environment(
+        settings, settings_environment(settings), port=port, path=os.environ.get("PATH", "")
+    )
+    cli.err_console.print(
+        f"Airflow: http://127.0.0.1:{port}/ (user admin, password in {password_file(settings)} "
+        "once it has started); the hub's DAGs are paused until you switch them on. Ctrl-C stops it."
+    )
+    done = subprocess.run(standalone_command(), env={**os.environ, **env}, check=False)
+    raise typer.Exit(done.returncode)
 
 
 @app.command()

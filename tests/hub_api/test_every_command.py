@@ -444,6 +444,10 @@ INVOCATIONS: dict[tuple[str, ...], Callable[[Hub, str], Call]] = {
     ("stack", "up"): lambda hub, mode: Call(
         ["stack", "up"], 2, "stack.port_in_use", {"HUB_STACK__BROKER_PORT": hub.taken_port}
     ),
+    # Would run Airflow until stopped: refused at once, its port is taken.
+    ("stack", "airflow"): lambda hub, mode: Call(
+        ["stack", "airflow", "--port", hub.taken_port], 2, "stack.port_in_use"
+    ),
     ("stack", "down"): lambda hub, mode: Call(["stack", "down"]),  # nothing runs: nothing to do
     ("stack", "status"): lambda hub, mode: Call(["stack", "status"], code=1),
     ("stack", "acls"): lambda hub, mode: Call(
