@@ -180,6 +180,11 @@ class ConnectorConfig(BaseModel):
         None, description="Data-sharing agreement the data flows under."
     )
     agreement_version: int = Field(1, ge=1)
+    periodicity: Literal["daily", "weekly", "monthly", "quarterly", "annual"] | None = Field(
+        None,
+        description="How often the agreement expects this dataset (its `periodicity`); "
+        "`lmis-hub connector dag` schedules the connector on it in an agency's Airflow.",
+    )
     hub_public_key_file: Path | None = Field(
         None, description="The hub's Ed25519 public key (PEM), to verify receipts."
     )

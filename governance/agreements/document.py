@@ -145,11 +145,18 @@ def parse_document(data: Any, *, where: str) -> AgreementDocument:
         raise AgreementInvalid(f"{where}: " + "; ".join(problems)) from exc
 
 
+def parse_yaml(text: str, *, where: str) -> AgreementDocument:
+    """The document written in YAML ``text`` (``where`` names it in errors)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise AgreementInvalid(f"{where}: not valid YAML ({exc})") from exc
+    return parse_document(data, where=where)
+
+
 def load_yaml(path: Path) -> AgreementDocument:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AgreementInvalid(f"{path}: cannot read ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise AgreementInvalid(f"{path}: not valid YAML ({exc})") from exc
-    return parse_document(data, where=str(path))
+    return parse_yaml(text, where=str(path))

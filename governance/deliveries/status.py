@@ -1,5 +1,6 @@
 """Ingest status: per agency dataset, what landed (batches, records, the last one) and
-what waits in the quarantine, from the ledger's tables in two grouped queries."""
+what waits in the quarantine, from the ledger's tables in two grouped queries; and an
+agency's latest accepted batches."""
 
 from __future__ import annotations
 
@@ -57,3 +58,15 @@ def ingest_status(session: Session, *, agency: str | None = None) -> list[dict[s
     for who, what, waiting, since in session.execute(refused):
         row(who, what).update(quarantined=waiting, last_quarantined_at=since.isoformat())
     return [rows[k] for k in sorted(rows)]
+
+
+def recent_batches(session: Session, agency: str, *, limit: int = 50) -> list[IngestedBatch]:
+    """The batches of ``agency`` the hub accepted, newest first: what each receipt
+    said (batch id, records, the agreement version, the lake commit)."""
+    query = (
+        select(IngestedBatch)
+        .where(IngestedBatch.agency == agency)
+        .order_by(IngestedBatch.received_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))

@@ -36,6 +36,7 @@ from connectors.sdk.receipts import (
 from connectors.sdk.sources.base import load_source
 from connectors.sdk.state import StateDB
 from hub_api.cli.connector_common import CONFIG, Wiring, now, superseded_message, wiring
+from hub_api.cli.connector_dag import dag_command
 from hub_api.cli.connector_state import rewind_command, status
 from hub_api.cli.context import CliContext, get_context
 from lmis_hub.kafka import librdkafka_config
@@ -440,3 +441,4 @@ def _render_failed_run(data: dict[str, Any]) -> Callable[[Console], None]:
 
 app.command()(status)
 app.command(name="rewind")(rewind_command)
+app.command(name="dag")(dag_command)

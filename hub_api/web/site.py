@@ -7,10 +7,32 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from hub_api.web import failures
-from hub_api.web.pages import account, audit, public, signin
+from hub_api.web.pages import (
+    account,
+    agencies,
+    agreements,
+    airlock,
+    audit,
+    linkage,
+    operations,
+    public,
+    research,
+    signin,
+)
 from hub_api.web.templating import STATIC_DIR
 
-ROUTERS = (public.router, signin.router, account.router, audit.router)
+ROUTERS = (
+    public.router,
+    signin.router,
+    account.router,
+    audit.router,
+    agencies.router,
+    agreements.router,
+    operations.router,
+    linkage.router,
+    research.router,
+    airlock.router,
+)
 
 
 def install(app: FastAPI) -> None:

@@ -42,6 +42,13 @@ class NavItem:
 
 #: The signed-in navigation; an item shows only to roles holding its permission.
 NAVIGATION = (
+    NavItem("/work/agencies", "Agencies", "agencies:read"),
+    NavItem("/work/agreements", "Agreements", "agreements:read"),
+    NavItem("/work/ingest", "Ingest", "deliveries:read"),
+    NavItem("/work/quarantine", "Quarantine", "quarantine:read"),
+    NavItem("/work/linkage", "Linkage review", "linkage:read"),
+    NavItem("/work/research", "Research", "research:read"),
+    NavItem("/work/airlock", "Airlock", "outputs:review"),
     NavItem("/work/audit", "Audit log", "audit:read"),
     NavItem("/account", "My account"),
 )

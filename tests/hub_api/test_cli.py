@@ -13,13 +13,15 @@ from infra.broker import free_port
 from lmis_hub import __version__, config_reference
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("lmis-hub")
     return subprocess.run(
         [str(exe), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout_s,
         env={**os.environ, **(env or {})},
         check=False,
     )

@@ -31,7 +31,7 @@ def test_demo_runs_the_spine_and_a_second_run_lands_nothing_new(tmp_path: Path) 
     }
     url = ""
     try:
-        first = run_cli("--json", "demo", "--persons", "300", env=env)
+        first = run_cli("--json", "demo", "--persons", "300", env=env, timeout_s=240)
         assert first.returncode == 0, first.stderr[-3000:]
         out = json.loads(first.stdout)
         assert out["stack"]["running"] is True

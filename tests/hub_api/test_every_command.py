@@ -668,6 +668,18 @@ INVOCATIONS: dict[tuple[str, ...], Callable[[Hub, str], Call]] = {
         ["connector", "status", "--config", str(hub.connector), "--refusals"]
     ),
     ("connector", "find"): _find,
+    ("connector", "dag"): lambda hub, mode: Call(
+        [
+            "connector",
+            "dag",
+            "--config",
+            str(hub.connector),
+            "--out",
+            str(hub.path("dags")),
+            "--periodicity",
+            "monthly",
+        ]
+    ),
     ("connector", "rewind"): lambda hub, mode: Call(
         ["connector", "rewind", "--config", str(hub.connector), "--to-start"]
     ),

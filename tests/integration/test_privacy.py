@@ -155,7 +155,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     seconds: dict[str, float] = {}
     try:
         t = time.monotonic()
-        demo = run_cli("--json", "demo", "--persons", str(PERSONS), env=env)
+        demo = run_cli("--json", "demo", "--persons", str(PERSONS), env=env, timeout_s=270)
         assert demo.returncode == 0, demo.stderr[-3000:]
         report = json.loads(demo.stdout)
         assert report["spine"]["reconciliation"]["ok"] is True

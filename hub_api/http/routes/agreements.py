@@ -47,15 +47,18 @@ class Signature(BaseModel):
     )
 
 
-def _visible(row: Agreement, principal: Principal) -> bool:
+def visible(row: Agreement, principal: Principal) -> bool:
+    """May ``principal`` see ``row`` in a list (an agency operator: agreements their
+    agency is party to)."""
     if principal.role != "agency_operator":
         return True
     return principal.agency in document_of(row).parties
 
 
-def _load(
+def load_agreement(
     work: Unit, principal: Principal, permission: str, agreement_id: str, version: int | None
 ) -> Agreement:
+    """The version (default the latest), once the policy allows ``permission`` on it."""
     row = work.services().agreements.get(agreement_id, version)
     parties = document_of(row).parties
     work.authorise(
@@ -138,10 +141,17 @@ def revoke_key(
     agency: str, key_id: str, body: Transition, admin: KeyAdmin, work: Work
 ) -> dict[str, Any]:
     gov = work.services()
-    if gov.keys.status(key_id).agency != agency:
-        raise KeyUnknown(f"agency {agency!r} has no key {key_id!r}")
-    row = gov.keys.revoke(key_id, reason=body.reason, actor=admin.username)
+    row = revoke_agency_key(gov.keys, agency, key_id, reason=body.reason, actor=admin.username)
     return key_view(gov.keys, row, gov.clock())
+
+
+def revoke_agency_key(
+    keys: KeyService, agency: str, key_id: str, *, reason: str, actor: str
+) -> AgencyKey:
+    """Revoke ``agency``'s key ``key_id`` (another agency's key is unknown here)."""
+    if keys.status(key_id).agency != agency:
+        raise KeyUnknown(f"agency {agency!r} has no key {key_id!r}")
+    return keys.revoke(key_id, reason=reason, actor=actor)
 
 
 # Agreements -------------------------------------------------------------------------
@@ -160,7 +170,7 @@ def list_agreements(
     if state is not None and state not in STATES:
         raise RequestInvalid(f"state: {state!r} is not one of {', '.join(STATES)}")
     rows = work.services().agreements.find(state=state, provider=provider)
-    return [summary(r) for r in rows if _visible(r, principal)]
+    return [summary(r) for r in rows if visible(r, principal)]
 
 
 @router.get("/agreements/expiring", summary="Agreements in force that end within `days`")
@@ -168,7 +178,7 @@ def expiring(
     principal: Reader, work: Work, days: Annotated[int, Query(ge=0, le=3660)] = 30
 ) -> list[dict[str, Any]]:
     rows = work.services().agreements.expiring(days)
-    return [summary(r) for r in rows if _visible(r, principal)]
+    return [summary(r) for r in rows if visible(r, principal)]
 
 
 @router.get("/agreements/late", summary="Deliveries due under an agreement and not received")
@@ -198,7 +208,7 @@ def create_agreement(
 def show_agreement(
     agreement_id: str, principal: Reader, work: Work, version: int | None = None
 ) -> dict[str, Any]:
-    row = _load(work, principal, "agreements:read", agreement_id, version)
+    row = load_agreement(work, principal, "agreements:read", agreement_id, version)
     return detail(work.services().agreements, row)
 
 
@@ -206,7 +216,7 @@ def show_agreement(
 def canonical(
     agreement_id: str, principal: Reader, work: Work, version: int | None = None
 ) -> dict[str, Any]:
-    row = _load(work, principal, "agreements:read", agreement_id, version)
+    row = load_agreement(work, principal, "agreements:read", agreement_id, version)
     return {"id": row.id, "version": row.version, "digest": row.digest, "canonical": row.document}
 
 
@@ -220,8 +230,8 @@ def diff(
     old: Annotated[int, Query(ge=1, alias="from")],
     new: Annotated[int, Query(ge=1, alias="to")],
 ) -> dict[str, Any]:
-    before = document_of(_load(work, principal, "agreements:read", agreement_id, old))
-    after = document_of(_load(work, principal, "agreements:read", agreement_id, new))
+    before = document_of(load_agreement(work, principal, "agreements:read", agreement_id, old))
+    after = document_of(load_agreement(work, principal, "agreements:read", agreement_id, new))
     changes = agreement_diff(before, after)
     return {"id": agreement_id, "from": old, "to": new, "changes": [c.as_dict() for c in changes]}
 
@@ -234,28 +244,59 @@ def sign(
     work: Work,
     version: int | None = None,
 ) -> dict[str, Any]:
+    row = sign_agreement(
+        work,
+        principal,
+        agreement_id,
+        version,
+        agency=body.agency,
+        key_id=body.key_id,
+        signature=bytes.fromhex(body.signature_hex),
+    )
+    return summary(row) | {"signed_by": body.agency, "key_id": body.key_id}
+
+
+def sign_agreement(
+    work: Unit,
+    principal: Principal,
+    agreement_id: str,
+    version: int | None,
+    *,
+    agency: str,
+    key_id: str,
+    signature: bytes,
+) -> Agreement:
+    """Record ``agency``'s signature of the version, once the policy lets ``principal``
+    sign for that agency."""
     svc = work.services().agreements
     row = svc.get(agreement_id, version)
     work.authorise(
         subject_of(principal),
         "agreements:sign",
         resource=f"agreement:{row.id}:v{row.version}",
-        resource_agency=body.agency,
+        resource_agency=agency,
     )
     svc.sign(
         row.id,
         row.version,
-        agency=body.agency,
-        key_id=body.key_id,
-        signature=bytes.fromhex(body.signature_hex),
+        agency=agency,
+        key_id=key_id,
+        signature=signature,
         actor=principal.username,
     )
-    return summary(row) | {"signed_by": body.agency, "key_id": body.key_id}
+    return row
 
 
-def _transition(
+#: The lifecycle moves the LMIS unit makes, by the name of the service's method.
+TRANSITIONS = ("activate", "suspend", "terminate")
+
+
+def transition(
     work: Unit, admin: Principal, method: str, agreement_id: str, version: int | None, reason: str
 ) -> dict[str, Any]:
+    """Move the version (default the latest) by ``method``, one of :data:`TRANSITIONS`."""
+    if method not in TRANSITIONS:
+        raise ValueError(f"not a transition: {method}")
     svc = work.services().agreements
     row = svc.get(agreement_id, version)
     getattr(svc, method)(row.id, row.version, actor=admin.username, reason=reason)
@@ -268,21 +309,21 @@ def _transition(
 def activate(
     agreement_id: str, body: Transition, admin: Writer, work: Work, version: int | None = None
 ) -> dict[str, Any]:
-    return _transition(work, admin, "activate", agreement_id, version, body.reason)
+    return transition(work, admin, "activate", agreement_id, version, body.reason)
 
 
 @router.post("/agreements/{agreement_id}/suspend", summary="Suspend an active version")
 def suspend(
     agreement_id: str, body: Transition, admin: Writer, work: Work, version: int | None = None
 ) -> dict[str, Any]:
-    return _transition(work, admin, "suspend", agreement_id, version, body.reason)
+    return transition(work, admin, "suspend", agreement_id, version, body.reason)
 
 
 @router.post("/agreements/{agreement_id}/terminate", summary="Terminate a version for good")
 def terminate(
     agreement_id: str, body: Transition, admin: Writer, work: Work, version: int | None = None
 ) -> dict[str, Any]:
-    return _transition(work, admin, "terminate", agreement_id, version, body.reason)
+    return transition(work, admin, "terminate", agreement_id, version, body.reason)
 
 
 @router.get(
@@ -295,7 +336,7 @@ def deliveries(
     since: date | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    row = _load(work, principal, "deliveries:read", agreement_id, None)
+    row = load_agreement(work, principal, "deliveries:read", agreement_id, None)
     return [
         {
             "agreement_id": d.agreement_id,

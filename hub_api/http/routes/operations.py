@@ -12,6 +12,7 @@ from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table.snapshots import Snapshot
 
 from governance.accounts.services import Principal
+from governance.deliveries.models import QuarantinedMessage
 from governance.deliveries.status import ingest_status
 from governance.deliveries.views import quarantine_view
 from hub_api.http.auth import Require, subject_of
@@ -77,6 +78,11 @@ def show_quarantine(
     principal: Annotated[Principal, Depends(Require("quarantine:read", agency_of=lambda r: None))],
     work: Work,
 ) -> dict[str, Any]:
+    return quarantine_view(quarantined_for(work, principal, quarantine_id))
+
+
+def quarantined_for(work: Unit, principal: Principal, quarantine_id: str) -> QuarantinedMessage:
+    """The refused message, once the policy lets ``principal`` read its agency's."""
     row = _ledger(work).get_quarantined(quarantine_id)
     work.authorise(
         subject_of(principal),
@@ -84,7 +90,7 @@ def show_quarantine(
         resource=f"quarantine:{row.id}",
         resource_agency=row.agency or "",
     )
-    return quarantine_view(row)
+    return row
 
 
 @router.post("/quarantine/{quarantine_id}/replay", summary="Decide a refused message again")
@@ -94,12 +100,15 @@ def replay(
     admin: Annotated[Principal, Depends(Require("quarantine:replay"))],
     work: Work,
 ) -> dict[str, Any]:
+    return replay_one(work, admin, quarantine_id, send=body.send_receipts)
+
+
+def replay_one(work: Unit, admin: Principal, quarantine_id: str, *, send: bool) -> dict[str, Any]:
+    """Decide one refused message again (``send``: publish the new receipt)."""
     row = _ledger(work).get_quarantined(quarantine_id)
     if row.state != "quarantined":
         raise QuarantineAlreadyReplayed(f"already replayed: {row.id}")
-    [result] = replay_messages(
-        work.session, work.settings, [row], actor=admin.username, send=body.send_receipts
-    )
+    [result] = replay_messages(work.session, work.settings, [row], actor=admin.username, send=send)
     return result
 
 
